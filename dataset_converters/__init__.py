@@ -1,0 +1,20 @@
+"""Converters from raw multi-scenario data to RecBole atomic files.
+
+Every converter has the same command shape::
+
+    python -m dataset_converters.<name> [inputs] --out DATA_DIR [--name NAME] [--overwrite]
+
+and writes ``DATA_DIR/NAME/`` atomically: ``NAME.inter`` (all rows), ``NAME.user`` / ``NAME.item`` where the source
+has them, the fixed seeded 8:1:1 split ``NAME.train.inter`` / ``NAME.valid.inter`` / ``NAME.test.inter``,
+``NAME.stats.json`` and ``NAME.yaml`` (the dataset config RecBole needs). Converters write files and know nothing
+about training.
+"""
+BUILTIN = {
+    "ml-100k-msr": "dataset_converters.ml100k",
+    "ml-1m-msr": "dataset_converters.ml1m",
+}
+CONVERTERS = {
+    "ml100k": "dataset_converters.ml100k",
+    "ml1m": "dataset_converters.ml1m",
+    "csv": "dataset_converters.csv",
+}

@@ -1,0 +1,214 @@
+"""The writer every converter shares: checks, the fixed split, atomic files, statistics and the dataset YAML."""
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+SPLIT_PARTS = ("train", "valid", "test")
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+
+
+class ConversionError(ValueError):
+    """Input that cannot be converted; the message names the file, column or value and what to do."""
+
+
+def scenario_split(scenarios, ratios=(0.8, 0.1, 0.1), seed=2020):
+    """Row indices of the train / valid / test parts: a seeded random 8:1:1 split inside each scenario.
+
+    Splitting inside each scenario keeps every scenario's share equal in all three parts, so no scenario can be
+    missing from training. Each part keeps the original row order.
+    """
+    scenarios = np.asarray(scenarios)
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in ratios]
+    total = float(sum(ratios))
+    for value in sorted(pd.unique(scenarios).tolist(), key=str):
+        idx = np.flatnonzero(scenarios == value)
+        idx = idx[rng.permutation(idx.size)]
+        n = idx.size
+        n_valid = int(n * ratios[1] / total)
+        n_test = int(n * ratios[2] / total)
+        n_train = n - n_valid - n_test
+        bounds = np.cumsum([0, n_train, n_valid, n_test])
+        for k in range(len(ratios)):
+            parts[k].append(idx[bounds[k]:bounds[k + 1]])
+    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=int) for p in parts]
+
+
+def scenario_stats(inter, user_col, item_col, label_col, scenario_col):
+    """Per scenario (and overall): users, items, interactions, positives, positive ratio, sparsity."""
+    def one(df):
+        n, users, items = len(df), df[user_col].nunique(), df[item_col].nunique()
+        pos = int((df[label_col] > 0.5).sum())
+        return {
+            "users": int(users), "items": int(items), "interactions": int(n), "positives": pos,
+            "positive_ratio": pos / n if n else None,
+            "sparsity": 1.0 - n / (users * items) if users and items else None,
+        }
+
+    out = {"overall": one(inter), "scenarios": {}}
+    for name, df in inter.groupby(scenario_col, sort=True):
+        out["scenarios"][str(name)] = one(df)
+    return out
+
+
+def format_stats(name, stats, split_sizes=None):
+    head = f"{'scenario':<16}{'users':>9}{'items':>9}{'inters':>11}{'positives':>11}{'pos.ratio':>10}{'sparsity':>10}"
+    lines = [f"dataset {name}", head]
+    rows = list(stats["scenarios"].items()) + [("overall", stats["overall"])]
+    for scen, s in rows:
+        lines.append(
+            f"{scen:<16}{s['users']:>9}{s['items']:>9}{s['interactions']:>11}{s['positives']:>11}"
+            f"{s['positive_ratio']:>10.3f}{s['sparsity']:>10.5f}"
+        )
+    if split_sizes:
+        lines.append("split: " + ", ".join(f"{k} {v}" for k, v in split_sizes.items()))
+    return "\n".join(lines)
+
+
+def _clean_text(series, column, filename):
+    """Atomic files are tab-separated lines: tabs / newlines inside a value become spaces (counted, logged)."""
+    s = series.astype(str)
+    bad = s.str.contains(r"[\t\r\n]", regex=True)
+    if bad.any():
+        logger.warning(f"{filename}: {int(bad.sum())} value(s) of column '{column}' contained tabs or newlines; "
+                       f"replaced by spaces")
+        s = s.str.replace(r"[\t\r\n]+", " ", regex=True)
+    return s
+
+
+def _write_atomic_file(df, types, path):
+    filename = os.path.basename(path)
+    out = pd.DataFrame(index=df.index)
+    for col in df.columns:
+        t = types[col]
+        if t not in ATOMIC_TYPES:
+            raise ConversionError(f"{filename}: column '{col}' has unknown atomic type '{t}' (use {ATOMIC_TYPES})")
+        out[col] = df[col] if t == "float" else _clean_text(df[col], col, filename)
+    out.columns = [f"{c}:{types[c]}" for c in df.columns]
+    out.to_csv(path, sep="\t", index=False, lineterminator="\n")
+
+
+def check_interactions(inter, source, user_col, item_col, label_col, scenario_col):
+    """Fail clearly on missing ids / labels / scenarios and on labels outside {0, 1}."""
+    for col in (user_col, item_col, label_col, scenario_col):
+        if col not in inter.columns:
+            raise ConversionError(f"{source}: column '{col}' is missing (columns: {list(inter.columns)})")
+        missing = inter[col].isna() | (inter[col].astype(str).str.strip() == "")
+        if missing.any():
+            rows = (np.flatnonzero(missing.to_numpy())[:5] + 1).tolist()
+            raise ConversionError(
+                f"{source}: column '{col}' is empty in {int(missing.sum())} row(s) (data rows {rows} ...); "
+                f"fix or remove those rows"
+            )
+    bad = ~inter[label_col].isin([0, 1])
+    if bad.any():
+        values = sorted(map(str, pd.unique(inter.loc[bad, label_col])))[:5]
+        raise ConversionError(
+            f"{source}: label column '{label_col}' must be 0/1 after conversion, found {values}; "
+            f"set a threshold (label = value > threshold) for ratings"
+        )
+    if inter[scenario_col].nunique() < 2:
+        logger.warning(f"{source}: only one scenario in column '{scenario_col}'")
+
+
+def _clean_stale_partials(out_dir, name):
+    if not os.path.isdir(out_dir):
+        return
+    for entry in os.listdir(out_dir):
+        if entry.startswith(f".{name}.partial-"):
+            logger.warning(f"removing {os.path.join(out_dir, entry)}, left by an interrupted conversion")
+            shutil.rmtree(os.path.join(out_dir, entry), ignore_errors=True)
+
+
+def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col="user_id", item_col="item_id",
+                  label_col="label", scenario_col="scenario", load_col=None, extra_config=None, source="",
+                  seed=2020, ratios=(0.8, 0.1, 0.1), overwrite=False):
+    """Write ``out_dir/name/`` atomically and return ``(path, stats)``.
+
+    ``types`` maps every column of ``inter`` / ``user`` / ``item`` to its atomic type. ``load_col`` is the
+    ``load_col`` of the dataset YAML (which columns RecBole loads as model features); columns written but not
+    loaded (timestamps, item titles) are there for the knowledge pipeline.
+    """
+    final = os.path.join(out_dir, name)
+    if os.path.exists(final) and not overwrite:
+        raise FileExistsError(f"{final} already exists; pass --overwrite to replace it")
+    check_interactions(inter, source or name, user_col, item_col, label_col, scenario_col)
+    os.makedirs(out_dir, exist_ok=True)
+    _clean_stale_partials(out_dir, name)
+
+    inter = inter.reset_index(drop=True)
+    parts = scenario_split(inter[scenario_col].astype(str).to_numpy(), ratios=ratios, seed=seed)
+    stats = scenario_stats(inter, user_col, item_col, label_col, scenario_col)
+    stats["splits"] = {}
+    for part, idx in zip(SPLIT_PARTS, parts):
+        sub = inter.iloc[idx]
+        stats["splits"][part] = {
+            "interactions": int(len(sub)),
+            "scenarios": {str(k): int(v) for k, v in sub[scenario_col].value_counts().sort_index().items()},
+        }
+        missing = set(stats["scenarios"]) - set(stats["splits"][part]["scenarios"])
+        if part == "train" and missing:
+            raise ConversionError(f"{source or name}: scenario(s) {sorted(missing)} have no training rows "
+                                  f"(too few interactions to split 8:1:1)")
+    stats.update({"name": name, "source": source, "seed": seed, "ratios": list(ratios),
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    tmp = tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-")
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
+    try:
+        jobs = [("inter", inter)] + [(p, inter.iloc[idx]) for p, idx in zip(SPLIT_PARTS, parts)]
+        jobs = [(f"{name}.inter" if k == "inter" else f"{name}.{k}.inter", df) for k, df in jobs]
+        if user is not None:
+            jobs.append((f"{name}.user", user))
+        if item is not None:
+            jobs.append((f"{name}.item", item))
+        for filename, df in tqdm(jobs, desc=f"writing {name}", unit="file"):
+            _write_atomic_file(df, types, os.path.join(tmp, filename))
+        with open(os.path.join(tmp, f"{name}.stats.json"), "w", encoding="utf-8") as f:
+            json.dump(stats, f, indent=2)
+        config = {
+            "USER_ID_FIELD": user_col,
+            "ITEM_ID_FIELD": item_col,
+            "LABEL_FIELD": label_col,
+            "SCENARIO_FIELD": scenario_col,
+            "threshold": None,
+            "benchmark_filename": list(SPLIT_PARTS),
+            "load_col": load_col or {"inter": [user_col, item_col, label_col, scenario_col]},
+        }
+        config.update(extra_config or {})
+        with open(os.path.join(tmp, f"{name}.yaml"), "w", encoding="utf-8") as f:
+            f.write(f"# written by dataset_converters for {name} ({source}); override in your own YAML\n")
+            yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+        old = None
+        if os.path.exists(final):
+            old = f"{final}.old-{os.getpid()}"
+            os.rename(final, old)
+        os.rename(tmp, final)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final, stats
+
+
+def add_common_args(parser, default_name):
+    parser.add_argument("--out", required=True, help="DATA_DIR: the dataset is written to DATA_DIR/NAME/")
+    parser.add_argument("--name", default=default_name, help=f"dataset name (default {default_name})")
+    parser.add_argument("--seed", type=int, default=2020, help="seed of the fixed 8:1:1 split (default 2020)")
+    parser.add_argument("--overwrite", action="store_true", help="replace DATA_DIR/NAME if it exists")
+
+
+def finish(path, stats, name):
+    print(format_stats(name, stats, {k: v["interactions"] for k, v in stats["splits"].items()}))
+    print(f"written: {path}")

@@ -1,0 +1,44 @@
+"""``run_recbole``: RecBole's run_recbole.py with this package's models, datasets and per-scenario evaluation.
+
+    run_recbole --model=DeepFM --dataset=ml-100k-msr [--config_files="a.yaml,b.yaml"] [--epochs=5 ...]
+
+Any other ``--key=value`` is a RecBole parameter (RecBole's Config reads them from the command line).
+"""
+import argparse
+import re
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="run_recbole", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "-m", type=str, default="DeepFM", help="model name (ours or RecBole's)")
+    parser.add_argument("--dataset", "-d", type=str, default="ml-100k-msr", help="dataset name")
+    parser.add_argument("--config_files", type=str, default=None, help="config files, separated by ',' or ' '")
+    parser.add_argument("--nproc", type=int, default=1, help="the number of processes (distributed: not yet)")
+    parser.add_argument("--ip", type=str, default="localhost")
+    parser.add_argument("--port", type=str, default="5678")
+    parser.add_argument("--world_size", type=int, default=-1)
+    parser.add_argument("--group_offset", type=int, default=0)
+    return parser
+
+
+def main(argv=None):
+    if argv is not None:
+        sys.argv = [sys.argv[0]] + list(argv)  # RecBole's Config reads --key=value from sys.argv
+    args, _ = build_parser().parse_known_args()
+    config_file_list = [f for f in re.split(r"[,\s]+", args.config_files.strip()) if f] if args.config_files else None
+
+    from recbole_llm4msr.quick_start import run
+
+    try:
+        run(args.model, args.dataset, config_file_list=config_file_list, nproc=args.nproc,
+            world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, NotImplementedError) as e:
+        print(f"run_recbole: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

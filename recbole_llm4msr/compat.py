@@ -1,0 +1,34 @@
+"""Every fix needed to run RecBole 1.2.1 on today's stack, in one place.
+
+RecBole 1.2.1 predates numpy 2, pandas 3 and torch 2.6. What breaks and how we handle it:
+
+=====================================  ==================================================================
+problem                                handling
+=====================================  ==================================================================
+setuptools >= 81 (no pkg_resources;    pin ``setuptools<81`` (setup.py). Nothing to shim.
+ray imports it)
+numpy 2 (np.bool8 in ray, np.float_    pin ``numpy<2`` (setup.py): ray 2.6.3 itself needs it.
+in recbole's configurator)
+pandas 3 (Series.agg(len), chained     pin ``pandas<3`` (setup.py): no small shim can fix recbole's
+fillna(inplace=True))                  Dataset internals.
+torch >= 2.6 ``torch.load`` defaults   :func:`torch_load` below: every load path of ours (best-model
+to weights_only=True; RecBole pickles  reload in the trainer, ``resume_checkpoint``,
+its Config into checkpoints            ``load_data_and_model``) calls it, with ``weights_only=False``
+                                       and a ``map_location`` so GPU checkpoints load on CPU.
+an unknown model name makes RecBole    :mod:`recbole_llm4msr.registry` resolves names itself and lists
+import lightgbm/xgboost                the available ones instead.
+=====================================  ==================================================================
+
+Nothing here edits or monkey-patches the installed ``recbole`` package.
+"""
+import torch
+
+
+def torch_load(path, map_location="cpu"):
+    """Load a RecBole checkpoint (a pickled dict holding a Config) under torch >= 2.6.
+
+    RecBole writes ``{"config": Config, ...}`` with pickle protocol 4, which the weights-only unpickler of
+    torch >= 2.6 refuses; ``add_safe_globals`` cannot help because Config pulls in arbitrary classes. Only load
+    checkpoints you trust (they are pickles).
+    """
+    return torch.load(path, map_location=map_location, weights_only=False)

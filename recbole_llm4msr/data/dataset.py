@@ -1,0 +1,150 @@
+"""MultiScenarioDataset: RecBole's Dataset plus a scenario field, checked, named and described.
+
+``SCENARIO_FIELD`` (default ``scenario``) names a ``token`` field of the interaction file. Internally RecBole maps
+its values to ids ``1..n`` (``0`` is padding); :attr:`scenario_names` lists the raw values in id order, so the
+scenario with internal id ``k`` is ``scenario_names[k - 1]``.
+
+The scenario field stays an ordinary feature as well: stock CTR models (DeepFM, ...) embed it like any other token
+field, which is how multi-scenario baselines are usually run. Leave it out of ``load_col`` only if you also point
+``SCENARIO_FIELD`` elsewhere -- the field is required.
+"""
+import os
+
+import numpy as np
+import torch
+from recbole.data.dataset import Dataset
+from recbole.utils import FeatureSource, FeatureType
+
+
+class ScenarioDataError(ValueError):
+    """A multi-scenario dataset is unusable; the message names the file, the field and what to do."""
+
+
+class MultiScenarioDataset(Dataset):
+    def __init__(self, config):
+        self.scenario_field = config["SCENARIO_FIELD"] or "scenario"
+        super().__init__(config)
+
+    # ---------------------------------------------------------------- loading and checks
+    def _inter_files(self):
+        token, path = self.dataset_name, self.dataset_path
+        if self.benchmark_filename_list:
+            return [os.path.join(path, f"{token}.{part}.inter") for part in self.benchmark_filename_list]
+        return [os.path.join(path, f"{token}.inter")]
+
+    def _load_data(self, token, dataset_path):
+        if not os.path.isdir(dataset_path):
+            # RecBole would try to download an unknown dataset here; we have no network and no such URL.
+            raise FileNotFoundError(
+                f"dataset '{token}': folder {dataset_path} does not exist. Convert your data into it "
+                f"(python -m dataset_converters <name> ... --out {os.path.dirname(os.path.normpath(dataset_path))}) "
+                f"or set --data_path to the folder that holds '{token}/'."
+            )
+        for file in self._inter_files():
+            if not os.path.isfile(file):
+                raise FileNotFoundError(
+                    f"dataset '{token}': {file} is missing. The converters write NAME.train/valid/test.inter; "
+                    f"for a dataset without a fixed split set 'benchmark_filename: ~' to use NAME.inter."
+                )
+        super()._load_data(token, dataset_path)
+        self._check_scenario_field()
+
+    def _check_scenario_field(self):
+        field, files = self.scenario_field, ", ".join(self._inter_files())
+        if field not in self.field2type:
+            columns = [f for f, s in self.field2source.items() if s == FeatureSource.INTERACTION]
+            raise ScenarioDataError(
+                f"SCENARIO_FIELD '{field}' is not a loaded column of {files} (loaded columns: {columns}). "
+                f"Add a '{field}:token' column to the file, list it under load_col.inter, or set "
+                f"SCENARIO_FIELD to the column that holds the scenario."
+            )
+        if self.field2source[field] != FeatureSource.INTERACTION:
+            raise ScenarioDataError(
+                f"SCENARIO_FIELD '{field}' comes from the {self.field2source[field].value} file, not from {files}; "
+                f"the scenario belongs to each interaction: put a '{field}:token' column in the .inter file(s)."
+            )
+        if self.field2type[field] != FeatureType.TOKEN:
+            raise ScenarioDataError(
+                f"SCENARIO_FIELD '{field}' in {files} is typed '{self.field2type[field].value}', but a scenario must be "
+                f"a 'token' field: change the header to '{field}:token'."
+            )
+        values = self.inter_feat[field]
+        empty = int(values.isna().sum() + (values.astype(str).str.strip() == "").sum())
+        if empty:
+            raise ScenarioDataError(
+                f"SCENARIO_FIELD '{field}' is empty in {empty} row(s) of {files}; every interaction needs a scenario."
+            )
+
+    def build(self):
+        datasets = super().build()
+        train = datasets[0]
+        seen = set(torch.unique(train.inter_feat[self.scenario_field]).tolist())
+        for part, ds in zip(("valid", "test"), datasets[1:]):
+            if ds is None or len(ds) == 0:
+                continue
+            missing = set(torch.unique(ds.inter_feat[self.scenario_field]).tolist()) - seen
+            if missing:
+                names = sorted(self.id2token(self.scenario_field, sorted(missing)).tolist())
+                raise ScenarioDataError(
+                    f"scenario(s) {names} of field '{self.scenario_field}' occur in the {part} split but not in the "
+                    f"training split ({self._inter_files()[0]}); a model cannot learn a scenario it never trains on. "
+                    f"Re-split the data so every scenario has training rows, or drop those rows."
+                )
+        return datasets
+
+    # ---------------------------------------------------------------- scenarios
+    @property
+    def scenario_names(self):
+        """Raw scenario values in internal-id order (id ``k`` is ``scenario_names[k - 1]``)."""
+        return list(self.field2id_token[self.scenario_field][1:])
+
+    @property
+    def scenario_num(self):
+        return len(self.field2id_token[self.scenario_field]) - 1
+
+    def scenario_id(self, name):
+        return int(self.token2id(self.scenario_field, str(name)))
+
+    def scenario_statistics(self):
+        """Per-scenario statistics of the interactions this dataset object holds (e.g. the training split).
+
+        Returns ``{name: {"users", "items", "interactions", "sparsity", "positives", "positive_ratio"}}`` where
+        sparsity = 1 - interactions / (users * items), the definition of the LLM4MSR dataset table.
+        """
+        inter = self.inter_feat
+        scen = _as_numpy(inter[self.scenario_field])
+        users = _as_numpy(inter[self.uid_field])
+        items = _as_numpy(inter[self.iid_field])
+        labels = _as_numpy(inter[self.label_field]) if self.label_field in inter else None
+        stats = {}
+        for sid, name in enumerate(self.scenario_names, start=1):
+            mask = scen == sid
+            n = int(mask.sum())
+            n_users = int(np.unique(users[mask]).size)
+            n_items = int(np.unique(items[mask]).size)
+            positives = int((labels[mask] > 0.5).sum()) if labels is not None else None
+            stats[name] = {
+                "users": n_users,
+                "items": n_items,
+                "interactions": n,
+                "sparsity": 1.0 - n / (n_users * n_items) if n_users and n_items else 1.0,
+                "positives": positives,
+                "positive_ratio": positives / n if n and positives is not None else None,
+            }
+        return stats
+
+    def __str__(self):
+        lines = [super().__str__(), f"The scenario field: [{self.scenario_field}], {self.scenario_num} scenarios"]
+        for name, s in self.scenario_statistics().items():
+            ratio = "-" if s["positive_ratio"] is None else f"{s['positive_ratio']:.3f}"
+            lines.append(
+                f"    {name}: {s['interactions']} interactions, {s['users']} users, {s['items']} items, "
+                f"sparsity {s['sparsity']:.4f}, positive ratio {ratio}"
+            )
+        return "\n".join(lines)
+
+
+def _as_numpy(column):
+    if isinstance(column, torch.Tensor):
+        return column.cpu().numpy()
+    return np.asarray(column)

@@ -1,0 +1,150 @@
+"""run_recbole / objective_function / load_data_and_model with this package's resolution.
+
+Same signatures and return values as ``recbole.quick_start``; in addition every context-aware run logs a
+per-scenario table for the best validation and the test results and writes them as JSON (``results_file``).
+"""
+import logging
+import sys
+from logging import getLogger
+
+from recbole.data import data_preparation
+from recbole.utils import init_logger, init_seed, set_color
+
+from recbole_llm4msr.compat import torch_load
+from recbole_llm4msr.config import MultiScenarioConfig
+from recbole_llm4msr.registry import create_dataset, get_model, get_trainer
+from recbole_llm4msr.results import (
+    default_results_path,
+    format_table,
+    json_safe_config,
+    nested_result,
+    write_results,
+)
+
+
+def _reset_logger():
+    # RecBole's init_logger adds handlers to the root logger every time; a second run in the same process
+    # (tests, hyper-parameter search) would otherwise keep writing into the first run's log file.
+    root = getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def _scenario_counts(dataset):
+    if not hasattr(dataset, "scenario_statistics"):
+        return None
+    return {name: s["interactions"] for name, s in dataset.scenario_statistics().items()}
+
+
+def run(model, dataset, config_file_list=None, config_dict=None, saved=True, nproc=1, world_size=-1,
+        ip="localhost", port="5678", group_offset=0):
+    """Entry point of the console script (RecBole's ``run`` signature)."""
+    if nproc != 1 or world_size > 0:
+        raise NotImplementedError(
+            "recbole-llm4msr does not support distributed training yet (RecBole 1.2.1 hard-codes NCCL and has a "
+            "checkpoint race between ranks); run with nproc=1."
+        )
+    return run_recbole(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                       saved=saved)
+
+
+def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
+    """Train and test ``model`` on ``dataset``; returns RecBole's result dict plus ``results_file`` (CTR runs)."""
+    config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_file_list,
+                                 config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    _reset_logger()
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    result = {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+
+    valid_counts, test_counts = _scenario_counts(valid_data._dataset), _scenario_counts(test_data._dataset)
+    if valid_counts is not None and test_counts is not None:
+        names = dataset.scenario_names
+        payload = {
+            "model": config["model"],
+            "dataset": config["dataset"],
+            "config": json_safe_config(config),
+            "best_valid": nested_result(best_valid_result, names, valid_counts),
+            "test": nested_result(test_result, names, test_counts),
+        }
+        for title, key in (("best valid", "best_valid"), ("test", "test")):
+            if payload[key] is not None:
+                logger.info(format_table(set_color(f"{title} per scenario", "yellow"), payload[key]))
+        path = config["results_file"] or default_results_path(config)
+        write_results(path, payload)
+        logger.info(set_color("results written to", "blue") + f": {path}")
+        result["results_file"] = path
+        result["results"] = payload
+
+    if config["local_rank"] == 0 and queue is not None:
+        queue.put(result)
+    return result
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True):
+    """The objective for RecBole's HyperTuning, with our resolution; quiet logging."""
+    config = MultiScenarioConfig(config_dict=config_dict, config_file_list=config_file_list)
+    init_seed(config["seed"], config["reproducibility"])
+    _reset_logger()
+    init_logger(config)
+    logging.basicConfig(level=logging.ERROR)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+
+
+def load_data_and_model(model_file, map_location="cpu"):
+    """Rebuild config, model, dataset and the three dataloaders from a checkpoint (GPU checkpoints load on CPU)."""
+    checkpoint = torch_load(model_file, map_location=map_location)
+    config = checkpoint["config"]
+    init_seed(config["seed"], config["reproducibility"])
+    _reset_logger()
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    return config, model, dataset, train_data, valid_data, test_data

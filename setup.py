@@ -1,0 +1,42 @@
+"""recbole-llm4msr: LLM4MSR (Wang et al., CIKM 2024) as a plug-in for RecBole 1.2.1."""
+from setuptools import find_packages, setup
+
+# Pins that RecBole 1.2.1 needs on today's stack (see recbole_llm4msr/compat.py for why each exists):
+#   numpy<2        ray 2.6.3 (imported by recbole.quick_start) uses np.bool8; recbole uses np.float_ etc.
+#   pandas<3       pandas 3 changes Series.agg(len) and chained fillna(inplace=True) inside recbole's Dataset
+#   setuptools<81  ray imports pkg_resources, removed from setuptools 81
+#   hyperopt==0.2.5  the version recbole's HyperTuning is written against
+#   torch==2.13.0  the CPU build; GPU users install their CUDA build of 2.13.0 first (README)
+INSTALL_REQUIRES = [
+    "recbole==1.2.1",
+    "torch==2.13.0",
+    "numpy>=1.23,<2",
+    "pandas>=1.5,<3",
+    "setuptools<81",
+    "hyperopt==0.2.5",
+    "scikit-learn>=1.2",
+    "pyyaml>=6",
+    "tqdm>=4.60",
+]
+
+setup(
+    name="recbole-llm4msr",
+    version="0.1.0",
+    description="LLM4MSR: LLM-enhanced multi-scenario recommendation as a RecBole plug-in",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9,<3.12",
+    packages=find_packages(include=["recbole_llm4msr", "recbole_llm4msr.*", "dataset_converters"])
+    + ["recbole_llm4msr.properties"],
+    # properties/ lives at the repository root (design card); installed wheels carry it inside the package.
+    package_dir={"recbole_llm4msr.properties": "properties"},
+    package_data={"recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={
+        "console_scripts": [
+            "run_recbole=recbole_llm4msr.cli:main",
+            "llm4msr-convert=dataset_converters.__main__:main",
+        ]
+    },
+)
