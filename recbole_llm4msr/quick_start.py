@@ -131,10 +131,20 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     }
 
 
-def load_data_and_model(model_file, map_location="cpu"):
-    """Rebuild config, model, dataset and the three dataloaders from a checkpoint (GPU checkpoints load on CPU)."""
+def load_data_and_model(model_file, map_location=None):
+    """Rebuild config, model, dataset and the three dataloaders from a checkpoint.
+
+    ``map_location`` (e.g. ``"cpu"``) overrides the device the checkpoint was trained on; by default the saved
+    device is used when it exists here and the CPU otherwise, so GPU checkpoints load on CPU-only machines.
+    """
+    import torch
+
+    if map_location is None:
+        map_location = "cpu" if not torch.cuda.is_available() else None
     checkpoint = torch_load(model_file, map_location=map_location)
     config = checkpoint["config"]
+    if map_location is not None:
+        config["device"] = torch.device(map_location)
     init_seed(config["seed"], config["reproducibility"])
     _reset_logger()
     init_logger(config)

@@ -1,0 +1,45 @@
+"""Each compatibility measure of recbole_llm4msr.compat, with a test that fails without it."""
+import importlib.metadata
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+from packaging.version import Version
+from recbole.config import Config
+
+from recbole_llm4msr.compat import torch_load
+
+
+def test_checkpoint_with_config_needs_the_shim(tmp_path, data_dir):
+    """RecBole checkpoints pickle a Config: torch>=2.6's default weights-only load refuses them, ours loads them."""
+    config = Config(model="DeepFM", dataset="ml-100k-msr", config_dict={"data_path": data_dir})
+    path = tmp_path / "ckpt.pth"
+    torch.save({"config": config, "state_dict": {"w": torch.ones(2)}}, path, pickle_protocol=4)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)  # what RecBole 1.2.1 does
+    loaded = torch_load(path, map_location="cpu")
+    assert loaded["config"]["model"] == "DeepFM"
+    assert torch.equal(loaded["state_dict"]["w"], torch.ones(2))
+
+
+@pytest.mark.parametrize("package,bound", [("numpy", "2"), ("pandas", "3"), ("setuptools", "81")])
+def test_pinned_below_breaking_majors(package, bound):
+    """numpy 2 (ray's np.bool8), pandas 3 (recbole's Dataset) and setuptools 81 (pkg_resources) break RecBole."""
+    assert Version(importlib.metadata.version(package)) < Version(bound)
+
+
+def test_unknown_model_does_not_import_lightgbm():
+    code = (
+        "import sys\n"
+        "from recbole_llm4msr.registry import get_model\n"
+        "try:\n"
+        "    get_model('NoSuchModel')\n"
+        "except ValueError as e:\n"
+        "    print('MSG', e)\n"
+        "print('LGB', 'lightgbm' in sys.modules, 'xgboost' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Unknown model 'NoSuchModel'" in out and "DeepFM" in out
+    assert "LGB False False" in out
