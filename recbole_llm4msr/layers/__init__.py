@@ -1,0 +1,6 @@
+"""Small reusable blocks the models are composed of (FuxiCTR-style vocabulary)."""
+from recbole_llm4msr.layers.attention import TransferAttention
+from recbole_llm4msr.layers.mlp import MLPBlock, Tower
+from recbole_llm4msr.layers.scenario import PartitionedNorm, ScenarioGroups, StarLinear
+
+__all__ = ["MLPBlock", "Tower", "TransferAttention", "PartitionedNorm", "ScenarioGroups", "StarLinear"]

@@ -1,0 +1,127 @@
+"""The base class of every multi-scenario backbone, and the interface enhancements build on.
+
+A backbone is a RecBole context-aware model (:class:`~recbole.model.abstract_recommender.ContextRecommender`) in
+which *scenario = task*: one tower per scenario, and each row is scored by its own scenario's tower. Its forward
+pass has three parts, and only the middle one differs between backbones::
+
+    inputs = self.embed(interaction)        # what feeds it: every feature RecBole embeds, flattened
+    x = self.transform_input(inputs)        # hook: identity here; e.g. LLM4MSR's user-level meta layers
+    out = self.backbone(x, inputs)          # the backbone proper -> BackboneOutput(logit, representation)
+    logit = self.fuse_output(out, inputs)   # hook: out.logit here; e.g. LLM4MSR's parallel scenario branch
+
+Interface for subclasses and for enhancements:
+
+* ``self.input_dim``: the width of ``x`` that :meth:`backbone` accepts (``num_fields * embedding_size``). A
+  transform must return the same width.
+* :meth:`embed` returns :class:`BackboneInput`: ``x`` ``[B, input_dim]`` (the flattened field embeddings),
+  ``fields`` ``[B, F, D]``, ``scenario`` ``[B]`` (0-based scenario index), ``scenario_embedding`` ``[B, D]`` and the
+  raw ``interaction``.
+* :meth:`backbone` takes an already transformed ``x`` and returns :class:`BackboneOutput`: ``logit`` ``[B]``
+  (before the sigmoid) and ``representation`` ``[B, H]``, the vector the sample's scenario tower reads (STAR:
+  its last hidden layer). It must not look at ``inputs.x``, only at its argument ``x``.
+* :meth:`transform_input` / :meth:`fuse_output` are the two places an enhancement plugs in; they default to
+  identity.
+
+The scenario field (``SCENARIO_FIELD``) routes rows to towers. Whether its embedding is also part of ``x`` is the
+config key ``scenario_as_feature`` (default False: the shared part sees the other features; blocks that need the
+scenario, e.g. STAR's auxiliary network, read ``scenario_embedding``).
+"""
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from recbole.model.abstract_recommender import ContextRecommender
+from recbole.model.init import xavier_normal_initialization
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_llm4msr.layers import ScenarioGroups
+
+
+@dataclass
+class BackboneInput:
+    x: torch.Tensor
+    fields: torch.Tensor
+    scenario: torch.Tensor
+    scenario_embedding: torch.Tensor
+    interaction: Any
+    _groups: ScenarioGroups = None
+    num_scenarios: int = 0
+
+    @property
+    def groups(self):
+        """The batch's rows grouped by scenario (built once per batch)."""
+        if self._groups is None:
+            self._groups = ScenarioGroups(self.scenario, self.num_scenarios)
+        return self._groups
+
+
+@dataclass
+class BackboneOutput:
+    logit: torch.Tensor
+    representation: torch.Tensor
+
+
+class MultiScenarioBackbone(ContextRecommender):
+    """Base class: embeddings, scenario routing, loss and prediction. Subclasses implement :meth:`backbone`."""
+
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.scenario_field = config["SCENARIO_FIELD"]
+        if self.scenario_field not in self.token_field_names:
+            raise ValueError(
+                f"{type(self).__name__}: SCENARIO_FIELD '{self.scenario_field}' is not a loaded token field of "
+                f"dataset '{config['dataset']}' (token fields: {self.token_field_names}); list it under load_col.inter"
+            )
+        self.num_scenarios = dataset.num(self.scenario_field) - 1  # internal ids 1..n, 0 is padding
+        self.scenario_names = list(dataset.field2id_token[self.scenario_field][1:])
+        # position of the scenario field in concat_embed_input_fields' [token_seq fields, token fields, floats]
+        self._scenario_pos = len(self.token_seq_field_names) + self.token_field_names.index(self.scenario_field)
+        self.scenario_as_feature = bool(config["scenario_as_feature"])
+        self.num_input_fields = self.num_feature_field - (0 if self.scenario_as_feature else 1)
+        if self.num_input_fields < 1:
+            raise ValueError(f"{type(self).__name__}: no input feature besides the scenario; check load_col")
+        self.input_dim = self.num_input_fields * self.embedding_size
+        self.dropout_prob = config["dropout_prob"] or 0.0
+        self.loss = nn.BCEWithLogitsLoss()
+
+    def init_weights(self):
+        """RecBole's xavier-normal init for Linear / Embedding layers; call at the end of a subclass __init__."""
+        self.apply(xavier_normal_initialization)
+
+    # ------------------------------------------------------------------ what feeds the backbone
+    def embed(self, interaction):
+        fields = self.concat_embed_input_fields(interaction)  # [B, F, D]
+        scenario_embedding = fields[:, self._scenario_pos]
+        if not self.scenario_as_feature:
+            keep = [i for i in range(fields.shape[1]) if i != self._scenario_pos]
+            fields = fields[:, keep]
+        scenario = interaction[self.scenario_field].long() - 1
+        return BackboneInput(
+            x=fields.flatten(1), fields=fields, scenario=scenario, scenario_embedding=scenario_embedding,
+            interaction=interaction, num_scenarios=self.num_scenarios,
+        )
+
+    def transform_input(self, inputs):
+        return inputs.x
+
+    def fuse_output(self, output, inputs):
+        return output.logit
+
+    # ------------------------------------------------------------------ the backbone proper
+    def backbone(self, x, inputs):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ RecBole's interface
+    def forward(self, interaction):
+        inputs = self.embed(interaction)
+        output = self.backbone(self.transform_input(inputs), inputs)
+        return self.fuse_output(output, inputs)
+
+    def calculate_loss(self, interaction):
+        return self.loss(self.forward(interaction), interaction[self.LABEL])
+
+    def predict(self, interaction):
+        return torch.sigmoid(self.forward(interaction))

@@ -1,0 +1,92 @@
+"""PLE (Tang et al., RecSys 2020) for multi-scenario CTR: stacked CGC levels, scenario = task.
+
+Each level has ``specific_expert_num`` experts per scenario and ``shared_expert_num`` shared experts. Scenario k's
+gate mixes its own experts with the shared ones; a shared gate over all experts feeds the shared branch of the next
+level (not needed at the last level). Towers read each scenario's last-level output.
+
+Cost: the last level runs per scenario group (each row only through its own scenario's experts, gate and tower).
+Levels before it feed the shared gate, which mixes *every* scenario's experts on every row, so with
+``ple_levels > 1`` those levels run all scenario branches on all rows -- inherent to PLE. Specific experts run on
+one scenario's rows (possibly one row), so they use no BatchNorm; shared experts do.
+"""
+import torch
+from torch import nn
+
+from recbole_llm4msr.layers import MLPBlock, Tower
+from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
+
+
+def _mix(gate_logits, experts):
+    return (torch.softmax(gate_logits, dim=-1).unsqueeze(-1) * experts).sum(dim=1)
+
+
+class CGCLevel(nn.Module):
+    def __init__(self, input_dim, num_scenarios, n_specific, n_shared, sizes, dropout, with_shared_gate):
+        super().__init__()
+        self.specific = nn.ModuleList(
+            nn.ModuleList(MLPBlock(input_dim, sizes, dropout, batch_norm=False) for _ in range(n_specific))
+            for _ in range(num_scenarios)
+        )
+        self.shared = nn.ModuleList(MLPBlock(input_dim, sizes, dropout, batch_norm=True) for _ in range(n_shared))
+        self.gates = nn.ModuleList(nn.Linear(input_dim, n_specific + n_shared) for _ in range(num_scenarios))
+        self.shared_gate = (
+            nn.Linear(input_dim, num_scenarios * n_specific + n_shared) if with_shared_gate else None
+        )
+        self.out_dim = self.shared[0].out_dim if n_shared else self.specific[0][0].out_dim
+
+    def specific_experts(self, k, x):
+        return torch.stack([expert(x) for expert in self.specific[k]], dim=1)
+
+    def shared_experts(self, x):
+        return torch.stack([expert(x) for expert in self.shared], dim=1)
+
+    def scenario_output(self, k, branch_input, shared_experts):
+        experts = torch.cat([self.specific_experts(k, branch_input), shared_experts], dim=1)
+        return _mix(self.gates[k](branch_input), experts)
+
+
+class PLE(MultiScenarioBackbone):
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.ple_levels = config["ple_levels"]
+        self.specific_expert_num = config["specific_expert_num"]
+        self.shared_expert_num = config["shared_expert_num"]
+        self.expert_mlp_sizes = config["expert_mlp_sizes"]
+        self.tower_mlp_sizes = config["tower_mlp_sizes"]
+        if self.ple_levels < 1 or self.shared_expert_num < 1 or self.specific_expert_num < 1:
+            raise ValueError("PLE needs ple_levels, specific_expert_num and shared_expert_num >= 1")
+
+        self.levels = nn.ModuleList()
+        dim = self.input_dim
+        for level in range(self.ple_levels):
+            cgc = CGCLevel(dim, self.num_scenarios, self.specific_expert_num, self.shared_expert_num,
+                           self.expert_mlp_sizes, self.dropout_prob, with_shared_gate=level < self.ple_levels - 1)
+            self.levels.append(cgc)
+            dim = cgc.out_dim
+        self.towers = nn.ModuleList(
+            Tower(dim, self.tower_mlp_sizes, self.dropout_prob) for _ in range(self.num_scenarios)
+        )
+        self.init_weights()
+
+    def backbone(self, x, inputs):
+        branches, shared = None, x  # branches[k]: scenario k's input to the next level (None: all equal x)
+        for cgc in self.levels[:-1]:
+            shared_experts = cgc.shared_experts(shared)
+            inputs_k = branches or [x] * self.num_scenarios
+            specific = [cgc.specific_experts(k, inputs_k[k]) for k in range(self.num_scenarios)]
+            branches = [
+                _mix(cgc.gates[k](inputs_k[k]), torch.cat([specific[k], shared_experts], dim=1))
+                for k in range(self.num_scenarios)
+            ]
+            shared = _mix(cgc.shared_gate(shared), torch.cat(specific + [shared_experts], dim=1))
+        last = self.levels[-1]
+        own_branch = x if branches is None else torch.stack(branches, dim=1)[
+            torch.arange(x.shape[0], device=x.device), inputs.scenario]
+        shared_experts = last.shared_experts(shared)
+
+        def scenario_part(k, branch_k, shared_k):
+            h = last.scenario_output(k, branch_k, shared_k)
+            return torch.cat([h, self.towers[k](h).unsqueeze(-1)], dim=-1)
+
+        out = inputs.groups.apply(scenario_part, own_branch, shared_experts)
+        return BackboneOutput(logit=out[:, -1], representation=out[:, :-1])
