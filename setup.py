@@ -32,7 +32,7 @@ setup(
     package_dir={"recbole_llm4msr.properties": "properties"},
     package_data={"recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "packaging"]},
+    extras_require={"test": ["pytest>=7", "packaging"], "bench": ["matplotlib>=3.6"]},
     entry_points={
         "console_scripts": [
             "run_recbole=recbole_llm4msr.cli:main",

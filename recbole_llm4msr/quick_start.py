@@ -83,6 +83,10 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
         "best_valid_result": best_valid_result,
         "test_result": test_result,
     }
+    epoch_seconds = getattr(trainer, "train_epoch_seconds", None)
+    if epoch_seconds:
+        result["train_seconds_per_epoch"] = sum(epoch_seconds) / len(epoch_seconds)
+        result["epochs_trained"] = len(epoch_seconds)
 
     valid_counts, test_counts = _scenario_counts(valid_data._dataset), _scenario_counts(test_data._dataset)
     if valid_counts is not None and test_counts is not None:
@@ -93,6 +97,7 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
             "config": json_safe_config(config),
             "best_valid": nested_result(best_valid_result, names, valid_counts),
             "test": nested_result(test_result, names, test_counts),
+            "timing": {k: result.get(k) for k in ("train_seconds_per_epoch", "epochs_trained")},
         }
         for title, key in (("best valid", "best_valid"), ("test", "test")):
             if payload[key] is not None:

@@ -6,6 +6,7 @@ also gathers each row's scenario id; :class:`MultiScenarioTrainer` adds ``auc_<s
 code on each scenario's rows. Baselines and our models therefore share one split and one code path, and
 ``valid_metric`` may name any of the keys (case-insensitive).
 """
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -73,6 +74,13 @@ class MultiScenarioTrainer(Trainer):
         super().__init__(config, model)
         self.scenario_field = config["SCENARIO_FIELD"]
         self.eval_collector = ScenarioCollector(config)
+        self.train_epoch_seconds = []  # wall time of each training epoch (benchmarks, results JSON)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        start = time.perf_counter()
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        self.train_epoch_seconds.append(time.perf_counter() - start)
+        return loss
 
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):

@@ -69,6 +69,7 @@ class MultiScenarioBackbone(ContextRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
+        del self.first_order_linear  # ContextRecommender's FM first-order term; no backbone uses it
         self.scenario_field = config["SCENARIO_FIELD"]
         if self.scenario_field not in self.token_field_names:
             raise ValueError(
