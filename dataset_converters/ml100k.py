@@ -8,7 +8,7 @@ import argparse
 import importlib.util
 import os
 
-from dataset_converters.movielens import DESCRIPTIONS, build_movielens, read_atomic
+from dataset_converters.movielens import build_movielens, read_atomic
 from dataset_converters.writer import ConversionError, add_common_args, finish, write_dataset
 
 NAME = "ml-100k-msr"
@@ -44,7 +44,7 @@ def convert(out_dir, name=NAME, source=None, seed=2020, overwrite=False):
             "user": ["user_id", "age", "gender", "occupation"],
             "item": ["item_id", "release_year", "class"],
         },
-        extra_config={"scenario_descriptions": DESCRIPTIONS, "item_text_fields": ["movie_title", "class"]},
+        extra_config={"item_text_fields": ["movie_title", "class"]},
         seed=seed, overwrite=overwrite,
     )
 

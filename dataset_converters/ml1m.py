@@ -19,7 +19,7 @@ import zipfile
 
 import pandas as pd
 
-from dataset_converters.movielens import DESCRIPTIONS, build_movielens, read_atomic
+from dataset_converters.movielens import build_movielens, read_atomic
 from dataset_converters.writer import ConversionError, add_common_args, finish, write_dataset
 
 NAME = "ml-1m-msr"
@@ -98,7 +98,7 @@ def convert(out_dir, name=NAME, wheel=None, source=None, seed=2020, overwrite=Fa
             "user": ["user_id", "age", "gender", "occupation"],
             "item": ["item_id", "release_year", "genre"],
         },
-        extra_config={"scenario_descriptions": DESCRIPTIONS, "item_text_fields": ["item_id", "genre"]},
+        extra_config={"item_text_fields": ["item_id", "genre"]},
         seed=seed, overwrite=overwrite,
     )
 

