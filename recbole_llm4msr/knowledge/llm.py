@@ -20,11 +20,9 @@ Two modes (``--mode``):
 """
 import copy
 import glob
-import hashlib
 import importlib.util
 import logging
 import os
-import time
 
 import numpy as np
 
@@ -71,45 +69,18 @@ def _torch_dtype(dtype, device):
             "float16": torch.float16, "fp16": torch.float16}[dtype]
 
 
-def default_model_cache():
-    return os.path.join(os.environ.get("RECBOLE_LLM4MSR_CACHE",
-                                       os.path.join(os.path.expanduser("~"), ".cache", "recbole_llm4msr")), "models")
-
-
-def _file_digest(path, limit=1 << 24):
-    h = hashlib.sha256()
-    h.update(str(os.path.getsize(path)).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(limit))
-    return h.hexdigest()[:16]
-
-
-def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False, model_cache=None):
-    """Load tokenizer + causal LM from local files. A GGUF model is de-quantised once (slow) and kept as a
-    transformers directory in ``model_cache`` so later loads take seconds."""
+def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False):
+    """Load tokenizer + causal LM from local files only (a GGUF file is de-quantised on load, ~15 s for SmolLM2)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name, directory, gguf = resolve_llm(spec)
-    torch_dtype = _torch_dtype(dtype, device)
     kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     if gguf is not None:
-        cache = os.path.join(model_cache or default_model_cache(), f"{name}-{_file_digest(os.path.join(directory, gguf))}")
-        if os.path.isfile(os.path.join(cache, "config.json")):
-            directory, gguf = cache, None
-        else:
-            logger.warning(f"de-quantising {os.path.join(directory, gguf)} (about 40 s, once; cached in {cache})")
-            tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf, dtype=torch.float32, **kwargs)
-            tmp = f"{cache}.tmp-{os.getpid()}"
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            os.replace(tmp, cache) if not os.path.exists(cache) else None
-            directory, gguf = cache, None
+        kwargs["gguf_file"] = gguf
     tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=_torch_dtype(dtype, device), **kwargs)
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -135,8 +106,8 @@ class KnowledgeLLM:
         self.tokens_processed = 0
 
     @classmethod
-    def load(cls, spec, device="cpu", dtype="auto", trust_remote_code=False, max_new_tokens=32, model_cache=None):
-        name, tokenizer, model = load_model(spec, device, dtype, trust_remote_code, model_cache)
+    def load(cls, spec, device="cpu", dtype="auto", trust_remote_code=False, max_new_tokens=32):
+        name, tokenizer, model = load_model(spec, device, dtype, trust_remote_code)
         return cls(tokenizer, model, name=name, device=device, max_new_tokens=max_new_tokens)
 
     # ------------------------------------------------------------------ text -> token ids
