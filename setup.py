@@ -38,7 +38,7 @@ setup(
     # properties/ lives at the repository root (design card); installed wheels carry it inside the package.
     package_dir={"recbole_llm4msr.properties": "properties"},
     package_data={
-        "recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml"],
+        "recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml", "enhancement/*.yaml"],
         "recbole_llm4msr.knowledge": ["templates/*.txt"],
     },
     install_requires=INSTALL_REQUIRES,
@@ -48,6 +48,7 @@ setup(
             "run_recbole=recbole_llm4msr.cli:main",
             "llm4msr-convert=dataset_converters.__main__:main",
             "llm4msr-knowledge=recbole_llm4msr.knowledge.cli:main",
+            "llm4msr-explain=recbole_llm4msr.explain:main",
         ]
     },
 )

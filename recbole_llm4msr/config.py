@@ -50,7 +50,13 @@ class MultiScenarioConfig(Config):
         files = []
         if self.internal_config_dict["MODEL_TYPE"] == ModelType.CONTEXT:
             files.append(props / "overall.yaml")
+        backbone = getattr(model_class, "backbone_name", None)  # MMoE_LLM4MSR -> MMoE.yaml, then its own file
+        if backbone:
+            files.append(props / "model" / f"{backbone}.yaml")
         files.append(props / "model" / f"{model}.yaml")
+        enhancement = self._enhancement(model, model_class)
+        if enhancement != "none":
+            files.append(props / "enhancement" / f"{enhancement}.yaml")
         dataset_files = [props / "dataset" / f"{dataset}.yaml"]
         data_path = self.external_config_dict.get("data_path", self.internal_config_dict.get("data_path", "dataset/"))
         # Built-in datasets are converted now, so that their converter-written YAML (load_col ...) is read below.
@@ -61,6 +67,19 @@ class MultiScenarioConfig(Config):
                 loaded = self._update_internal_config_dict(str(file))
                 if file in dataset_files and loaded:
                     self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
+        if getattr(model_class, "fixed_enhancement", None):
+            self.internal_config_dict["enhancement"] = model_class.fixed_enhancement
+
+    def _enhancement(self, model, model_class):
+        """The enhancement of this run: fixed by a variant name, else ``enhancement`` (default none)."""
+        fixed = getattr(model_class, "fixed_enhancement", None)
+        asked = self.external_config_dict.get("enhancement")
+        if fixed:
+            if asked not in (None, fixed):
+                raise ValueError(f"model {model} is the '{fixed}' variant of its backbone; it cannot take "
+                                 f"enhancement={asked} (use the backbone name with --enhancement={asked})")
+            return fixed
+        return str(asked or "none").lower()
 
     def _set_default_parameters(self):
         super()._set_default_parameters()

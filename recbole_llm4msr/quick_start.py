@@ -99,6 +99,10 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
             "test": nested_result(test_result, names, test_counts),
             "timing": {k: result.get(k) for k in ("train_seconds_per_epoch", "epochs_trained")},
         }
+        interpretation = getattr(model, "interpretation", None)
+        if interpretation is not None and getattr(model, "enhancement", None) is not None:
+            payload["enhancement"] = interpretation(test_data)
+            logger.info(set_color("enhancement", "yellow") + f": {payload['enhancement']}")
         for title, key in (("best valid", "best_valid"), ("test", "test")):
             if payload[key] is not None:
                 logger.info(format_table(set_color(f"{title} per scenario", "yellow"), payload[key]))

@@ -115,6 +115,7 @@ def build_knowledge(dataset, data_path="dataset/", llm="smollm2", mode="prompt",
     writer.mark_done({"shard_id": shard_id, "num_shards": num_shards, "users": len(mine)})
 
     header = _header(dataset, name, llm, mode, builder, max_new_tokens, limit_users)
+    header["llm_dtype"] = getattr(model, "dtype", None)
     status = kstore.shard_status(path)
     merged = len(status) == num_shards and all(v is not None for v in status.values())
     if merged:

@@ -64,15 +64,28 @@ def _torch_dtype(dtype, device):
     import torch
 
     if dtype in (None, "auto"):
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        if str(device).startswith("cuda"):
+            return torch.bfloat16
+        # bf16 on CPUs with native bf16 matmul (AVX512-BF16 / AMX): ~1.5x faster here, cosine 0.9999 to fp32
+        return torch.bfloat16 if _cpu_has_bf16() else torch.float32
     return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
             "float16": torch.float16, "fp16": torch.float16}[dtype]
+
+
+def _cpu_has_bf16():
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False):
     """Load tokenizer + causal LM from local files only (a GGUF file is de-quantised on load, ~15 s for SmolLM2)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name, directory, gguf = resolve_llm(spec)
@@ -80,7 +93,12 @@ def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False):
     if gguf is not None:
         kwargs["gguf_file"] = gguf
     tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=_torch_dtype(dtype, device), **kwargs)
+    torch_dtype = _torch_dtype(dtype, device)
+    if gguf is not None and torch_dtype != torch.float32:
+        # transformers de-quantises GGUF to float32; cast afterwards (asking for bf16 at load time only warns)
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs).to(torch_dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, **kwargs)
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -103,6 +121,7 @@ class KnowledgeLLM:
         prefix = getattr(model, "base_model_prefix", "model")
         self.base = getattr(model, prefix, None) or model.get_decoder()
         self.hidden_size = int(model.config.hidden_size)
+        self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         self.tokens_processed = 0
 
     @classmethod

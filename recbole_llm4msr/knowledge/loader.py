@@ -53,3 +53,41 @@ def align_knowledge(store, dataset, expected_dim=None):
         "coverage": float(has[1:].mean()) if len(tokens) > 1 else 0.0,
         "store": store,
     }
+
+
+def find_or_build_store(config):
+    """The store an LLM4MSR model uses: ``knowledge_store`` if set, else the one for the config's LLM settings,
+    built on first use (logged, with progress) and reused afterwards."""
+    import logging
+    import os
+
+    from recbole_llm4msr.knowledge.extract import build_knowledge
+
+    if config["knowledge_store"]:
+        return config["knowledge_store"]
+    logger = logging.getLogger()
+    data_path = os.path.dirname(os.path.normpath(config["data_path"]))
+    summary = build_knowledge(
+        config["dataset"], data_path=data_path, llm=config["llm"] or "smollm2", mode=config["llm_mode"] or "prompt",
+        cache_dir=config["knowledge_cache_dir"], batch_size=config["llm_batch_size"] or 16,
+        max_new_tokens=config["llm_max_new_tokens"] or 32, device=config["llm_device"] or "cpu",
+        dtype=config["llm_dtype"] or "auto", template_dir=config["prompt_template_dir"],
+        max_items_per_scenario=config["prompt_max_items_per_scenario"] or 10,
+        max_prompt_tokens=config["prompt_max_tokens"] or 320, trust_remote_code=bool(config["llm_trust_remote_code"]),
+        show_progress=bool(config["show_progress"]),
+    )
+    if not summary.get("reused"):
+        logger.info(f"knowledge built: {summary}")
+    return summary["cache"]
+
+
+def load_for_model(config, dataset):
+    """Vectors for a model: :func:`find_or_build_store` then :func:`align_knowledge` (checks dataset, dimension)."""
+    import logging
+
+    path = find_or_build_store(config)
+    out = align_knowledge(path, dataset, expected_dim=config["knowledge_dim"])
+    out["path"] = path
+    logging.getLogger().info(f"knowledge: {path} ({out['dim']}-d, {out['coverage']:.1%} of the dataset's users "
+                             f"have a vector)")
+    return out

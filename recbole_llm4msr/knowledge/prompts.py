@@ -1,7 +1,9 @@
 """Scenario-level and user-level prompts, from editable templates.
 
 Templates are ``string.Template`` files (``$name`` placeholders): ``scenario.txt`` gets ``$dataset``,
-``$scenario_table``, ``$scenario`` and ``$description``; ``user.txt`` gets ``$history``. The default ones live in
+``$scenario_table``, ``$scenario`` and ``$description``; ``user.txt`` gets ``$dataset``, ``$scenarios`` (every
+scenario with its description) and ``$history``. Put what is the same for every user first: that part is computed
+once and its KV cache reused. The default ones live in
 ``recbole_llm4msr/knowledge/templates/``; ``template_dir`` points at your own copies. The knowledge store records
 :attr:`PromptBuilder.template_hash` (templates + prompt settings), so changing a template never mixes vectors.
 
@@ -41,6 +43,9 @@ class PromptBuilder:
         self.inter = files.train_interactions()
         self.item_text = files.item_texts()
         self.scenarios = sorted(self.inter["scenario"].unique().tolist(), key=str)
+        descriptions = files.config.get("scenario_descriptions") or {}
+        self._scenario_list = "\n".join(
+            f"- {s}: {descriptions[s]}" if s in descriptions else f"- {s}" for s in self.scenarios)
 
     @property
     def template_hash(self):
@@ -92,7 +97,8 @@ class PromptBuilder:
             if items:
                 lines.append(f"Scenario {scen}: " + "; ".join(items))
         history = "\n".join(lines) if lines else "(no positive interactions recorded)"
-        return Template(self.templates["user"]).safe_substitute(history=history)
+        return Template(self.templates["user"]).safe_substitute(history=history, dataset=self.files.name,
+                                                                scenarios=self._scenario_list)
 
     def user_prompt(self, history):
         per = {s: list(items[: self.max_items_per_scenario]) for s, items in history.items()}

@@ -20,7 +20,9 @@ Interface for subclasses and for enhancements:
   (before the sigmoid) and ``representation`` ``[B, H]``, the vector the sample's scenario tower reads (STAR:
   its last hidden layer). It must not look at ``inputs.x``, only at its argument ``x``.
 * :meth:`transform_input` / :meth:`fuse_output` are the two places an enhancement plugs in; they default to
-  identity.
+  identity. ``config["enhancement"]`` (``none`` | ``llm4msr`` | ``dn`` | ``ep``) picks the enhancement module
+  (:mod:`recbole_llm4msr.model.enhancements`), built before the subclass's layers, so it can only rely on the
+  attributes set here.
 
 The scenario field (``SCENARIO_FIELD``) routes rows to towers. Whether its embedding is also part of ``x`` is the
 config key ``scenario_as_feature`` (default False: the shared part sees the other features; blocks that need the
@@ -36,6 +38,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_llm4msr.layers import ScenarioGroups
+from recbole_llm4msr.model.enhancements import build_enhancement
 
 
 @dataclass
@@ -66,6 +69,7 @@ class MultiScenarioBackbone(ContextRecommender):
     """Base class: embeddings, scenario routing, loss and prediction. Subclasses implement :meth:`backbone`."""
 
     input_type = InputType.POINTWISE
+    fixed_enhancement = None  # set by the <Backbone>_<ENHANCEMENT> variants (recbole_llm4msr.model.variants)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -87,10 +91,13 @@ class MultiScenarioBackbone(ContextRecommender):
         self.input_dim = self.num_input_fields * self.embedding_size
         self.dropout_prob = config["dropout_prob"] or 0.0
         self.loss = nn.BCEWithLogitsLoss()
+        self.enhancement = build_enhancement(config["enhancement"], self, config, dataset)
 
     def init_weights(self):
         """RecBole's xavier-normal init for Linear / Embedding layers; call at the end of a subclass __init__."""
         self.apply(xavier_normal_initialization)
+        if self.enhancement is not None:
+            self.enhancement.reset_parameters()
 
     # ------------------------------------------------------------------ what feeds the backbone
     def embed(self, interaction):
@@ -106,14 +113,18 @@ class MultiScenarioBackbone(ContextRecommender):
         )
 
     def transform_input(self, inputs):
-        return inputs.x
+        return inputs.x if self.enhancement is None else self.enhancement.transform_input(inputs)
 
     def fuse_output(self, output, inputs):
-        return output.logit
+        return output.logit if self.enhancement is None else self.enhancement.fuse_output(output, inputs)
 
     # ------------------------------------------------------------------ the backbone proper
     def backbone(self, x, inputs):
         raise NotImplementedError
+
+    def interpretation(self, eval_data):
+        """What the enhancement learned (e.g. LLM4MSR's ``a`` and the user-level effect per scenario), or None."""
+        return None if self.enhancement is None else self.enhancement.interpret(self, eval_data)
 
     # ------------------------------------------------------------------ RecBole's interface
     def forward(self, interaction):

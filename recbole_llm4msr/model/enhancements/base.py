@@ -1,0 +1,101 @@
+"""What an enhancement is: a module that plugs into a backbone's two hooks, for ANY backbone.
+
+A :class:`~recbole_llm4msr.model.backbones.base.MultiScenarioBackbone` calls
+``enhancement.transform_input(inputs) -> x`` before its backbone and ``enhancement.fuse_output(output, inputs)
+-> logit`` after it. An enhancement only uses the interface every backbone exposes (``input_dim``,
+``embedding_size``, ``num_scenarios``, :class:`BackboneInput`, :class:`BackboneOutput`), so adding a seventh
+backbone needs no change here.
+"""
+import torch
+from torch import nn
+
+from recbole_llm4msr.layers import MetaLayers
+
+
+class Enhancement(nn.Module):
+    name = "none"
+
+    def __init__(self, backbone, config, dataset):
+        super().__init__()
+
+    def transform_input(self, inputs):
+        return inputs.x
+
+    def fuse_output(self, output, inputs):
+        return output.logit
+
+    def reset_parameters(self):
+        """Called after the backbone's xavier initialisation (which would otherwise overwrite special inits)."""
+
+    def summary(self):
+        return {"enhancement": self.name}
+
+    def interpret(self, model, eval_data):
+        """A JSON-able summary of what the enhancement learned, written into the results file after training."""
+        return self.summary()
+
+
+class MetaFusion(Enhancement):
+    """Hierarchical meta layers, "bottom + parallel", shared by LLM4MSR and DN; only the conditioning differs.
+
+    * bottom: meta layers conditioned on :meth:`bottom_condition` transform the embedding ``x`` (widths
+      ``meta_bottom_hidden_sizes`` then ``input_dim``) before the backbone;
+    * parallel: meta layers conditioned on :meth:`parallel_condition` read the embedding ``x`` (widths
+      ``meta_parallel_hidden_sizes`` then 1, no activation after the last unit: it is a logit) and are fused with the
+      backbone's logit: ``sigmoid(a * h_parallel + (1 - a) * h_backbone)`` with a learnable ``a = sigmoid(alpha)``.
+
+    A subclass sets ``use_bottom`` / ``use_parallel`` and the two condition methods.
+    """
+
+    use_bottom = True
+    use_parallel = True
+
+    def __init__(self, backbone, config, dataset, condition_dims):
+        super().__init__(backbone, config, dataset)
+        rank, dropout = config["meta_rank"], config["meta_dropout"] or 0.0
+        bottom_dim, parallel_dim = condition_dims
+        self.bottom = self.parallel = None
+        if self.use_bottom:
+            self.bottom = MetaLayers(bottom_dim, backbone.input_dim,
+                                     list(config["meta_bottom_hidden_sizes"]) + [backbone.input_dim], rank, dropout,
+                                     last_activation=True)
+        if self.use_parallel:
+            self.parallel = MetaLayers(parallel_dim, backbone.input_dim,
+                                       list(config["meta_parallel_hidden_sizes"]) + [1], rank, dropout,
+                                       last_activation=False)
+            init = float(config["fusion_alpha_init"])
+            self.alpha = nn.Parameter(torch.logit(torch.tensor(init)))
+
+    def reset_parameters(self):
+        for meta in (self.bottom, self.parallel):
+            if meta is not None:
+                meta.reset_parameters()
+
+    @property
+    def a(self):
+        return torch.sigmoid(self.alpha) if self.parallel is not None else None
+
+    def bottom_condition(self, inputs):
+        raise NotImplementedError
+
+    def parallel_condition(self, inputs):
+        raise NotImplementedError
+
+    def transform_input(self, inputs):
+        if self.bottom is None:
+            return inputs.x
+        return self.bottom(inputs.x, self.bottom_condition(inputs))
+
+    def fuse_output(self, output, inputs):
+        if self.parallel is None:
+            return output.logit
+        h_parallel = self.parallel(inputs.x, self.parallel_condition(inputs)).squeeze(-1)
+        a = self.a
+        return a * h_parallel + (1 - a) * output.logit
+
+    def summary(self):
+        out = super().summary()
+        out["levels"] = [n for n, m in (("bottom", self.bottom), ("parallel", self.parallel)) if m is not None]
+        if self.parallel is not None:
+            out["a"] = round(float(self.a.detach()), 6)
+        return out

@@ -1,0 +1,22 @@
+"""DN baseline: a dynamic network -- the same meta layers as LLM4MSR, conditioned on the learned scenario-id
+embedding instead of LLM knowledge (scenario-specific generated parameters, no LLM; HierRec-style explicit
+generator). Bottom and parallel levels as in LLM4MSR; ``dn_levels`` selects them."""
+from recbole_llm4msr.model.enhancements.base import MetaFusion
+
+
+class DynamicNetwork(MetaFusion):
+    name = "dn"
+
+    def __init__(self, backbone, config, dataset):
+        levels = list(config["dn_levels"] or ["bottom", "parallel"])
+        if not levels or any(lv not in ("bottom", "parallel") for lv in levels):
+            raise ValueError(f"dn_levels must be a non-empty subset of ['bottom', 'parallel'], got {levels}")
+        self.use_bottom, self.use_parallel = "bottom" in levels, "parallel" in levels
+        d = backbone.embedding_size
+        super().__init__(backbone, config, dataset, (d, d))
+
+    def bottom_condition(self, inputs):
+        return inputs.scenario_embedding
+
+    def parallel_condition(self, inputs):
+        return inputs.scenario_embedding

@@ -1,0 +1,93 @@
+"""LLM4MSR (Wang et al., CIKM 2024): hierarchical meta layers conditioned on frozen-LLM knowledge.
+
+User-level meta layers (conditioned on the user's knowledge vector) sit at the bottom and transform the feature
+embedding before the backbone; scenario-level meta layers (conditioned on the scenario's knowledge vector) run in
+parallel to the backbone; ``sigmoid(a * h_s + (1 - a) * h)``. ``llm4msr_levels: [user, scenario]`` selects the
+levels, so the ablations "w/o user-level" / "w/o scenario-level" are one flag each.
+
+Knowledge comes from the knowledge store through :func:`recbole_llm4msr.knowledge.loader.load_for_model` (built
+on first use with the embedded LLM if missing); training never runs the LLM. Users without a vector (cold start)
+follow ``knowledge_fallback``: ``zeros`` (a zero vector, the layers still see the scenario through the backbone)
+or ``scenario`` (the row's scenario knowledge vector in place of the user's).
+"""
+import torch
+
+from recbole_llm4msr.knowledge.loader import load_for_model
+from recbole_llm4msr.model.enhancements.base import MetaFusion
+
+LEVELS = ("user", "scenario")
+
+
+class LLM4MSR(MetaFusion):
+    name = "llm4msr"
+
+    def __init__(self, backbone, config, dataset):
+        levels = list(config["llm4msr_levels"] or [])
+        unknown = [lv for lv in levels if lv not in LEVELS]
+        if unknown or not levels:
+            raise ValueError(f"llm4msr_levels must be a non-empty subset of {list(LEVELS)}, got {levels}")
+        self.use_bottom, self.use_parallel = "user" in levels, "scenario" in levels
+        self.fallback = config["knowledge_fallback"] or "zeros"
+        if self.fallback not in ("zeros", "scenario"):
+            raise ValueError(f"knowledge_fallback must be 'zeros' or 'scenario', not '{self.fallback}'")
+        knowledge = load_for_model(config, dataset)
+        dim = knowledge["dim"]
+        super().__init__(backbone, config, dataset, (dim, dim))
+        self.uid_field = dataset.uid_field
+        self.knowledge_info = {k: knowledge[k] for k in ("path", "coverage", "dim")}
+        # non-persistent: a checkpoint stays small and reloads the vectors from the store
+        self.register_buffer("user_knowledge", knowledge["users"], persistent=False)
+        self.register_buffer("has_user_knowledge", knowledge["has_user"], persistent=False)
+        self.register_buffer("scenario_knowledge", knowledge["scenarios"], persistent=False)
+        self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
+
+    def bottom_condition(self, inputs):
+        uid = inputs.interaction[self.uid_field].long()
+        h = self.user_knowledge[uid]
+        has = self.has_user_knowledge[uid]
+        if self.disable_user_knowledge:
+            has = torch.zeros_like(has)
+            h = torch.zeros_like(h)
+        if self.fallback == "scenario":
+            h = torch.where(has.unsqueeze(-1), h, self.scenario_knowledge[inputs.scenario])
+        return h
+
+    def parallel_condition(self, inputs):
+        return self.scenario_knowledge[inputs.scenario]
+
+    def summary(self):
+        return dict(super().summary(), knowledge=self.knowledge_info, fallback=self.fallback)
+
+    @torch.no_grad()
+    def user_branch_effect(self, model, interaction):
+        """Predictions with the user's knowledge and without it (fallback for everyone), for the same rows."""
+        with_user = model.predict(interaction)
+        self.disable_user_knowledge = True
+        try:
+            without = model.predict(interaction)
+        finally:
+            self.disable_user_knowledge = False
+        return with_user, without
+
+    def interpret(self, model, eval_data):
+        """Adds, per scenario, the mean |p(with the user's knowledge) - p(without)| on ``eval_data``: how much the
+        user-level branch moves predictions (0 when the level is ablated)."""
+        out = self.summary()
+        if self.bottom is None:
+            return out
+        was_training = model.training
+        model.eval()
+        names = model.scenario_names
+        total = torch.zeros(len(names), dtype=torch.float64)
+        count = torch.zeros(len(names), dtype=torch.float64)
+        for batch in eval_data:
+            interaction = batch[0].to(self.user_knowledge.device)
+            p1, p0 = self.user_branch_effect(model, interaction)
+            scen = (interaction[model.scenario_field].long() - 1).cpu()
+            total.index_add_(0, scen, (p1 - p0).abs().double().cpu())
+            count.index_add_(0, scen, torch.ones_like(scen, dtype=torch.float64))
+        model.train(was_training)
+        out["user_branch_effect"] = {
+            name: round(float(total[k] / count[k]), 6) for k, name in enumerate(names) if count[k] > 0
+        }
+        return out

@@ -1,0 +1,195 @@
+"""LLM4MSR / DN / EP on every backbone: meta-layer math, gradients, ablations, variants, errors, save/load."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from recbole.data import data_preparation
+from recbole.utils import init_seed
+
+from recbole_llm4msr.config import MultiScenarioConfig
+from recbole_llm4msr.knowledge.extract import build_knowledge
+from recbole_llm4msr.knowledge.store import StoreError
+from recbole_llm4msr.layers import EPNetGate, MetaLayers
+from recbole_llm4msr.model.backbones import BACKBONES
+from recbole_llm4msr.model.variants import VARIANTS
+from recbole_llm4msr.quick_start import load_data_and_model, run_recbole
+from recbole_llm4msr.registry import create_dataset, get_model
+from tests.conftest import quick_config
+from tests.knowledge_helpers import tiny_llm
+
+BACKBONE_NAMES = [b.__name__ for b in BACKBONES]
+TINY = {"embedding_size": 4, "expert_mlp_sizes": [16], "bottom_mlp_sizes": [16], "tower_mlp_sizes": [8],
+        "star_mlp_sizes": [16], "aux_mlp_sizes": [8], "expert_num": 2, "meta_bottom_hidden_sizes": [8],
+        "meta_parallel_hidden_sizes": [8], "meta_rank": 4, "ep_hidden_size": 16, "train_batch_size": 4096}
+
+
+@pytest.fixture(scope="module")
+def store(data_dir, tmp_path_factory):
+    """A knowledge store for ml-100k-msr from a tiny random LLM (fast); 600 of the 943 users get a vector."""
+    cache = tmp_path_factory.mktemp("knowledge")
+    summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=tiny_llm(),
+                              llm="smollm2", limit_users=600, show_progress=False, chunk_size=300, batch_size=64)
+    return summary["cache"]
+
+
+def config_for(model, data_dir, store, **extra):
+    return MultiScenarioConfig(model=model, dataset="ml-100k-msr", config_dict={
+        "data_path": data_dir, "state": "WARNING", "knowledge_store": store, **TINY, **extra})
+
+
+@pytest.fixture(scope="module")
+def batch_and_data(data_dir, store):
+    config = config_for("MMoE", data_dir, store)
+    train, valid, test = data_preparation(config, create_dataset(config))
+    return train, next(iter(train))[torch.arange(1024)]
+
+
+def build(name, data_dir, store, batch_and_data, **extra):
+    init_seed(2020, True)
+    train, batch = batch_and_data
+    return get_model(name)(config_for(name, data_dir, store, **extra), train._dataset), batch
+
+
+# --------------------------------------------------------------------------------------------- layers
+def test_meta_layers_equal_an_explicit_per_sample_loop():
+    torch.manual_seed(0)
+    for rank in (5, 0):
+        meta = MetaLayers(cond_dim=12, input_dim=7, sizes=[6, 3], rank=rank, last_activation=False)
+        with torch.no_grad():
+            meta.generator.weight.normal_(0, 0.3)  # a generator that is far from its initial state
+        x, cond = torch.randn(9, 7), torch.randn(9, 12)
+        params = meta.explicit_parameters(cond)
+        expected = []
+        for i in range(9):  # literal W, b = reshape(MLP(h)); h_i = relu(W_i h_(i-1) + b_i)
+            h = x[i]
+            for k, (W, b) in enumerate(params):
+                h = h @ W[i] + b[i]
+                if k < len(params) - 1:
+                    h = torch.relu(h)
+            expected.append(h)
+        assert torch.allclose(meta(x, cond), torch.stack(expected), atol=1e-5)
+    assert params[0][0].shape == (9, 7, 6) and params[1][0].shape == (9, 6, 3)
+
+
+def test_meta_layers_start_as_plain_layers_and_depend_on_the_condition():
+    torch.manual_seed(0)
+    meta = MetaLayers(cond_dim=10, input_dim=6, sizes=[6], rank=4)
+    x = torch.randn(3, 6)
+    a, b = meta(x, torch.randn(3, 10)), meta(x, torch.randn(3, 10))
+    assert not torch.allclose(a, b) and torch.allclose(a, b, atol=0.2)
+
+
+def test_epnet_gate_range_and_stop_gradient():
+    gate = EPNetGate(scenario_dim=4, input_dim=6, hidden_size=8, gamma=2.0)
+    x = torch.randn(5, 6, requires_grad=True)
+    e = torch.randn(5, 4)
+    out = gate(x, e)
+    delta = out / x
+    assert bool(((delta > 0) & (delta < 2)).all())
+    # with the gate's own input detached, d out / d x is exactly delta (no path through the gate)
+    out.sum().backward()
+    assert torch.allclose(x.grad, delta.detach(), atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------- variants
+def test_every_variant_name_exists():
+    for b in BACKBONE_NAMES:
+        for suffix in ("LLM4MSR", "DN", "EP"):
+            cls = get_model(f"{b}_{suffix}")
+            assert cls.__bases__[0].__name__ == b  # composition: a subclass that only fixes the enhancement
+            assert f"{b}_{suffix}" in VARIANTS
+
+
+@pytest.mark.parametrize("enhancement", ["none", "llm4msr", "dn", "ep"])
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_every_variant_trains_one_short_epoch(backbone, enhancement, data_dir, store, workdir):
+    name = backbone if enhancement == "none" else f"{backbone}_{ {'llm4msr': 'LLM4MSR', 'dn': 'DN', 'ep': 'EP'}[enhancement]}"
+    result = run_recbole(model=name, dataset="ml-100k-msr", saved=False,
+                         config_dict=quick_config(data_dir, knowledge_store=store, **TINY))
+    for scen in ("young", "middle", "senior"):
+        assert 0.0 < result["test_result"][f"auc_{scen}"] <= 1.0
+    assert result["results"]["config"]["enhancement"] == enhancement
+
+
+def test_enhancement_flag_equals_variant_name(data_dir, store, batch_and_data):
+    flag, batch = build("STAR", data_dir, store, batch_and_data, enhancement="dn")
+    named, _ = build("STAR_DN", data_dir, store, batch_and_data)
+    assert type(flag.enhancement) is type(named.enhancement)
+    flag.load_state_dict(named.state_dict())
+    flag.eval(), named.eval()
+    assert torch.allclose(flag.predict(batch), named.predict(batch))
+    with pytest.raises(ValueError, match="cannot take enhancement=ep"):
+        config_for("STAR_DN", data_dir, store, enhancement="ep")
+
+
+@pytest.mark.parametrize("name", ["MMoE_LLM4MSR", "STAR_LLM4MSR", "PLE_DN"])
+def test_gradients_reach_generator_alpha_and_backbone(name, data_dir, store, batch_and_data):
+    model, batch = build(name, data_dir, store, batch_and_data)
+    model.train()
+    model.calculate_loss(batch).backward()
+    enh = model.enhancement
+    for meta in (enh.bottom, enh.parallel):
+        assert meta.generator.weight.grad.abs().sum() > 0 and meta.bottleneck.weight.grad.abs().sum() > 0
+    assert enh.alpha.grad is not None and enh.alpha.grad.abs() > 0
+    backbone_params = [p for n, p in model.named_parameters() if not n.startswith("enhancement.")
+                       and "token_embedding" not in n]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in backbone_params)
+
+
+def test_ablation_flags_remove_the_intended_branch(data_dir, store, batch_and_data):
+    full, batch = build("MMoE_LLM4MSR", data_dir, store, batch_and_data)
+    no_user, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, llm4msr_levels=["scenario"])
+    no_scen, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, llm4msr_levels=["user"])
+    assert full.enhancement.bottom is not None and full.enhancement.parallel is not None
+    assert no_user.enhancement.bottom is None and no_user.enhancement.parallel is not None
+    assert no_scen.enhancement.parallel is None and no_scen.enhancement.bottom is not None
+    assert not hasattr(no_scen.enhancement, "alpha")
+    no_user.eval()
+    inputs = no_user.embed(batch)
+    assert torch.equal(no_user.transform_input(inputs), inputs.x)  # no bottom: the backbone sees the embedding
+    no_scen.eval()
+    out = no_scen.backbone(no_scen.transform_input(no_scen.embed(batch)), no_scen.embed(batch))
+    assert torch.allclose(no_scen.forward(batch), out.logit)  # no parallel branch: no fusion
+    with pytest.raises(ValueError, match="llm4msr_levels"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, llm4msr_levels=["items"])
+
+
+def test_user_knowledge_changes_the_prediction_and_fallback(data_dir, store, batch_and_data):
+    model, batch = build("SharedBottom_LLM4MSR", data_dir, store, batch_and_data)
+    model.eval()
+    enh = model.enhancement
+    with torch.no_grad():
+        for meta in (enh.bottom,):
+            meta.generator.weight.normal_(0, 0.5)
+        with_user = model.predict(batch)
+        enh.disable_user_knowledge = True
+        without = model.predict(batch)
+        enh.disable_user_knowledge = False
+    has = enh.has_user_knowledge[batch["user_id"]]
+    assert has.any() and (~has).any()
+    assert not torch.allclose(with_user[has], without[has])
+    assert torch.allclose(with_user[~has], without[~has])  # cold-start users already use the fallback (zeros)
+    scen_fb, _ = build("SharedBottom_LLM4MSR", data_dir, store, batch_and_data, knowledge_fallback="scenario")
+    inputs = scen_fb.embed(batch)
+    cond = scen_fb.enhancement.bottom_condition(inputs)
+    cold = ~scen_fb.enhancement.has_user_knowledge[batch["user_id"]]
+    assert torch.equal(cond[cold], scen_fb.enhancement.scenario_knowledge[inputs.scenario[cold]])
+
+
+def test_knowledge_dimension_mismatch_is_a_clear_error(data_dir, store, batch_and_data):
+    with pytest.raises(StoreError, match="dimension mismatch.*expects 4096.*holds 32"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_dim=4096)
+
+
+def test_checkpoint_reloads_and_scores_the_same(data_dir, store, workdir):
+    result = run_recbole(model="MMoE_LLM4MSR", dataset="ml-100k-msr",
+                         config_dict=quick_config(data_dir, knowledge_store=store, **TINY))
+    saved = [f for f in os.listdir("saved") if f.startswith("MMoE_LLM4MSR")]
+    config, model, dataset, _, _, test_data = load_data_and_model(os.path.join("saved", saved[0]))
+    assert type(model).__name__ == "MMoE_LLM4MSR"
+    from recbole_llm4msr.trainer import MultiScenarioTrainer
+
+    again = MultiScenarioTrainer(config, model).evaluate(test_data, load_best_model=False)
+    assert again["auc"] == result["test_result"]["auc"] and again["auc_young"] == result["test_result"]["auc_young"]
+    assert "enhancement" in result["results"] and 0 < result["results"]["enhancement"]["a"] < 1
