@@ -17,11 +17,27 @@ its Config into checkpoints            ``load_data_and_model``) calls it, with `
                                        and a ``map_location`` so GPU checkpoints load on CPU.
 an unknown model name makes RecBole    :mod:`recbole_llm4msr.registry` resolves names itself and lists
 import lightgbm/xgboost                the available ones instead.
+RecBole sets numpy aliases (np.long,   :func:`ensure_numpy_aliases`: ``load_data_and_model`` unpickles a
+np.float, ...) in ``Config.__init__``; Config from a checkpoint (``__init__`` never runs), so a fresh
+its models use them (np.long in       process that only loads a checkpoint would fail with
+ContextRecommender)                    ``AttributeError: np.long``; we set the same aliases first.
 =====================================  ==================================================================
 
 Nothing here edits or monkey-patches the installed ``recbole`` package.
 """
+import numpy as np
 import torch
+
+# the aliases RecBole's Config.compatibility_settings() sets (numpy < 2 has the right-hand sides)
+_NUMPY_ALIASES = {"bool": "bool_", "int": "int_", "float": "float_", "complex": "complex_", "object": "object_",
+                  "str": "str_", "long": "int_", "unicode": "unicode_"}
+
+
+def ensure_numpy_aliases():
+    """Set the numpy aliases RecBole 1.2.1 relies on, as its own Config.__init__ does (idempotent)."""
+    for alias, target in _NUMPY_ALIASES.items():
+        if alias not in np.__dict__ and hasattr(np, target):
+            setattr(np, alias, getattr(np, target))
 
 
 def torch_load(path, map_location="cpu"):

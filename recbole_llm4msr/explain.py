@@ -62,7 +62,7 @@ def explain(model_file, user, split="test", out=sys.stdout):
     if rows.numel() == 0:
         w(f"user {user} has no rows in the {split} split")
         return
-    batch = inter[rows]
+    batch = data._dataset.join(inter[rows])  # add the .user / .item features, as the dataloaders do
     model.eval()
     p_with, p_without = enh.user_branch_effect(model, batch) if enh.bottom is not None else (model.predict(batch),) * 2
     w(f"{split} rows of user {user}: mean |p(with knowledge) - p(without)| = "

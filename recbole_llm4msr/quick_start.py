@@ -10,7 +10,7 @@ from logging import getLogger
 from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_llm4msr.compat import torch_load
+from recbole_llm4msr.compat import ensure_numpy_aliases, torch_load
 from recbole_llm4msr.config import MultiScenarioConfig
 from recbole_llm4msr.registry import create_dataset, get_model, get_trainer
 from recbole_llm4msr.results import (
@@ -152,6 +152,7 @@ def load_data_and_model(model_file, map_location=None):
         map_location = "cpu" if not torch.cuda.is_available() else None
     checkpoint = torch_load(model_file, map_location=map_location)
     config = checkpoint["config"]
+    ensure_numpy_aliases()  # an unpickled Config never ran the __init__ that sets them
     if map_location is not None:
         config["device"] = torch.device(map_location)
     init_seed(config["seed"], config["reproducibility"])

@@ -43,3 +43,21 @@ def test_unknown_model_does_not_import_lightgbm():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "Unknown model 'NoSuchModel'" in out and "DeepFM" in out
     assert "LGB False False" in out
+
+
+def test_checkpoint_loads_in_a_fresh_process(data_dir, workdir):
+    """load_data_and_model in a new process: RecBole's models need np.long, which only Config.__init__ sets."""
+    from recbole_llm4msr.quick_start import run_recbole
+    from tests.conftest import quick_config
+
+    run_recbole(model="DeepFM", dataset="ml-100k-msr", config_dict=quick_config(data_dir))
+    ckpt = next(workdir.joinpath("saved").glob("DeepFM-*.pth"))
+    code = (
+        "import numpy as np\n"
+        "assert 'long' not in np.__dict__\n"
+        "from recbole_llm4msr.quick_start import load_data_and_model\n"
+        f"config, model, *_ = load_data_and_model({str(ckpt)!r})\n"
+        "print('OK', type(model).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=workdir)
+    assert "OK DeepFM" in out.stdout, out.stderr[-2000:]

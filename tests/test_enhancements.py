@@ -170,11 +170,6 @@ def test_user_knowledge_changes_the_prediction_and_fallback(data_dir, store, bat
     assert has.any() and (~has).any()
     assert not torch.allclose(with_user[has], without[has])
     assert torch.allclose(with_user[~has], without[~has])  # cold-start users already use the fallback (zeros)
-    scen_fb, _ = build("SharedBottom_LLM4MSR", data_dir, store, batch_and_data, knowledge_fallback="scenario")
-    inputs = scen_fb.embed(batch)
-    cond = scen_fb.enhancement.bottom_condition(inputs)
-    cold = ~scen_fb.enhancement.has_user_knowledge[batch["user_id"]]
-    assert torch.equal(cond[cold], scen_fb.enhancement.scenario_knowledge[inputs.scenario[cold]])
 
 
 def test_knowledge_dimension_mismatch_is_a_clear_error(data_dir, store, batch_and_data):
@@ -193,3 +188,53 @@ def test_checkpoint_reloads_and_scores_the_same(data_dir, store, workdir):
     again = MultiScenarioTrainer(config, model).evaluate(test_data, load_best_model=False)
     assert again["auc"] == result["test_result"]["auc"] and again["auc_young"] == result["test_result"]["auc_young"]
     assert "enhancement" in result["results"] and 0 < result["results"]["enhancement"]["a"] < 1
+
+
+def test_indexed_meta_layers_equal_row_aligned_ones():
+    from recbole_llm4msr.layers import ScenarioGroups
+
+    torch.manual_seed(1)
+    meta = MetaLayers(cond_dim=6, input_dim=5, sizes=[4, 2], rank=3, last_activation=False)
+    with torch.no_grad():
+        meta.generator.weight.normal_(0, 0.3)
+    x, distinct = torch.randn(11, 5), torch.randn(3, 6)
+    index = torch.tensor([2, 0, 1, 1, 2, 0, 0, 2, 1, 1, 0])
+    rowwise = meta(x, distinct[index])
+    assert torch.allclose(meta.forward_indexed(x, distinct, index), rowwise, atol=1e-5)
+    assert torch.allclose(meta.forward_indexed(x, distinct, index, ScenarioGroups(index, 3)), rowwise, atol=1e-5)
+
+
+def test_llm4msr_conditions_each_row_on_its_own_user(data_dir, store, batch_and_data):
+    for fallback in ("zeros", "scenario"):
+        model, batch = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_fallback=fallback)
+        enh = model.enhancement
+        inputs = model.embed(batch)
+        rows = enh.user_condition_rows(inputs)
+        uid = batch["user_id"]
+        has = enh.has_user_knowledge[uid]
+        assert torch.equal(rows[has], enh.user_knowledge[uid[has]])
+        cold = enh.scenario_knowledge[inputs.scenario[~has]] if fallback == "scenario" else torch.zeros_like(rows[~has])
+        assert torch.equal(rows[~has], cold)
+        x_indexed = model.transform_input(inputs)
+        assert torch.allclose(x_indexed, enh.bottom(inputs.x, rows), atol=1e-5)
+
+
+def test_explain_cli(data_dir, store, workdir):
+    import subprocess
+    import sys
+
+    run_recbole(model="SharedBottom_LLM4MSR", dataset="ml-100k-msr",
+                config_dict=quick_config(data_dir, knowledge_store=store, **TINY))
+    cli = os.path.join(os.path.dirname(sys.executable), "llm4msr-explain")
+    from recbole_llm4msr.knowledge.store import KnowledgeStore
+
+    user = KnowledgeStore(store).user_ids[3]
+    proc = subprocess.run([cli, "--dataset=ml-100k-msr", f"--user={user}"], capture_output=True, text=True,
+                          cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "learned a" in out and "prompt:" in out and "items one user interacted with" in out
+    assert "mean |p(with knowledge) - p(without)|" in out and "p_without" in out
+    bad = subprocess.run([cli, "--dataset=ml-100k-msr", "--user=no-such-user"], capture_output=True, text=True,
+                         cwd=workdir)
+    assert bad.returncode == 1 and "no-such-user" in bad.stderr and "Traceback" not in bad.stderr

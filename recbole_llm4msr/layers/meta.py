@@ -62,6 +62,26 @@ class MetaLayers(nn.Module):
         flat = self.generator(self.code(cond))
         return [(flat[:, w].reshape(-1, i, o), flat[:, b]) for (w, b), (i, o) in zip(self._slices(), self.shapes)]
 
+    def forward_indexed(self, x, cond, index, groups=None):
+        """Rows that share a conditioning vector share their layers: ``cond`` [U, cond_dim] holds the distinct
+        vectors and ``index`` [B] says which one each row uses. The layers are generated once per distinct vector
+        (``reshape(MLP(h))``, :meth:`explicit_parameters`) and applied with one batched matmul; with ``groups``
+        (a :class:`ScenarioGroups` over ``index``, for a handful of distinct vectors such as scenarios) each group
+        runs a plain linear layer instead. Equal to :meth:`forward` on ``cond[index]``, cheaper when U < B."""
+        params = self.explicit_parameters(cond)
+        last = len(params) - 1
+
+        def run(h, layer):
+            for k, (W, b) in enumerate(layer):
+                h = h @ W + b if h.dim() == 2 and W.dim() == 2 else torch.baddbmm(b.unsqueeze(1), h.unsqueeze(1), W).squeeze(1)
+                if k < last or self.last_activation:
+                    h = self.dropout(torch.relu(h))
+            return h
+
+        if groups is not None:
+            return groups.apply(lambda g, xg: run(xg, [(W[g], b[g]) for W, b in params]), x)
+        return run(x, [(W[index], b[index]) for W, b in params])
+
     def forward(self, x, cond):
         """x [B, in], cond [B, cond_dim] (row-aligned) -> [B, out_dim]."""
         z = self.code(cond)

@@ -1,6 +1,8 @@
 """DN baseline: a dynamic network -- the same meta layers as LLM4MSR, conditioned on the learned scenario-id
 embedding instead of LLM knowledge (scenario-specific generated parameters, no LLM; HierRec-style explicit
 generator). Bottom and parallel levels as in LLM4MSR; ``dn_levels`` selects them."""
+import torch
+
 from recbole_llm4msr.model.enhancements.base import MetaFusion
 
 
@@ -15,8 +17,11 @@ class DynamicNetwork(MetaFusion):
         d = backbone.embedding_size
         super().__init__(backbone, config, dataset, (d, d))
 
-    def bottom_condition(self, inputs):
-        return inputs.scenario_embedding
+    def condition(self, inputs):
+        # the scenario field's learned embedding, one distinct vector per scenario (taken from the batch rows)
+        # (all rows of a scenario carry the same embedding, so any row of it will do; absent scenarios are unused)
+        rows = torch.arange(len(inputs.scenario), device=inputs.scenario.device)
+        first = torch.zeros(inputs.num_scenarios, dtype=torch.long, device=rows.device).scatter_(0, inputs.scenario, rows)
+        return inputs.scenario_embedding[first], inputs.scenario, inputs.groups
 
-    def parallel_condition(self, inputs):
-        return inputs.scenario_embedding
+    bottom_condition = parallel_condition = condition

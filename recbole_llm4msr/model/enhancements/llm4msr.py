@@ -41,19 +41,35 @@ class LLM4MSR(MetaFusion):
         self.register_buffer("scenario_knowledge", knowledge["scenarios"], persistent=False)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
-    def bottom_condition(self, inputs):
+    def user_condition_rows(self, inputs):
+        """Each row's user-level conditioning vector, [B, d] (the user's knowledge, or the fallback)."""
+        keys, index = self._user_keys(inputs)
+        return self._user_vectors(keys, inputs)[index]
+
+    def _user_keys(self, inputs):
+        # one key per distinct conditioning vector: the user id, or (cold user, scenario) for the scenario fallback
         uid = inputs.interaction[self.uid_field].long()
-        h = self.user_knowledge[uid]
-        has = self.has_user_knowledge[uid]
-        if self.disable_user_knowledge:
-            has = torch.zeros_like(has)
-            h = torch.zeros_like(h)
+        has = self.has_user_knowledge[uid] & (not self.disable_user_knowledge)
+        key = torch.where(has, uid, torch.zeros_like(uid))
         if self.fallback == "scenario":
-            h = torch.where(has.unsqueeze(-1), h, self.scenario_knowledge[inputs.scenario])
-        return h
+            key = torch.where(has, key * (self.scenario_knowledge.shape[0] + 1),
+                              -(inputs.scenario + 1))
+        return torch.unique(key, return_inverse=True)
+
+    def _user_vectors(self, keys, inputs):
+        S = self.scenario_knowledge.shape[0]
+        if self.fallback == "scenario":
+            uid = torch.div(keys.clamp(min=0), S + 1, rounding_mode="floor")
+            scen = (-keys - 1).clamp(min=0)
+            return torch.where((keys >= 0).unsqueeze(-1), self.user_knowledge[uid], self.scenario_knowledge[scen])
+        return self.user_knowledge[keys]  # key 0 is the padding user: the zero vector
+
+    def bottom_condition(self, inputs):
+        keys, index = self._user_keys(inputs)
+        return self._user_vectors(keys, inputs), index, None
 
     def parallel_condition(self, inputs):
-        return self.scenario_knowledge[inputs.scenario]
+        return self.scenario_knowledge, inputs.scenario, inputs.groups
 
     def summary(self):
         return dict(super().summary(), knowledge=self.knowledge_info, fallback=self.fallback)
