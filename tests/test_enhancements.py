@@ -190,7 +190,7 @@ def test_checkpoint_reloads_and_scores_the_same(data_dir, store, workdir):
     assert "enhancement" in result["results"] and 0 < result["results"]["enhancement"]["a"] < 1
 
 
-def test_indexed_meta_layers_equal_row_aligned_ones():
+def test_grouped_meta_layers_equal_row_aligned_ones():
     from recbole_llm4msr.layers import ScenarioGroups
 
     torch.manual_seed(1)
@@ -200,8 +200,7 @@ def test_indexed_meta_layers_equal_row_aligned_ones():
     x, distinct = torch.randn(11, 5), torch.randn(3, 6)
     index = torch.tensor([2, 0, 1, 1, 2, 0, 0, 2, 1, 1, 0])
     rowwise = meta(x, distinct[index])
-    assert torch.allclose(meta.forward_indexed(x, distinct, index), rowwise, atol=1e-5)
-    assert torch.allclose(meta.forward_indexed(x, distinct, index, ScenarioGroups(index, 3)), rowwise, atol=1e-5)
+    assert torch.allclose(meta.forward_grouped(x, distinct, ScenarioGroups(index, 3)), rowwise, atol=1e-5)
 
 
 def test_llm4msr_conditions_each_row_on_its_own_user(data_dir, store, batch_and_data):

@@ -6,7 +6,7 @@ generated parameters stay bounded) (a full
 4096 -> 8,256 generator would be 34M parameters). Because the last generator layer is linear in ``z``, the per-row
 layer never has to be materialised::
 
-    x · W(h) + b(h) = x · C + c_b + sum_r z_r (x · A_r + a_b,r)        (one einsum per layer)
+    x · W(h) + b(h) = x · C + c_b + sum_r z_r (x · A_r + a_b,r)        (one GEMM per layer)
 
 which equals the explicit ``reshape`` form (:meth:`MetaLayers.explicit_parameters`, used by the tests) while using
 ``B x out x rank`` memory instead of ``B x in x out``. ``rank: 0`` drops the bottleneck (``z = LayerNorm(h)``).
@@ -62,34 +62,41 @@ class MetaLayers(nn.Module):
         flat = self.generator(self.code(cond))
         return [(flat[:, w].reshape(-1, i, o), flat[:, b]) for (w, b), (i, o) in zip(self._slices(), self.shapes)]
 
-    def forward_indexed(self, x, cond, index, groups=None):
-        """Rows that share a conditioning vector share their layers: ``cond`` [U, cond_dim] holds the distinct
-        vectors and ``index`` [B] says which one each row uses. The layers are generated once per distinct vector
-        (``reshape(MLP(h))``, :meth:`explicit_parameters`) and applied with one batched matmul; with ``groups``
-        (a :class:`ScenarioGroups` over ``index``, for a handful of distinct vectors such as scenarios) each group
-        runs a plain linear layer instead. Equal to :meth:`forward` on ``cond[index]``, cheaper when U < B."""
+    def forward_grouped(self, x, cond, groups):
+        """Rows grouped by a handful of distinct conditioning vectors (e.g. scenarios): ``cond`` [G, cond_dim]
+        holds one vector per group of ``groups`` (a :class:`ScenarioGroups`). The layers are generated once per
+        group (the literal ``reshape(MLP(h))``) and each group runs them as plain linear layers. Equal to
+        :meth:`forward` on the row-aligned vectors."""
         params = self.explicit_parameters(cond)
         last = len(params) - 1
 
-        def run(h, layer):
-            for k, (W, b) in enumerate(layer):
-                h = h @ W + b if h.dim() == 2 and W.dim() == 2 else torch.baddbmm(b.unsqueeze(1), h.unsqueeze(1), W).squeeze(1)
+        def run(g, h):
+            for k, (W, b) in enumerate(params):
+                h = h @ W[g] + b[g]
                 if k < last or self.last_activation:
                     h = self.dropout(torch.relu(h))
             return h
 
-        if groups is not None:
-            return groups.apply(lambda g, xg: run(xg, [(W[g], b[g]) for W, b in params]), x)
-        return run(x, [(W[index], b[index]) for W, b in params])
+        return groups.apply(run, x)
 
-    def forward(self, x, cond):
-        """x [B, in], cond [B, cond_dim] (row-aligned) -> [B, out_dim]."""
+    def forward(self, x, cond, index=None):
+        """x [B, in]; cond [B, cond_dim] row-aligned, or with ``index`` [B] the distinct vectors [U, cond_dim] that
+        each row points to (the bottleneck then runs once per distinct vector) -> [B, out_dim]."""
         z = self.code(cond)
+        if index is not None:
+            z = z[index]
+        # [1, z]: the generator's bias (the constant layer C, c_b) becomes rank 0 of the same product
+        z1 = torch.cat([torch.ones_like(z[:, :1]), z], dim=1)
         h = x
         weight, bias = self.generator.weight, self.generator.bias
+        r = z1.shape[1]
         for k, ((w, b), (i, o)) in enumerate(zip(self._slices(), self.shapes)):
-            A = weight[w].reshape(i, o, -1)  # [in, out, r]
-            h = h @ bias[w].reshape(i, o) + bias[b] + torch.einsum("bi,ior,br->bo", h, A, z) + z @ weight[b].t()
+            A = torch.cat([bias[w].unsqueeze(1), weight[w]], dim=1)  # [(in * out), 1 + rank]
+            if o <= i:  # sum_r z_r (h . A_r): one GEMM [B, in] x [in, out * r], then a weighted sum over r
+                mixed = torch.bmm((h @ A.reshape(i, o * r)).view(-1, o, r), z1.unsqueeze(-1)).squeeze(-1)
+            else:  # the same sum as one GEMM on the outer product (h ⊗ z) [B, in * r] x [in * r, out]
+                mixed = (h.unsqueeze(2) * z1.unsqueeze(1)).reshape(-1, i * r) @ A.view(i, o, r).transpose(1, 2).reshape(i * r, o)
+            h = mixed + z1 @ torch.cat([bias[b].unsqueeze(1), weight[b]], dim=1).t()
             if k < len(self.shapes) - 1 or self.last_activation:
                 h = self.dropout(torch.relu(h))
         return h

@@ -44,9 +44,9 @@ class MetaFusion(Enhancement):
       ``meta_parallel_hidden_sizes`` then 1, no activation after the last unit: it is a logit) and are fused with the
       backbone's logit: ``sigmoid(a * h_parallel + (1 - a) * h_backbone)`` with a learnable ``a = sigmoid(alpha)``.
 
-    A subclass sets ``use_bottom`` / ``use_parallel`` and the two condition methods. Conditions come as distinct
-    vectors plus a row index, so layers are generated once per distinct user / scenario in the batch, and
-    scenario-conditioned layers run per scenario group (a plain linear layer each).
+    A subclass sets ``use_bottom`` / ``use_parallel`` and the two condition methods. Row-wise conditions (users)
+    run the low-rank GEMM form of :class:`MetaLayers`; per-scenario conditions generate the layers once per
+    scenario and run each scenario group through plain linear layers.
     """
 
     use_bottom = True
@@ -78,22 +78,28 @@ class MetaFusion(Enhancement):
         return torch.sigmoid(self.alpha) if self.parallel is not None else None
 
     def bottom_condition(self, inputs):
-        """-> (distinct conditioning vectors [U, c], index [B] of each row's vector, groups or None)."""
+        """-> (cond, index, groups): ``cond`` [U, c] distinct conditioning vectors and ``index`` [B] the one each
+        row uses (``index`` None: ``cond`` is row-aligned); or, with ``groups``, one vector per group of
+        ``groups`` (e.g. per scenario)."""
         raise NotImplementedError
 
     def parallel_condition(self, inputs):
         """Same contract as :meth:`bottom_condition`."""
         raise NotImplementedError
 
+    @staticmethod
+    def _run(meta, x, cond, index, groups):
+        return meta(x, cond, index) if groups is None else meta.forward_grouped(x, cond, groups)
+
     def transform_input(self, inputs):
         if self.bottom is None:
             return inputs.x
-        return self.bottom.forward_indexed(inputs.x, *self.bottom_condition(inputs))
+        return self._run(self.bottom, inputs.x, *self.bottom_condition(inputs))
 
     def fuse_output(self, output, inputs):
         if self.parallel is None:
             return output.logit
-        h_parallel = self.parallel.forward_indexed(inputs.x, *self.parallel_condition(inputs)).squeeze(-1)
+        h_parallel = self._run(self.parallel, inputs.x, *self.parallel_condition(inputs)).squeeze(-1)
         a = self.a
         return a * h_parallel + (1 - a) * output.logit
 

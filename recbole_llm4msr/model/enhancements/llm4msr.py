@@ -42,34 +42,28 @@ class LLM4MSR(MetaFusion):
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
     def user_condition_rows(self, inputs):
-        """Each row's user-level conditioning vector, [B, d] (the user's knowledge, or the fallback)."""
-        keys, index = self._user_keys(inputs)
-        return self._user_vectors(keys, inputs)[index]
-
-    def _user_keys(self, inputs):
-        # one key per distinct conditioning vector: the user id, or (cold user, scenario) for the scenario fallback
+        """Each row's user-level conditioning vector, [B, d]: the user's knowledge, or the fallback."""
         uid = inputs.interaction[self.uid_field].long()
-        has = self.has_user_knowledge[uid] & (not self.disable_user_knowledge)
-        key = torch.where(has, uid, torch.zeros_like(uid))
+        h = self.user_knowledge[uid]  # row 0 / users without a vector: zeros
+        if self.disable_user_knowledge:
+            has = torch.zeros_like(self.has_user_knowledge[uid])
+            h = torch.zeros_like(h)
+        else:
+            has = self.has_user_knowledge[uid]
         if self.fallback == "scenario":
-            key = torch.where(has, key * (self.scenario_knowledge.shape[0] + 1),
-                              -(inputs.scenario + 1))
-        return torch.unique(key, return_inverse=True)
-
-    def _user_vectors(self, keys, inputs):
-        S = self.scenario_knowledge.shape[0]
-        if self.fallback == "scenario":
-            uid = torch.div(keys.clamp(min=0), S + 1, rounding_mode="floor")
-            scen = (-keys - 1).clamp(min=0)
-            return torch.where((keys >= 0).unsqueeze(-1), self.user_knowledge[uid], self.scenario_knowledge[scen])
-        return self.user_knowledge[keys]  # key 0 is the padding user: the zero vector
+            h = torch.where(has.unsqueeze(-1), h, self.scenario_knowledge[inputs.scenario])
+        return h
 
     def bottom_condition(self, inputs):
-        keys, index = self._user_keys(inputs)
-        return self._user_vectors(keys, inputs), index, None
+        uid = inputs.interaction[self.uid_field].long()
+        if self.fallback == "scenario":  # a cold user's vector depends on the row's scenario
+            return self.user_condition_rows(inputs), None, None
+        users, index = torch.unique(uid, return_inverse=True)  # the bottleneck runs once per distinct user
+        h = torch.zeros_like(self.user_knowledge[users]) if self.disable_user_knowledge else self.user_knowledge[users]
+        return h, index, None
 
     def parallel_condition(self, inputs):
-        return self.scenario_knowledge, inputs.scenario, inputs.groups
+        return self.scenario_knowledge, None, inputs.groups
 
     def summary(self):
         return dict(super().summary(), knowledge=self.knowledge_info, fallback=self.fallback)
