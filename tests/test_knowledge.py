@@ -69,10 +69,10 @@ def test_cap_and_token_budget_keep_the_most_recent(files):
     heavy = max(histories, key=lambda u: sum(len(v) for v in histories[u].values()))
     line = builder.user_prompt(histories[heavy]).split("Scenario ")[-1]
     assert line.count(";") == 2  # three items
-    budget = PromptBuilder(files, max_items_per_scenario=100, max_prompt_tokens=500, count_tokens=len)
+    budget = PromptBuilder(files, max_items_per_scenario=100, max_prompt_tokens=900, count_tokens=len)
     for user in list(histories)[:200]:
         prompt = budget.user_prompt(histories[user])
-        assert len(prompt) <= 500
+        assert len(prompt) <= 900
     full = histories[heavy]
     (scen, items), = full.items()
     kept = budget.user_prompt(full).split(f"Scenario {scen}: ")[1].split("; ")
@@ -282,7 +282,8 @@ def test_encoder_backend(data_dir, tmp_path):
                               cache_dir=str(tmp_path / "c"), limit_users=10, show_progress=False)
     store = KnowledgeStore(summary["cache"])
     assert store.dim == 24 and store.header["mode"] == "encoder"
-    assert not np.allclose(store.user_vectors[0], store.user_vectors[1])
+    vecs = np.asarray(store.user_vectors, np.float32)
+    assert np.ptp(vecs, axis=0).max() > 1e-3  # users differ (a random tiny encoder separates them only a little)
 
 
 # ---------------------------------------------------------------------------------------------- the real LLM

@@ -251,6 +251,8 @@ class EncoderLLM:
         import torch
 
         self.torch, self.tokenizer, self.model, self.name = torch, tokenizer, model, name
+        # prompts put the shared instructions first and the user's own items last: keep the end when truncating
+        self.tokenizer.truncation_side = "left"
         self.device = torch.device(device)
         self.max_length = max_length
         self.hidden_size = int(model.config.hidden_size)
