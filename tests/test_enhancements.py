@@ -29,7 +29,8 @@ def store(data_dir, tmp_path_factory):
     """A knowledge store for ml-100k-msr from a tiny random LLM (fast); 600 of the 943 users get a vector."""
     cache = tmp_path_factory.mktemp("knowledge")
     summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=tiny_llm(),
-                              llm="smollm2", limit_users=600, show_progress=False, chunk_size=300, batch_size=64)
+                              llm="smollm2", limit_users=600, show_progress=False, chunk_size=300, batch_size=64,
+                              max_prompt_tokens=4000)
     return summary["cache"]
 
 

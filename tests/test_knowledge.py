@@ -87,6 +87,12 @@ def test_scenario_prompts_carry_statistics_and_descriptions(files):
     assert prompts["young"] != prompts["senior"]
 
 
+def test_a_budget_smaller_than_the_template_is_a_clear_error(files):
+    builder = PromptBuilder(files, max_prompt_tokens=50, count_tokens=len)
+    with pytest.raises(ValueError, match="max_prompt_tokens=50 leaves no room"):
+        builder.user_prompts(["1"])
+
+
 def test_template_hash_follows_the_template(files, tmp_path):
     default = PromptBuilder(files)
     for kind in ("scenario", "user"):
@@ -141,6 +147,7 @@ def test_missing_model_is_a_clear_error(tmp_path):
 # ---------------------------------------------------------------------------------------------- the store
 def build(data_dir, cache, llm, **kw):
     kw.setdefault("limit_users", 40)
+    kw.setdefault("max_prompt_tokens", 4000)  # the tiny LLM's byte-level tokenizer: one token per character
     kw.setdefault("chunk_size", 16)
     return build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=llm, llm="smollm2",
                            show_progress=False, **kw)
@@ -182,7 +189,8 @@ def test_resume_after_a_kill_loses_no_finished_user(data_dir, tmp_path, llm, mon
     with pytest.raises(Killed):
         build(data_dir, tmp_path / "run", llm)
     monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
-    path = plan("ml-100k-msr", data_dir, "smollm2", cache_dir=str(tmp_path / "run"), limit_users=40)[0]
+    path = plan("ml-100k-msr", data_dir, "smollm2", cache_dir=str(tmp_path / "run"), limit_users=40,
+                max_prompt_tokens=4000)[0]
     assert not kstore.is_complete(path)
     encoded = []
     real_encode = llm.encode
@@ -256,7 +264,7 @@ def test_cli_with_a_local_model_directory(data_dir, tmp_path):
     tokenizer.save_pretrained(model_dir)
     cli = os.path.join(os.path.dirname(sys.executable), "llm4msr-knowledge")
     proc = subprocess.run([cli, "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}",
-                           "--mode=generate", "--max_new_tokens=3", "--limit_users=8", f"--cache_dir={tmp_path / 'c'}"],
+                           "--mode=generate", "--max_new_tokens=3", "--limit_users=8", "--max_prompt_tokens=4000", f"--cache_dir={tmp_path / 'c'}"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -279,7 +287,8 @@ def test_encoder_backend(data_dir, tmp_path):
                          intermediate_size=48, max_position_embeddings=2048)).save_pretrained(enc_dir)
     byte_tokenizer().save_pretrained(enc_dir)
     summary = build_knowledge("ml-100k-msr", data_path=data_dir, llm=str(enc_dir), mode="encoder",
-                              cache_dir=str(tmp_path / "c"), limit_users=10, show_progress=False)
+                              cache_dir=str(tmp_path / "c"), limit_users=10, show_progress=False,
+                              max_prompt_tokens=4000)  # a byte-level tokenizer: one token per character
     store = KnowledgeStore(summary["cache"])
     assert store.dim == 24 and store.header["mode"] == "encoder"
     vecs = np.asarray(store.user_vectors, np.float32)

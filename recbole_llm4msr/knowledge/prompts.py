@@ -115,6 +115,11 @@ class PromptBuilder:
 
     def user_prompts(self, users=None):
         """user token -> prompt, for ``users`` (default: every user of the training split)."""
+        empty = self.count_tokens(self._render_user({}))
+        if empty >= self.max_prompt_tokens:
+            raise ValueError(f"max_prompt_tokens={self.max_prompt_tokens} leaves no room for a user's items: the user "
+                             f"template alone takes {empty} tokens with this tokenizer; raise max_prompt_tokens "
+                             f"(prompt_max_tokens in the model config) or shorten {self.template_dir}/user.txt")
         histories = self.user_histories()
         if users is None:
             users = list(histories)
