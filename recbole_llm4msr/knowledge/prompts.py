@@ -43,6 +43,7 @@ class PromptBuilder:
         self.inter = files.train_interactions()
         self.item_text = files.item_texts()
         self.scenarios = sorted(self.inter["scenario"].unique().tolist(), key=str)
+        self._histories = None
         descriptions = files.config.get("scenario_descriptions") or {}
         self._scenario_list = "\n".join(
             f"- {s}: {descriptions[s]}" if s in descriptions else f"- {s}" for s in self.scenarios)
@@ -76,7 +77,13 @@ class PromptBuilder:
 
     # ------------------------------------------------------------------ user level
     def user_histories(self):
-        """user -> {scenario: [item texts, most recent first]} from the training positives (uncapped)."""
+        """user -> {scenario: [item texts, most recent first]} from the training positives (uncapped; computed
+        once per builder)."""
+        if self._histories is None:
+            self._histories = self._build_histories()
+        return self._histories
+
+    def _build_histories(self):
         pos = self.inter[self.inter["label"] > 0.5]
         if "timestamp" in pos.columns:
             pos = pos.sort_values("timestamp", ascending=False, kind="stable")
