@@ -94,7 +94,7 @@ def main(argv=None):
     head = list(rows[0])
     lines = [f"Cost of LLM4MSR on {args.dataset} ({os.cpu_count()} CPU cores; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, mean of {args.repeat} passes; "
-             f"knowledge {store})", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+             f"knowledge store {os.path.basename(store)})", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     with open(base + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")

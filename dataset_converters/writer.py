@@ -75,8 +75,20 @@ def format_stats(name, stats, split_sizes=None):
     return "\n".join(lines)
 
 
+def _is_text(series):
+    return not (pd.api.types.is_numeric_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype))
+
+
 def _clean_text(series, column, filename):
-    """Atomic files are tab-separated lines: tabs / newlines inside a value become spaces (counted, logged)."""
+    """Atomic files are tab-separated lines: tabs / newlines inside a value become spaces (counted, logged).
+    Numeric columns are written as they are (no per-value strings: converters handle tens of millions of rows)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = pd.Series(series.cat.categories.astype(str))
+        if cats.str.contains(r"[\t\r\n]", regex=True).any():
+            return _clean_text(series.astype(str), column, filename)
+        return series
+    if not _is_text(series):
+        return series
     s = series.astype(str)
     bad = s.str.contains(r"[\t\r\n]", regex=True)
     if bad.any():
@@ -95,7 +107,7 @@ def _write_atomic_file(df, types, path):
             raise ConversionError(f"{filename}: column '{col}' has unknown atomic type '{t}' (use {ATOMIC_TYPES})")
         out[col] = df[col] if t == "float" else _clean_text(df[col], col, filename)
     out.columns = [f"{c}:{types[c]}" for c in df.columns]
-    out.to_csv(path, sep="\t", index=False, lineterminator="\n")
+    out.to_csv(path, sep="\t", index=False, lineterminator="\n", chunksize=500_000)
 
 
 def check_interactions(inter, source, user_col, item_col, label_col, scenario_col):
@@ -103,7 +115,9 @@ def check_interactions(inter, source, user_col, item_col, label_col, scenario_co
     for col in (user_col, item_col, label_col, scenario_col):
         if col not in inter.columns:
             raise ConversionError(f"{source}: column '{col}' is missing (columns: {list(inter.columns)})")
-        missing = inter[col].isna() | (inter[col].astype(str).str.strip() == "")
+        missing = inter[col].isna()
+        if _is_text(inter[col]):
+            missing |= inter[col].astype(str).str.strip() == ""
         if missing.any():
             rows = (np.flatnonzero(missing.to_numpy())[:5] + 1).tolist()
             raise ConversionError(
@@ -147,7 +161,10 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
     _clean_stale_partials(out_dir, name)
 
     inter = inter.reset_index(drop=True)
-    parts = scenario_split(inter[scenario_col].astype(str).to_numpy(), ratios=ratios, seed=seed)
+    # category codes follow the sorted scenario names: the same split as splitting on the names, without strings
+    codes = inter[scenario_col].astype(str).astype("category").cat.codes.to_numpy() if _is_text(inter[scenario_col]) \
+        else inter[scenario_col].astype("category").cat.codes.to_numpy()
+    parts = scenario_split(codes, ratios=ratios, seed=seed)
     stats = scenario_stats(inter, user_col, item_col, label_col, scenario_col)
     stats["splits"] = {}
     for part, idx in zip(SPLIT_PARTS, parts):

@@ -4,6 +4,7 @@
 """
 import logging
 import os
+import resource
 import time
 
 from tqdm import tqdm
@@ -122,11 +123,12 @@ def build_knowledge(dataset, data_path="dataset/", llm="smollm2", mode="prompt",
         kstore.merge(path, header, scenarios, users)
     tokens = getattr(model, "tokens_processed", 0) - tokens_before
     seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(summary, dim=getattr(model, "hidden_size", None) or (kstore.KnowledgeStore(path).dim if merged else None),
                 seconds=round(seconds, 2), load_seconds=round(load_seconds, 2),
                 users_done=len(todo), users_per_s=round(len(todo) / user_seconds, 2) if todo and user_seconds else None,
                 tokens_per_s=round(tokens / user_seconds, 1) if todo and user_seconds else None,
-                shard=f"{shard_id}/{num_shards}", merged=merged, reused=False)
+                shard=f"{shard_id}/{num_shards}", merged=merged, reused=False, peak_rss_mb=round(peak_mb))
 
 
 def merge_shards(dataset, **kwargs):
