@@ -17,4 +17,6 @@ CONVERTERS = {
     "ml100k": "dataset_converters.ml100k",
     "ml1m": "dataset_converters.ml1m",
     "csv": "dataset_converters.csv",
+    "kuaisar": "dataset_converters.kuaisar",
+    "amazon": "dataset_converters.amazon",
 }

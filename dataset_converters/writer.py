@@ -56,7 +56,7 @@ def scenario_stats(inter, user_col, item_col, label_col, scenario_col):
         }
 
     out = {"overall": one(inter), "scenarios": {}}
-    for name, df in inter.groupby(scenario_col, sort=True):
+    for name, df in inter.groupby(scenario_col, sort=True, observed=True):
         out["scenarios"][str(name)] = one(df)
     return out
 
@@ -146,7 +146,7 @@ def _clean_stale_partials(out_dir, name):
 
 def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col="user_id", item_col="item_id",
                   label_col="label", scenario_col="scenario", load_col=None, extra_config=None, source="",
-                  seed=2020, ratios=(0.8, 0.1, 0.1), overwrite=False):
+                  seed=2020, ratios=(0.8, 0.1, 0.1), overwrite=False, notes=None):
     """Write ``out_dir/name/`` atomically and return ``(path, stats)``.
 
     ``types`` maps every column of ``inter`` / ``user`` / ``item`` to its atomic type. ``load_col`` is the
@@ -179,6 +179,8 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
                                   f"(too few interactions to split 8:1:1)")
     stats.update({"name": name, "source": source, "seed": seed, "ratios": list(ratios),
                   "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if notes:
+        stats["notes"] = notes  # what the converter counted (malformed lines, dropped duplicates, ...)
 
     tmp = tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-")
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
