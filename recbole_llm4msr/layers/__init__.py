@@ -2,8 +2,8 @@
 from recbole_llm4msr.layers.attention import TransferAttention
 from recbole_llm4msr.layers.epnet import EPNetGate
 from recbole_llm4msr.layers.meta import MetaLayers
-from recbole_llm4msr.layers.mlp import MLPBlock, Tower
+from recbole_llm4msr.layers.mlp import Experts, MLPBlock, Tower, mix
 from recbole_llm4msr.layers.scenario import PartitionedNorm, ScenarioGroups, StarLinear
 
-__all__ = ["MLPBlock", "Tower", "TransferAttention", "PartitionedNorm", "ScenarioGroups", "StarLinear", "MetaLayers",
+__all__ = ["MLPBlock", "Tower", "Experts", "mix", "TransferAttention", "PartitionedNorm", "ScenarioGroups", "StarLinear", "MetaLayers",
            "EPNetGate"]

@@ -34,3 +34,20 @@ class Tower(nn.Module):
 
     def forward(self, x):
         return self.out(self.mlp(x)).squeeze(-1)
+
+
+class Experts(nn.Module):
+    """``num`` expert MLPs on the same input; returns their outputs stacked, ``[B, num, out_dim]``."""
+
+    def __init__(self, input_dim, num, hidden_sizes, dropout=0.0, batch_norm=True):
+        super().__init__()
+        self.experts = nn.ModuleList(MLPBlock(input_dim, hidden_sizes, dropout, batch_norm) for _ in range(num))
+        self.out_dim = self.experts[0].out_dim
+
+    def forward(self, x):
+        return torch.stack([expert(x) for expert in self.experts], dim=1)
+
+
+def mix(gate_logits, experts):
+    """Softmax-gated mixture: ``gate_logits`` [B, E], ``experts`` [B, E, H] -> [B, H]."""
+    return (torch.softmax(gate_logits, dim=-1).unsqueeze(-1) * experts).sum(dim=1)

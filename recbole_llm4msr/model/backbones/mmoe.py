@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from recbole_llm4msr.layers import MLPBlock, Tower
+from recbole_llm4msr.layers import Experts, Tower, mix
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
 
 
@@ -13,10 +13,8 @@ class MMoE(MultiScenarioBackbone):
         self.expert_mlp_sizes = config["expert_mlp_sizes"]
         self.tower_mlp_sizes = config["tower_mlp_sizes"]
 
-        self.experts = nn.ModuleList(
-            MLPBlock(self.input_dim, self.expert_mlp_sizes, self.dropout_prob) for _ in range(self.expert_num)
-        )
-        expert_dim = self.experts[0].out_dim
+        self.experts = Experts(self.input_dim, self.expert_num, self.expert_mlp_sizes, self.dropout_prob)
+        expert_dim = self.experts.out_dim
         self.gates = nn.ModuleList(nn.Linear(self.input_dim, self.expert_num) for _ in range(self.num_scenarios))
         self.towers = nn.ModuleList(
             Tower(expert_dim, self.tower_mlp_sizes, self.dropout_prob) for _ in range(self.num_scenarios)
@@ -24,11 +22,10 @@ class MMoE(MultiScenarioBackbone):
         self.init_weights()
 
     def backbone(self, x, inputs):
-        experts = torch.stack([expert(x) for expert in self.experts], dim=1)  # [B, E, H]
+        experts = self.experts(x)  # [B, E, H]
 
         def scenario_part(k, xk, ek):
-            weights = torch.softmax(self.gates[k](xk), dim=-1).unsqueeze(-1)  # [b, E, 1]
-            mixture = (weights * ek).sum(dim=1)
+            mixture = mix(self.gates[k](xk), ek)
             return torch.cat([mixture, self.towers[k](mixture).unsqueeze(-1)], dim=-1)
 
         out = inputs.groups.apply(scenario_part, x, experts)

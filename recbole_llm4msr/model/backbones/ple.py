@@ -12,37 +12,32 @@ one scenario's rows (possibly one row), so they use no BatchNorm; shared experts
 import torch
 from torch import nn
 
-from recbole_llm4msr.layers import MLPBlock, Tower
+from recbole_llm4msr.layers import Experts, Tower, mix
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
-
-
-def _mix(gate_logits, experts):
-    return (torch.softmax(gate_logits, dim=-1).unsqueeze(-1) * experts).sum(dim=1)
 
 
 class CGCLevel(nn.Module):
     def __init__(self, input_dim, num_scenarios, n_specific, n_shared, sizes, dropout, with_shared_gate):
         super().__init__()
         self.specific = nn.ModuleList(
-            nn.ModuleList(MLPBlock(input_dim, sizes, dropout, batch_norm=False) for _ in range(n_specific))
-            for _ in range(num_scenarios)
+            Experts(input_dim, n_specific, sizes, dropout, batch_norm=False) for _ in range(num_scenarios)
         )
-        self.shared = nn.ModuleList(MLPBlock(input_dim, sizes, dropout, batch_norm=True) for _ in range(n_shared))
+        self.shared = Experts(input_dim, n_shared, sizes, dropout, batch_norm=True)
         self.gates = nn.ModuleList(nn.Linear(input_dim, n_specific + n_shared) for _ in range(num_scenarios))
         self.shared_gate = (
             nn.Linear(input_dim, num_scenarios * n_specific + n_shared) if with_shared_gate else None
         )
-        self.out_dim = self.shared[0].out_dim if n_shared else self.specific[0][0].out_dim
+        self.out_dim = self.shared.out_dim
 
     def specific_experts(self, k, x):
-        return torch.stack([expert(x) for expert in self.specific[k]], dim=1)
+        return self.specific[k](x)
 
     def shared_experts(self, x):
-        return torch.stack([expert(x) for expert in self.shared], dim=1)
+        return self.shared(x)
 
     def scenario_output(self, k, branch_input, shared_experts):
         experts = torch.cat([self.specific_experts(k, branch_input), shared_experts], dim=1)
-        return _mix(self.gates[k](branch_input), experts)
+        return mix(self.gates[k](branch_input), experts)
 
 
 class PLE(MultiScenarioBackbone):
@@ -75,10 +70,10 @@ class PLE(MultiScenarioBackbone):
             inputs_k = branches or [x] * self.num_scenarios
             specific = [cgc.specific_experts(k, inputs_k[k]) for k in range(self.num_scenarios)]
             branches = [
-                _mix(cgc.gates[k](inputs_k[k]), torch.cat([specific[k], shared_experts], dim=1))
+                mix(cgc.gates[k](inputs_k[k]), torch.cat([specific[k], shared_experts], dim=1))
                 for k in range(self.num_scenarios)
             ]
-            shared = _mix(cgc.shared_gate(shared), torch.cat(specific + [shared_experts], dim=1))
+            shared = mix(cgc.shared_gate(shared), torch.cat(specific + [shared_experts], dim=1))
         last = self.levels[-1]
         own_branch = x if branches is None else torch.stack(branches, dim=1)[
             torch.arange(x.shape[0], device=x.device), inputs.scenario]
