@@ -42,13 +42,14 @@ setup(
         "recbole_llm4msr.knowledge": ["templates/*.txt"],
     },
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "packaging"], "bench": ["matplotlib>=3.6"]},
+    extras_require={"test": ["pytest>=7", "packaging", "matplotlib>=3.6"], "bench": ["matplotlib>=3.6"]},
     entry_points={
         "console_scripts": [
             "run_recbole=recbole_llm4msr.cli:main",
             "llm4msr-convert=dataset_converters.__main__:main",
             "llm4msr-knowledge=recbole_llm4msr.knowledge.cli:main",
             "llm4msr-explain=recbole_llm4msr.explain:main",
+            "llm4msr-compare=recbole_llm4msr.compare:main",
         ]
     },
 )

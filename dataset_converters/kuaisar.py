@@ -88,7 +88,8 @@ def _reader(source, base, usecols):
 
 
 def read_interactions(source, base, cols, scenario, positive):
-    """Stream one interaction file -> DataFrame(user_id int64, item_id int64, label float32, timestamp float64)."""
+    """Stream one interaction file -> list of chunks (user_id int64, item_id int64, label float32, timestamp
+    float64, scenario category); the caller concatenates all files once (one copy, bounded peak memory)."""
     f, chunks = _reader(source, base, cols)
     parts, rows = [], 0
     bar = tqdm(desc=f"reading {base}", unit=" rows", unit_scale=True)
@@ -108,13 +109,13 @@ def read_interactions(source, base, cols, scenario, positive):
                                       f"user_id / item_id / label (first at line {first})")
             rows += len(chunk)
             bar.update(len(chunk))
-            parts.append(out.astype({"user_id": "int64", "item_id": "int64", "label": "float32"}))
+            out = out.astype({"user_id": "int64", "item_id": "int64", "label": "float32"})
+            out["scenario"] = pd.Categorical([scenario] * len(out), categories=["rec", "search"])
+            parts.append(out)
     bar.close()
     if rows == 0:
         raise ConversionError(f"{source.label(base)}: no interactions; scenario '{scenario}' would be empty")
-    df = pd.concat(parts, ignore_index=True)
-    df["scenario"] = scenario
-    return df
+    return parts
 
 
 def read_users(source, user_ids):
@@ -166,14 +167,14 @@ def read_items(source, item_ids):
 def convert(raw, out_dir, name="kuaisar-small", seed=2020, overwrite=False):
     source = RawSource(raw)
     rec = read_interactions(source, "rec_inter.csv", REC_COLS, "rec", lambda v: v)
+    for part in rec:
+        bad = ~part["label"].isin([0, 1])
+        if bad.any():
+            raise ConversionError(f"{source.label('rec_inter.csv')}: click must be 0/1, found "
+                                  f"{sorted(part.loc[bad, 'label'].unique().tolist())[:5]}")
     src = read_interactions(source, "src_inter.csv", SRC_COLS, "search", lambda v: (v > 0).astype("float32"))
-    bad = ~rec["label"].isin([0, 1])
-    if bad.any():
-        raise ConversionError(f"{source.label('rec_inter.csv')}: click must be 0/1, found "
-                              f"{sorted(rec.loc[bad, 'label'].unique().tolist())[:5]}")
-    inter = pd.concat([rec, src], ignore_index=True)
+    inter = pd.concat(rec + src, ignore_index=True)
     del rec, src
-    inter["scenario"] = inter["scenario"].astype("category")
     users = read_users(source, pd.unique(inter["user_id"]))
     items, item_feats, n_items_file = read_items(source, pd.unique(inter["item_id"]))
     notes = {"interactions_with_unknown_item": int((~inter["item_id"].isin(items["item_id"])).sum()),

@@ -100,14 +100,15 @@ def _clean_text(series, column, filename):
 
 def _write_atomic_file(df, types, path):
     filename = os.path.basename(path)
-    out = pd.DataFrame(index=df.index)
     for col in df.columns:
-        t = types[col]
-        if t not in ATOMIC_TYPES:
-            raise ConversionError(f"{filename}: column '{col}' has unknown atomic type '{t}' (use {ATOMIC_TYPES})")
-        out[col] = df[col] if t == "float" else _clean_text(df[col], col, filename)
-    out.columns = [f"{c}:{types[c]}" for c in df.columns]
-    out.to_csv(path, sep="\t", index=False, lineterminator="\n", chunksize=500_000)
+        if types[col] not in ATOMIC_TYPES:
+            raise ConversionError(f"{filename}: column '{col}' has unknown atomic type '{types[col]}' "
+                                  f"(use {ATOMIC_TYPES})")
+    cleaned = {col: _clean_text(df[col], col, filename) for col in df.columns if types[col] != "float"}
+    if any(cleaned[c] is not df[c] for c in cleaned):  # copy only when a text column had to change
+        df = df.assign(**{c: v for c, v in cleaned.items() if v is not df[c]})
+    df.to_csv(path, sep="\t", index=False, lineterminator="\n", chunksize=500_000,
+              header=[f"{c}:{types[c]}" for c in df.columns])
 
 
 def check_interactions(inter, source, user_col, item_col, label_col, scenario_col):

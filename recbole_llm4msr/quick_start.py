@@ -5,6 +5,7 @@ per-scenario table for the best validation and the test results and writes them 
 """
 import logging
 import sys
+import time
 from logging import getLogger
 
 from recbole.data import data_preparation
@@ -72,7 +73,9 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
+    eval_start = time.perf_counter()
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    eval_seconds = time.perf_counter() - eval_start
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
@@ -87,6 +90,8 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
     if epoch_seconds:
         result["train_seconds_per_epoch"] = sum(epoch_seconds) / len(epoch_seconds)
         result["epochs_trained"] = len(epoch_seconds)
+    result["num_parameters"] = sum(p.numel() for p in model.parameters())
+    result["test_ms_per_1000"] = eval_seconds / max(1, len(test_data._dataset)) * 1e6  # incl. checkpoint load
 
     valid_counts, test_counts = _scenario_counts(valid_data._dataset), _scenario_counts(test_data._dataset)
     if valid_counts is not None and test_counts is not None:
@@ -97,7 +102,8 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
             "config": json_safe_config(config),
             "best_valid": nested_result(best_valid_result, names, valid_counts),
             "test": nested_result(test_result, names, test_counts),
-            "timing": {k: result.get(k) for k in ("train_seconds_per_epoch", "epochs_trained")},
+            "timing": {k: result.get(k) for k in ("train_seconds_per_epoch", "epochs_trained", "test_ms_per_1000")},
+            "num_parameters": result["num_parameters"],
         }
         interpretation = getattr(model, "interpretation", None)
         if interpretation is not None and getattr(model, "enhancement", None) is not None:
