@@ -9,7 +9,6 @@ about 1.2 GB (long quoted captions). The conversion runs in a child process whos
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -9,7 +9,6 @@ Precedence, lowest to highest (RecBole's own files first, exactly as RecBole loa
 5. the converter-written ``<data_path>/<dataset>/<dataset>.yaml`` (present for every converted dataset);
 6. the user's config files, then ``config_dict``, then the command line (RecBole's external config).
 """
-import os
 from pathlib import Path
 
 from recbole.config import Config

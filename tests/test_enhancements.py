@@ -1,7 +1,6 @@
 """LLM4MSR / DN / EP on every backbone: meta-layer math, gradients, ablations, variants, errors, save/load."""
 import os
 
-import numpy as np
 import pytest
 import torch
 from recbole.data import data_preparation

@@ -213,7 +213,7 @@ class KnowledgeLLM:
                     top_k=None,
                 )[:, width:]
                 # keep each answer up to and including its first EOS; what follows is padding
-                full_ids, full_mask, lengths = [], [], []
+                full_ids, lengths = [], []
                 for r, s in enumerate(seqs):
                     answer = generated[r].tolist()
                     for j, t in enumerate(answer):

@@ -4,6 +4,8 @@ from recbole_llm4msr.model.enhancements.dn import DynamicNetwork
 from recbole_llm4msr.model.enhancements.ep import EPNet
 from recbole_llm4msr.model.enhancements.llm4msr import LLM4MSR
 
+__all__ = ["Enhancement", "ENHANCEMENTS", "SUFFIX", "build_enhancement"]
+
 ENHANCEMENTS = {"llm4msr": LLM4MSR, "dn": DynamicNetwork, "ep": EPNet}
 # the suffix of the variant model names: MMoE_LLM4MSR, STAR_DN, PLE_EP
 SUFFIX = {"llm4msr": "LLM4MSR", "dn": "DN", "ep": "EP"}
