@@ -156,12 +156,17 @@ def read_items(source, item_ids):
             keep.append(chunk)
     bar.close()
     items = pd.concat(keep, ignore_index=True).drop_duplicates("item_id")
+    del keep
     items["item_id"] = items["item_id"].astype("int64")
+    category = None
     for col in text:  # "空" / "empty" mark missing levels; spaces inside a name join with "_" (one token)
         name = items[col].str.strip()
-        items[col] = name.where(~name.isin(EMPTY_CATEGORY), "").str.replace(r"\s+", "_", regex=True)
-    items["category"] = items[text].apply(lambda r: " ".join(v for v in r if v), axis=1)
-    return items[["item_id"] + feats + ["category"]], feats, total
+        name = name.where(~name.isin(EMPTY_CATEGORY), "").str.replace(r"\s+", "_", regex=True)
+        category = name if category is None else category.where(name == "", (category + " " + name).str.strip())
+    items["category"] = category
+    items = items[["item_id"] + feats + ["category"]]
+    # few distinct values per column: categorical columns keep millions of items small in memory
+    return items.astype({c: "category" for c in feats + ["category"]}), feats, total
 
 
 def convert(raw, out_dir, name="kuaisar-small", seed=2020, overwrite=False):

@@ -45,19 +45,27 @@ def scenario_split(scenarios, ratios=(0.8, 0.1, 0.1), seed=2020):
 
 
 def scenario_stats(inter, user_col, item_col, label_col, scenario_col):
-    """Per scenario (and overall): users, items, interactions, positives, positive ratio, sparsity."""
-    def one(df):
-        n, users, items = len(df), df[user_col].nunique(), df[item_col].nunique()
-        pos = int((df[label_col] > 0.5).sum())
+    """Per scenario (and overall): users, items, interactions, positives, positive ratio, sparsity.
+
+    Aggregates column-wise (no per-scenario copies of the frame): it runs on tens of millions of rows."""
+    def one(n, users, items, pos):
+        n, users, items, pos = int(n), int(users), int(items), int(pos)
         return {
-            "users": int(users), "items": int(items), "interactions": int(n), "positives": pos,
+            "users": users, "items": items, "interactions": n, "positives": pos,
             "positive_ratio": pos / n if n else None,
             "sparsity": 1.0 - n / (users * items) if users and items else None,
         }
 
-    out = {"overall": one(inter), "scenarios": {}}
-    for name, df in inter.groupby(scenario_col, sort=True, observed=True):
-        out["scenarios"][str(name)] = one(df)
+    positive = inter[label_col] > 0.5
+    out = {"overall": one(len(inter), inter[user_col].nunique(), inter[item_col].nunique(), positive.sum()),
+           "scenarios": {}}
+    groups = inter[scenario_col]
+    users = inter[user_col].groupby(groups, sort=True, observed=True).nunique()
+    items = inter[item_col].groupby(groups, sort=True, observed=True).nunique()
+    sizes = groups.value_counts()
+    pos = positive.groupby(groups, sort=True, observed=True).sum()
+    for name in users.index:
+        out["scenarios"][str(name)] = one(sizes[name], users[name], items[name], pos[name])
     return out
 
 
@@ -169,10 +177,10 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
     stats = scenario_stats(inter, user_col, item_col, label_col, scenario_col)
     stats["splits"] = {}
     for part, idx in zip(SPLIT_PARTS, parts):
-        sub = inter.iloc[idx]
+        counts = inter[scenario_col].iloc[idx].value_counts().sort_index()
         stats["splits"][part] = {
-            "interactions": int(len(sub)),
-            "scenarios": {str(k): int(v) for k, v in sub[scenario_col].value_counts().sort_index().items()},
+            "interactions": int(len(idx)),
+            "scenarios": {str(k): int(v) for k, v in counts.items() if v > 0},
         }
         missing = set(stats["scenarios"]) - set(stats["splits"][part]["scenarios"])
         if part == "train" and missing:
@@ -186,14 +194,15 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
     tmp = tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-")
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
     try:
-        jobs = [("inter", inter)] + [(p, inter.iloc[idx]) for p, idx in zip(SPLIT_PARTS, parts)]
-        jobs = [(f"{name}.inter" if k == "inter" else f"{name}.{k}.inter", df) for k, df in jobs]
+        # frames are made one at a time (a split is a copy of its rows; all three at once would double the memory)
+        jobs = [(f"{name}.inter", lambda: inter)]
+        jobs += [(f"{name}.{p}.inter", lambda idx=idx: inter.iloc[idx]) for p, idx in zip(SPLIT_PARTS, parts)]
         if user is not None:
-            jobs.append((f"{name}.user", user))
+            jobs.append((f"{name}.user", lambda: user))
         if item is not None:
-            jobs.append((f"{name}.item", item))
-        for filename, df in tqdm(jobs, desc=f"writing {name}", unit="file"):
-            _write_atomic_file(df, types, os.path.join(tmp, filename))
+            jobs.append((f"{name}.item", lambda: item))
+        for filename, make in tqdm(jobs, desc=f"writing {name}", unit="file"):
+            _write_atomic_file(make(), types, os.path.join(tmp, filename))
         with open(os.path.join(tmp, f"{name}.stats.json"), "w", encoding="utf-8") as f:
             json.dump(stats, f, indent=2)
         config = {
