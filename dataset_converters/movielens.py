@@ -7,7 +7,7 @@ On ml-1m the ages are the codes 1, 18, 25, 35, 45, 50, 56, so the same threshold
 import numpy as np
 import pandas as pd
 
-from dataset_converters.writer import ConversionError
+from dataset_converters.writer import ConversionError, write_dataset
 
 SCENARIOS = ("young", "middle", "senior")
 
@@ -45,3 +45,24 @@ def build_movielens(inter, user, source):
         "timestamp": pd.to_numeric(inter["timestamp"], errors="coerce"),
     })
     return out
+
+
+def write_movielens(out_dir, name, inter, user, item, source, genre_field, item_text_fields, seed, overwrite):
+    """Write a MovieLens-MSR dataset: user features age / gender / occupation and item features release year and
+    genres are model features; the title (and zip code) are kept in the files for the prompts only."""
+    types = {
+        "user_id": "token", "item_id": "token", "label": "float", "scenario": "token", "timestamp": "float",
+        "age": "token", "gender": "token", "occupation": "token", "zip_code": "token",
+        "movie_title": "token_seq", "release_year": "token", genre_field: "token_seq",
+    }
+    return write_dataset(
+        out_dir, name, inter, types, user=user[["user_id", "age", "gender", "occupation", "zip_code"]],
+        item=item[["item_id", "movie_title", "release_year", genre_field]], source=source,
+        load_col={
+            "inter": ["user_id", "item_id", "label", "scenario"],
+            "user": ["user_id", "age", "gender", "occupation"],
+            "item": ["item_id", "release_year", genre_field],
+        },
+        extra_config={"item_text_fields": list(item_text_fields)},
+        seed=seed, overwrite=overwrite,
+    )
