@@ -69,24 +69,33 @@ def detect_format(path):
     raise ConversionError(f"{path}: no parseable line (neither JSON nor Python-literal records)")
 
 
-def read_reviews(path, scenario, threshold, malformed):
-    rows, bad, total = [], 0, 0
+def records(path, extract, desc, malformed):
+    """Yield ``extract(record)`` for every line of ``path`` (JSON or Python literal, gzipped or not). A line that
+    does not parse or lacks a field ``extract`` needs is counted in ``malformed[file name]``, never silently
+    dropped; a file that is mostly malformed is an error."""
+    bad = total = 0
     fmt = detect_format(path)
     with _open(path) as f:
-        for line in tqdm(f, desc=f"reviews {scenario}", unit=" lines", unit_scale=True):
+        for line in tqdm(f, desc=desc, unit=" lines", unit_scale=True):
             if not line.strip():
                 continue
             total += 1
             try:
-                r = _parse(line, fmt)
-                user, item, overall = r["reviewerID"], r["asin"], float(r["overall"])
-                ts = float(r.get("unixReviewTime", 0) or 0)
+                value = extract(_parse(line, fmt))
             except (ValueError, SyntaxError, KeyError, TypeError):
                 bad += 1
                 continue
-            rows.append((str(user), str(item), 1.0 if overall > threshold else 0.0, scenario, ts))
+            yield value
     _check_malformed(path, bad, total)
     malformed[os.path.basename(path)] = bad
+
+
+def read_reviews(path, scenario, threshold, malformed):
+    def review(r):
+        label = 1.0 if float(r["overall"]) > threshold else 0.0
+        return str(r["reviewerID"]), str(r["asin"]), label, scenario, float(r.get("unixReviewTime", 0) or 0)
+
+    rows = list(records(path, review, f"reviews {scenario}", malformed))
     if not rows:
         raise ConversionError(f"{path}: no reviews; scenario '{scenario}' would be empty")
     return pd.DataFrame(rows, columns=["user_id", "item_id", "label", "scenario", "timestamp"])
@@ -103,28 +112,15 @@ def _leaf_category(r):
 
 
 def read_meta(path, wanted, malformed, duplicates):
-    items, bad, total, dup = {}, 0, 0, 0
-    fmt = detect_format(path)
-    with _open(path) as f:
-        for line in tqdm(f, desc=f"meta {os.path.basename(path)}", unit=" lines", unit_scale=True):
-            if not line.strip():
-                continue
-            total += 1
-            try:
-                r = _parse(line, fmt)
-                asin = str(r["asin"])
-            except (ValueError, SyntaxError, KeyError, TypeError):
-                bad += 1
-                continue
-            if asin not in wanted:
-                continue
-            if asin in items:
-                dup += 1
-                continue
-            title = re.sub(r"\s+", " ", str(r.get("title") or "")).strip()
-            items[asin] = (title, re.sub(r"\s+", " ", _leaf_category(r)).strip())
-    _check_malformed(path, bad, total)
-    malformed[os.path.basename(path)] = bad
+    items, dup = {}, 0
+    for asin, r in records(path, lambda r: (str(r["asin"]), r), f"meta {os.path.basename(path)}", malformed):
+        if asin not in wanted:
+            continue
+        if asin in items:
+            dup += 1
+            continue
+        title = re.sub(r"\s+", " ", str(r.get("title") or "")).strip()
+        items[asin] = (title, re.sub(r"\s+", " ", _leaf_category(r)).strip())
     duplicates[os.path.basename(path)] = dup
     return items
 

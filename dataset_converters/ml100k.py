@@ -8,8 +8,8 @@ import argparse
 import importlib.util
 import os
 
-from dataset_converters.movielens import build_movielens, read_atomic, write_movielens
-from dataset_converters.writer import ConversionError, add_common_args, finish
+from dataset_converters.movielens import build_movielens, write_movielens
+from dataset_converters.writer import ConversionError, add_common_args, finish, read_atomic
 
 NAME = "ml-100k-msr"
 

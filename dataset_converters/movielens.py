@@ -12,13 +12,6 @@ from dataset_converters.writer import ConversionError, write_dataset
 SCENARIOS = ("young", "middle", "senior")
 
 
-def read_atomic(path):
-    """Read a RecBole atomic file into a DataFrame of strings with plain column names (``name:type`` -> name)."""
-    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3, encoding="utf-8")
-    df.columns = [c.split(":")[0] for c in df.columns]
-    return df
-
-
 def age_scenario(age, source):
     age = pd.to_numeric(age, errors="coerce")
     if age.isna().any():

@@ -21,6 +21,19 @@ class ConversionError(ValueError):
     """Input that cannot be converted; the message names the file, column or value and what to do."""
 
 
+def read_atomic(path, usecols=None):
+    """A RecBole atomic file as strings with plain column names (``name:type`` -> ``name``); ``usecols`` must exist.
+    ``path`` may be an open text file (e.g. a member of a wheel)."""
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3, encoding="utf-8")
+    df.columns = [c.split(":")[0] for c in df.columns]
+    if usecols is not None:
+        missing = [c for c in usecols if c not in df.columns]
+        if missing:
+            raise ConversionError(f"{path}: column(s) {missing} missing (columns: {list(df.columns)})")
+        df = df[list(usecols)]
+    return df
+
+
 def scenario_split(scenarios, ratios=(0.8, 0.1, 0.1), seed=2020):
     """Row indices of the train / valid / test parts: a seeded random 8:1:1 split inside each scenario.
 

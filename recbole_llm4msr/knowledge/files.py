@@ -5,20 +5,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 import yaml
 
+from dataset_converters.writer import read_atomic
 from recbole_llm4msr.config import properties_dir
 from recbole_llm4msr.data.builtin import ensure_builtin
-
-
-def read_atomic(path, usecols=None):
-    """A RecBole atomic file as strings, with plain column names (``name:type`` -> ``name``)."""
-    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3, encoding="utf-8")
-    df.columns = [c.split(":")[0] for c in df.columns]
-    if usecols is not None:
-        missing = [c for c in usecols if c not in df.columns]
-        if missing:
-            raise ValueError(f"{path}: column(s) {missing} missing (columns: {list(df.columns)})")
-        df = df[list(usecols)]
-    return df
 
 
 @dataclass
