@@ -15,11 +15,11 @@ def build_parser():
     parser.add_argument("--model", "-m", type=str, default="DeepFM", help="model name (ours or RecBole's)")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k-msr", help="dataset name")
     parser.add_argument("--config_files", type=str, default=None, help="config files, separated by ',' or ' '")
-    parser.add_argument("--nproc", type=int, default=1, help="the number of processes (distributed: not yet)")
+    parser.add_argument("--nproc", type=int, default=1, help="processes for distributed data-parallel training (GPUs: NCCL, CPUs: gloo)")
     parser.add_argument("--ip", type=str, default="localhost")
     parser.add_argument("--port", type=str, default="5678")
-    parser.add_argument("--world_size", type=int, default=-1)
-    parser.add_argument("--group_offset", type=int, default=0)
+    parser.add_argument("--world_size", type=int, default=-1, help="all processes on all machines (default nproc)")
+    parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
     return parser
 
 

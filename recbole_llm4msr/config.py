@@ -9,6 +9,7 @@ Precedence, lowest to highest (RecBole's own files first, exactly as RecBole loa
 5. the converter-written ``<data_path>/<dataset>/<dataset>.yaml`` (present for every converted dataset);
 6. the user's config files, then ``config_dict``, then the command line (RecBole's external config).
 """
+import os
 from pathlib import Path
 
 from recbole.config import Config
@@ -79,6 +80,18 @@ class MultiScenarioConfig(Config):
                                  f"enhancement={asked} (use the backbone name with --enhancement={asked})")
             return fixed
         return str(asked or "none").lower()
+
+    def _init_device(self):
+        if "local_rank" not in self.final_config_dict:
+            return super()._init_device()
+        from recbole_llm4msr.distributed import init_device
+
+        if isinstance(self.final_config_dict["gpu_id"], tuple):
+            self.final_config_dict["gpu_id"] = ",".join(map(str, self.final_config_dict["gpu_id"]))
+        self.final_config_dict["gpu_id"] = str(self.final_config_dict["gpu_id"])
+        if self.final_config_dict.get("use_gpu", True) and self.final_config_dict["gpu_id"]:
+            os.environ["CUDA_VISIBLE_DEVICES"] = self.final_config_dict["gpu_id"]  # as RecBole
+        init_device(self.final_config_dict)
 
     def _set_default_parameters(self):
         super()._set_default_parameters()

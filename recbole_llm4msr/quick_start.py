@@ -40,14 +40,54 @@ def _scenario_counts(dataset):
 
 def run(model, dataset, config_file_list=None, config_dict=None, saved=True, nproc=1, world_size=-1,
         ip="localhost", port="5678", group_offset=0):
-    """Entry point of the console script (RecBole's ``run`` signature)."""
-    if nproc != 1 or world_size > 0:
-        raise NotImplementedError(
-            "recbole-llm4msr does not support distributed training yet (RecBole 1.2.1 hard-codes NCCL and has a "
-            "checkpoint race between ranks); run with nproc=1."
-        )
-    return run_recbole(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
-                       saved=saved)
+    """Entry point of the console script (RecBole's ``run`` signature). ``nproc > 1`` or ``world_size > 0``:
+    distributed data-parallel training on RecBole's DDP (:mod:`recbole_llm4msr.distributed`), one process per GPU
+    or, on CPUs, per ``nproc``; several machines: the same command on each with ``world_size`` (all processes),
+    ``ip``/``port`` of the first machine and ``group_offset`` (the global rank of this machine's first process)."""
+    if nproc == 1 and world_size <= 0:
+        return run_recbole(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                           saved=saved)
+    import torch.multiprocessing as mp
+
+    if nproc < 1:
+        raise ValueError(f"nproc must be >= 1, not {nproc}")
+    world_size = nproc if world_size <= 0 else world_size
+    if group_offset + nproc > world_size:
+        raise ValueError(f"group_offset={group_offset} + nproc={nproc} exceeds world_size={world_size}")
+    config_dict = dict(config_dict or {})
+    config_dict.update(prepare_distributed(model, dataset, config_file_list, config_dict))
+    config_dict.update({"world_size": world_size, "ip": ip, "port": port, "nproc": nproc, "offset": group_offset})
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(_distributed_worker, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc,
+             join=True)
+    return None if queue.empty() else queue.get()
+
+
+def prepare_distributed(model, dataset, config_file_list, config_dict):
+    """Work that must happen once, before the ranks start: convert a built-in dataset and build the knowledge store
+    (two ranks doing either at once would race). Returns settings for the ranks (``knowledge_store``)."""
+    config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_file_list,
+                                 config_dict=config_dict)
+    from recbole_llm4msr.data.builtin import ensure_dataset
+
+    ensure_dataset(config)
+    extra = {}
+    if str(config["enhancement"]).lower() == "llm4msr" and not config["knowledge_store"]:
+        from recbole_llm4msr.knowledge.loader import find_or_build_store
+
+        extra["knowledge_store"] = find_or_build_store(config)
+    return extra
+
+
+def _distributed_worker(local_rank, model, dataset, config_file_list, config_dict, saved, queue):
+    import torch.distributed as dist
+
+    try:
+        run_recbole(model=model, dataset=dataset, config_file_list=config_file_list,
+                    config_dict=dict(config_dict, local_rank=local_rank), saved=saved, queue=queue)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
@@ -70,6 +110,8 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
     logger.info(model)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if config["resume"]:
+        trainer.resume_checkpoint(config["resume"])
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
@@ -91,7 +133,12 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
         result["train_seconds_per_epoch"] = sum(epoch_seconds) / len(epoch_seconds)
         result["epochs_trained"] = len(epoch_seconds)
     result["num_parameters"] = sum(p.numel() for p in model.parameters())
-    result["test_ms_per_1000"] = eval_seconds / max(1, len(test_data._dataset)) * 1e6  # incl. checkpoint load
+    sampler = getattr(test_data, "sampler", None)
+    rows_here = getattr(sampler, "num_samples", None) or len(test_data._dataset)  # DDP: this rank's shard
+    result["test_ms_per_1000"] = eval_seconds / max(1, rows_here) * 1e6  # incl. checkpoint load
+    if getattr(trainer, "last_checkpoint_file", None):
+        result["last_checkpoint"] = trainer.last_checkpoint_file
+    result["checkpoint"] = trainer.saved_model_file if saved else None
 
     valid_counts, test_counts = _scenario_counts(valid_data._dataset), _scenario_counts(test_data._dataset)
     if valid_counts is not None and test_counts is not None:
@@ -112,9 +159,13 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
         for title, key in (("best valid", "best_valid"), ("test", "test")):
             if payload[key] is not None:
                 logger.info(format_table(set_color(f"{title} per scenario", "yellow"), payload[key]))
+        if not config["single_spec"]:
+            payload["distributed"] = {"world_size": config["world_size"], "backend": config["ddp_backend"],
+                                      "metrics": "computed on all ranks' rows gathered (exact)"}
         path = config["results_file"] or default_results_path(config)
-        write_results(path, payload)
-        logger.info(set_color("results written to", "blue") + f": {path}")
+        if config["local_rank"] == 0:
+            write_results(path, payload)
+            logger.info(set_color("results written to", "blue") + f": {path}")
         result["results_file"] = path
         result["results"] = payload
 
@@ -161,6 +212,12 @@ def load_data_and_model(model_file, map_location=None):
     ensure_numpy_aliases()  # an unpickled Config never ran the __init__ that sets them
     if map_location is not None:
         config["device"] = torch.device(map_location)
+    if not config["single_spec"] and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        # a checkpoint of a distributed run, loaded by one process: build whole (not sharded) dataloaders
+        config["single_spec"] = True
+        config["local_rank"] = 0
+        if config["device"].type == "cuda":
+            config["device"] = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     init_seed(config["seed"], config["reproducibility"])
     _reset_logger()
     init_logger(config)

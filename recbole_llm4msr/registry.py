@@ -79,7 +79,9 @@ def get_trainer(model_type, model_name):
         return MultiScenarioTrainer
     from recbole.utils import get_trainer as recbole_get_trainer
 
-    return recbole_get_trainer(model_type, model_name)
+    from recbole_llm4msr.trainer import with_fixes
+
+    return with_fixes(recbole_get_trainer(model_type, model_name))
 
 
 def create_dataset(config):

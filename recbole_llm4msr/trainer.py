@@ -6,17 +6,21 @@ also gathers each row's scenario id; :class:`MultiScenarioTrainer` adds ``auc_<s
 code on each scenario's rows. Baselines and our models therefore share one split and one code path, and
 ``valid_metric`` may name any of the keys (case-insensitive).
 """
+import os
+import random
 import time
 from collections import OrderedDict
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from recbole.evaluator import Collector
 from recbole.evaluator.metrics import AUC, LogLoss
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
 from recbole_llm4msr.compat import torch_load
+from recbole_llm4msr.distributed import gather_rows, non_persistent_buffers
 
 
 def scenario_metrics(scores, labels, scenarios, names, decimal_place=None, logger=None):
@@ -54,12 +58,17 @@ class ScenarioCollector(Collector):
         super().__init__(config)
         self.scenario_field = config["SCENARIO_FIELD"]
         self.last_struct = None
+        self.sampler = None  # set per evaluation under DDP: the DistributedSampler whose shards are gathered
 
     def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
         super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
         self.data_struct.update_tensor("data.scenario", interaction[self.scenario_field].to(self.device))
 
     def get_data_struct(self):
+        if self.sampler is not None:  # DDP: every rank gets all rows, in the dataset's order (exact metrics)
+            for key in ("rec.score", "data.label", "data.scenario"):
+                if key in self.data_struct:
+                    self.data_struct[key] = gather_rows(self.data_struct[key], self.sampler)
         struct = super().get_data_struct()
         if "data.scenario" in self.data_struct:
             del self.data_struct["data.scenario"]
@@ -67,8 +76,176 @@ class ScenarioCollector(Collector):
         return struct
 
 
-class MultiScenarioTrainer(Trainer):
-    """RecBole's Trainer with per-scenario AUC / LogLoss, and checkpoint loading that works on torch >= 2.6."""
+def last_checkpoint_path(saved_model_file):
+    """``saved/MMoE-Nov-25-2026_10-00-00.pth`` -> ``saved/MMoE-Nov-25-2026_10-00-00.last.pth``."""
+    root, ext = os.path.splitext(str(saved_model_file))
+    return f"{root}.last{ext or '.pth'}"
+
+
+class TrainerFixes:
+    """Put first in a RecBole trainer's bases (every trainer :func:`recbole_llm4msr.registry.get_trainer` returns
+    has it). Single-process behaviour is RecBole's, plus:
+
+    * **DDP on CPU and GPU**: the wrapper uses ``device_ids=None`` on CPU, SyncBatchNorm only on GPUs, and leaves
+      the knowledge tables (non-persistent buffers, identical on every rank) out of DDP's per-step broadcast;
+    * **one checkpoint name** for all ranks (rank 0's), written by rank 0 only, then a barrier, so no rank reads a
+      checkpoint before it is complete (RecBole 1.2.1's race);
+    * **atomic checkpoints** (temporary file + rename): a kill never leaves a torn file;
+    * **recovery**: after every evaluated epoch a ``<name>.last.pth`` checkpoint (model, optimizer, early-stopping
+      state, best result, RNG and shuffling state, the best model's file); ``resume_checkpoint`` accepts it or a
+      best-model checkpoint, loads with ``map_location`` (GPU checkpoints on CPU) and under torch >= 2.6.
+    """
+
+    def __init__(self, config, model):
+        distributed = not config["single_spec"]
+        if distributed:
+            config["single_spec"] = True  # keep RecBole's AbstractTrainer from wrapping with device_ids=[rank]
+        try:
+            super().__init__(config, model)
+        finally:
+            config["single_spec"] = not distributed
+        self._resume_state = None
+        self._resumed_finished = False
+        if not distributed:
+            return
+        on_gpu = config["device"].type == "cuda"
+        if on_gpu:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ignore = [name for name, _ in non_persistent_buffers(self.model)]
+        if ignore:
+            torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, ignore)
+        self.distributed_model = torch.nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[config["device"].index] if on_gpu else None)
+        name = [self.saved_model_file]
+        dist.broadcast_object_list(name, src=0)
+        self.saved_model_file = name[0]
+
+    # ------------------------------------------------------------------ saving
+    def _is_writer(self):
+        return self.config["single_spec"] or dist.get_rank() == 0
+
+    def _checkpoint_state(self, epoch):
+        state = {
+            "config": self.config,
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": self.best_valid_score,
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        return state
+
+    def _write_atomic(self, state, target):
+        tmp = f"{target}.tmp-{os.getpid()}"
+        torch.save(state, tmp, pickle_protocol=4)
+        os.replace(tmp, target)
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        target = kwargs.pop("saved_model_file", self.saved_model_file)
+        if self._is_writer():
+            self._write_atomic(self._checkpoint_state(epoch), target)
+            if verbose:
+                self.logger.info(f"Saving current: {target}")
+        if not self.config["single_spec"]:
+            dist.barrier()  # no rank goes on (and possibly reads the file) before it is complete
+
+    def _save_last_checkpoint(self, epoch, finished):
+        target = last_checkpoint_path(self.saved_model_file)
+        if self._is_writer():
+            state = self._checkpoint_state(epoch)
+            state.update(
+                best_model_file=self.saved_model_file,
+                best_valid_result=self.best_valid_result,
+                finished=finished,
+                train_loss=dict(self.train_loss_dict),
+                rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                     "train_generator": None if self._train_generator is None else self._train_generator.get_state()},
+            )
+            self._write_atomic(state, target)
+        if not self.config["single_spec"]:
+            dist.barrier()
+        self.last_checkpoint_file = target
+
+    # ------------------------------------------------------------------ training with recovery
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        self._train_generator = getattr(train_data, "generator", None)
+        if self._resume_state is not None:
+            self._restore_rng(self._resume_state)
+        if self._resumed_finished:
+            self.logger.info("the resumed checkpoint is of a finished run: nothing left to train")
+            return self.best_valid_score, self.best_valid_result
+        keep_last = saved and self.config["save_last_checkpoint"] is not False
+
+        def on_epoch_end(epoch_idx, valid_score):
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+            if keep_last:
+                stopping = self.cur_step > self.stopping_step or epoch_idx + 1 >= self.epochs
+                self._save_last_checkpoint(epoch_idx, finished=stopping)
+
+        return super().fit(train_data, valid_data, verbose=verbose, saved=saved, show_progress=show_progress,
+                           callback_fn=on_epoch_end)
+
+    def _restore_rng(self, state):
+        rng = state.get("rng") or {}
+        if rng.get("torch") is not None:
+            torch.set_rng_state(rng["torch"])
+        if rng.get("numpy") is not None:
+            np.random.set_state(rng["numpy"])
+        if rng.get("python") is not None:
+            random.setstate(rng["python"])
+        if rng.get("cuda") is not None and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        if rng.get("train_generator") is not None and self._train_generator is not None:
+            self._train_generator.set_state(rng["train_generator"])
+        self._resume_state = None
+
+    def resume_checkpoint(self, resume_file):
+        """Continue from a ``.last.pth`` checkpoint (exactly where training stopped) or from a best-model checkpoint
+        (RecBole's behaviour: from the best epoch on)."""
+        resume_file = str(resume_file)
+        if not os.path.isfile(resume_file):
+            raise FileNotFoundError(f"resume: checkpoint {resume_file} does not exist")
+        try:
+            checkpoint = torch_load(resume_file, map_location=self.device)
+        except Exception as e:  # torn / foreign files: say which file, not a pickle traceback
+            raise ValueError(f"resume: {resume_file} is not a readable RecBole checkpoint ({type(e).__name__}: {e})")
+        missing = [k for k in ("config", "epoch", "state_dict", "optimizer") if k not in checkpoint]
+        if missing:
+            raise ValueError(f"resume: {resume_file} lacks {missing}; it is not a RecBole training checkpoint")
+        trained_as = checkpoint["config"]["model"]
+        if str(trained_as).lower() != str(self.config["model"]).lower():
+            raise ValueError(f"resume: {resume_file} was trained as {trained_as}, not {self.config['model']}; "
+                             f"resume with --model={trained_as}")
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint.get("cur_step", 0)
+        self.best_valid_score = checkpoint.get("best_valid_score", self.best_valid_score)
+        best_file = checkpoint.get("best_model_file")
+        self.saved_model_file = best_file if best_file and os.path.isfile(best_file) else resume_file
+        if "best_valid_result" in checkpoint:
+            self.best_valid_result = checkpoint["best_valid_result"]
+            self.train_loss_dict.update(checkpoint.get("train_loss") or {})
+            self._resume_state = checkpoint
+            self._resumed_finished = bool(checkpoint.get("finished"))
+        self.logger.info(set_color("Checkpoint loaded", "blue") + f": {resume_file}; resume training from epoch "
+                         f"{self.start_epoch} (best model file {self.saved_model_file})")
+
+
+def with_fixes(trainer_class):
+    """``trainer_class`` with :class:`TrainerFixes` first in its bases (RecBole's stock trainers)."""
+    if issubclass(trainer_class, TrainerFixes):
+        return trainer_class
+    return type(trainer_class.__name__, (TrainerFixes, trainer_class), {"__module__": trainer_class.__module__})
+
+
+class MultiScenarioTrainer(TrainerFixes, Trainer):
+    """RecBole's Trainer with per-scenario AUC / LogLoss, checkpoint loading that works on torch >= 2.6, and DDP
+    that works on CPUs and computes metrics on all ranks' rows (:mod:`recbole_llm4msr.distributed`)."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
@@ -92,6 +269,8 @@ class MultiScenarioTrainer(Trainer):
             self.model.load_state_dict(checkpoint["state_dict"])
             self.model.load_other_parameter(checkpoint.get("other_parameter"))
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+        distributed = not self.config["single_spec"]
+        self.eval_collector.sampler = eval_data.sampler if distributed else None
         result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
         struct = self.eval_collector.last_struct
         names = list(eval_data._dataset.field2id_token[self.scenario_field][1:])
@@ -110,6 +289,10 @@ class MultiScenarioTrainer(Trainer):
                 result[f"logloss_{name}"] = m["logloss"]
         return result
 
+    def _map_reduce(self, result, num_sample):
+        # the collector already gathered every rank's rows: the metrics are those of the whole evaluation set
+        return result
+
     def _valid_epoch(self, valid_data, show_progress=False):
         valid_result = self.evaluate(valid_data, load_best_model=False, show_progress=show_progress)
         by_lower = {k.lower(): v for k, v in valid_result.items()}
@@ -119,18 +302,3 @@ class MultiScenarioTrainer(Trainer):
                 f"{sorted(valid_result)}; use one of those (per-scenario keys are auc_<scenario> / logloss_<scenario>)"
             )
         return by_lower[self.valid_metric], valid_result
-
-    def resume_checkpoint(self, resume_file):
-        checkpoint = torch_load(str(resume_file), map_location=self.device)
-        self.saved_model_file = str(resume_file)
-        self.start_epoch = checkpoint["epoch"] + 1
-        self.cur_step = checkpoint["cur_step"]
-        self.best_valid_score = checkpoint["best_valid_score"]
-        if checkpoint["config"]["model"].lower() != self.config["model"].lower():
-            self.logger.warning(
-                f"checkpoint {resume_file} was trained as {checkpoint['config']['model']}, not {self.config['model']}"
-            )
-        self.model.load_state_dict(checkpoint["state_dict"])
-        self.model.load_other_parameter(checkpoint.get("other_parameter"))
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.logger.info(set_color("Checkpoint loaded", "blue") + f". Resume training from epoch {self.start_epoch}")

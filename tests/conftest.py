@@ -42,3 +42,22 @@ def quick_config(data_dir, **extra):
     }
     config.update(extra)
     return config
+
+
+@pytest.fixture(scope="session")
+def store(data_dir, tmp_path_factory):
+    """A knowledge store for ml-100k-msr from a tiny random LLM (fast); 600 of the 943 users get a vector."""
+    from recbole_llm4msr.knowledge.extract import build_knowledge
+    from tests.knowledge_helpers import tiny_llm
+
+    cache = tmp_path_factory.mktemp("knowledge")
+    summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=tiny_llm(),
+                              llm="smollm2", limit_users=600, show_progress=False, chunk_size=300, batch_size=64,
+                              max_prompt_tokens=4000)
+    return summary["cache"]
+
+
+# small sizes for every backbone and enhancement (fast end-to-end runs)
+TINY = {"embedding_size": 4, "expert_mlp_sizes": [16], "bottom_mlp_sizes": [16], "tower_mlp_sizes": [8],
+        "star_mlp_sizes": [16], "aux_mlp_sizes": [8], "expert_num": 2, "meta_bottom_hidden_sizes": [8],
+        "meta_parallel_hidden_sizes": [8], "meta_rank": 4, "ep_hidden_size": 16, "train_batch_size": 4096}

@@ -7,30 +7,15 @@ from recbole.data import data_preparation
 from recbole.utils import init_seed
 
 from recbole_llm4msr.config import MultiScenarioConfig
-from recbole_llm4msr.knowledge.extract import build_knowledge
 from recbole_llm4msr.knowledge.store import StoreError
 from recbole_llm4msr.layers import EPNetGate, MetaLayers
 from recbole_llm4msr.model.backbones import BACKBONES
 from recbole_llm4msr.model.variants import VARIANTS
 from recbole_llm4msr.quick_start import load_data_and_model, run_recbole
 from recbole_llm4msr.registry import create_dataset, get_model
-from tests.conftest import quick_config
-from tests.knowledge_helpers import tiny_llm
+from tests.conftest import TINY, quick_config
 
 BACKBONE_NAMES = [b.__name__ for b in BACKBONES]
-TINY = {"embedding_size": 4, "expert_mlp_sizes": [16], "bottom_mlp_sizes": [16], "tower_mlp_sizes": [8],
-        "star_mlp_sizes": [16], "aux_mlp_sizes": [8], "expert_num": 2, "meta_bottom_hidden_sizes": [8],
-        "meta_parallel_hidden_sizes": [8], "meta_rank": 4, "ep_hidden_size": 16, "train_batch_size": 4096}
-
-
-@pytest.fixture(scope="module")
-def store(data_dir, tmp_path_factory):
-    """A knowledge store for ml-100k-msr from a tiny random LLM (fast); 600 of the 943 users get a vector."""
-    cache = tmp_path_factory.mktemp("knowledge")
-    summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=tiny_llm(),
-                              llm="smollm2", limit_users=600, show_progress=False, chunk_size=300, batch_size=64,
-                              max_prompt_tokens=4000)
-    return summary["cache"]
 
 
 def config_for(model, data_dir, store, **extra):

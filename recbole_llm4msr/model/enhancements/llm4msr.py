@@ -12,6 +12,7 @@ or ``scenario`` (the row's scenario knowledge vector in place of the user's).
 """
 import torch
 
+from recbole_llm4msr.distributed import all_reduce_sum, real_row_mask
 from recbole_llm4msr.knowledge.loader import load_for_model
 from recbole_llm4msr.model.enhancements.base import MetaFusion
 
@@ -90,12 +91,20 @@ class LLM4MSR(MetaFusion):
         names = model.scenario_names
         total = torch.zeros(len(names), dtype=torch.float64)
         count = torch.zeros(len(names), dtype=torch.float64)
+        real = real_row_mask(eval_data)  # DDP: this rank's shard, without the sampler's padding rows
+        seen = 0
         for batch in eval_data:
             interaction = batch[0].to(self.user_knowledge.device)
             p1, p0 = self.user_branch_effect(model, interaction)
             scen = (interaction[model.scenario_field].long() - 1).cpu()
-            total.index_add_(0, scen, (p1 - p0).abs().double().cpu())
-            count.index_add_(0, scen, torch.ones_like(scen, dtype=torch.float64))
+            weight = torch.ones_like(scen, dtype=torch.float64)
+            if real is not None:
+                weight = real[seen:seen + len(scen)].double()
+            seen += len(scen)
+            total.index_add_(0, scen, (p1 - p0).abs().double().cpu() * weight)
+            count.index_add_(0, scen, weight)
+        all_reduce_sum(total)
+        all_reduce_sum(count)
         model.train(was_training)
         out["user_branch_effect"] = {
             name: round(float(total[k] / count[k]), 6) for k, name in enumerate(names) if count[k] > 0

@@ -1,0 +1,81 @@
+"""Distributed data-parallel training on CPU (gloo, nproc=2): it runs, for our models and stock ones, and its
+metrics are exactly those of a single process scoring the same checkpoint (gathered rows, not averaged AUCs)."""
+import glob
+
+import pytest
+import torch
+
+from recbole_llm4msr.distributed import find_free_port
+from recbole_llm4msr.quick_start import load_data_and_model
+from recbole_llm4msr.registry import get_trainer
+from recbole_llm4msr.results import nested_result
+from tests.cli_helpers import read_json, run_cli, write_yaml
+from tests.conftest import TINY
+
+
+def _ddp_run(model, data_dir, workdir, **extra):
+    settings = dict(TINY, data_path=data_dir, epochs=2, show_progress=False, checkpoint_dir="saved",
+                    results_file=str(workdir / "results.json"), metric_decimal_place=8, train_batch_size=2048,
+                    **extra)
+    cfg = write_yaml(workdir / "run.yaml", settings)
+    proc = run_cli("recbole_llm4msr.cli", f"--model={model}", "--dataset=ml-100k-msr", f"--config_files={cfg}",
+                   "--nproc=2", f"--port={find_free_port()}", cwd=workdir)
+    return proc, read_json(workdir / "results.json")
+
+
+@pytest.mark.parametrize("model", ["DeepFM", "MMoE_LLM4MSR"])
+def test_ddp_on_cpu_equals_one_process_scoring_the_same_checkpoint(model, data_dir, store, workdir):
+    proc, results = _ddp_run(model, data_dir, workdir, knowledge_store=store)
+    assert results["distributed"]["world_size"] == 2 and results["distributed"]["backend"] == "gloo"
+    # one checkpoint name for both ranks (RecBole names it from each rank's clock) and its .last twin
+    best = [p for p in glob.glob(str(workdir / "saved" / "*.pth")) if not p.endswith(".last.pth")]
+    assert len(best) == 1, best
+    assert glob.glob(str(workdir / "saved" / "*.last.pth"))
+
+    config, net, dataset, train, valid, test = load_data_and_model(best[0])
+    assert config["world_size"] == 2 and config["single_spec"] is True  # a DDP checkpoint, scored by one process
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    single = trainer.evaluate(test, load_best_model=False)
+    expected = nested_result(single, dataset.scenario_names, results["test"] and
+                             {s: v["n"] for s, v in results["test"]["scenarios"].items()})
+    assert results["test"]["n"] == len(test._dataset)  # every row once: no padding rows, none lost
+    for name, m in results["test"]["scenarios"].items():
+        assert m["auc"] == pytest.approx(expected["scenarios"][name]["auc"], abs=1e-7), name
+        assert m["logloss"] == pytest.approx(expected["scenarios"][name]["logloss"], abs=1e-6), name
+    assert results["test"]["auc"] == pytest.approx(expected["auc"], abs=1e-7)
+
+
+def test_gathered_rows_follow_the_dataset_order():
+    """The interleaving of DistributedSampler shards, checked against the sampler itself (odd length: padding)."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    n, world = 11, 3
+    data = list(range(n))
+    shards = []
+    for rank in range(world):
+        sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=False)
+        shards.append(torch.tensor(list(iter(sampler))))
+    stacked = torch.stack(shards, dim=1).reshape(-1)[:n]  # what gather_rows does after all_gather
+    assert stacked.tolist() == data
+    from recbole_llm4msr.distributed import real_row_mask
+
+    class Loader:
+        pass
+
+    real = []
+    for rank in range(world):
+        loader = Loader()
+        loader.sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=False)
+        real.append(real_row_mask(loader))
+    assert int(torch.stack(real).sum()) == n  # padding rows are flagged, each real row exactly once
+
+
+def test_nccl_without_gpus_is_a_clear_error():
+    from recbole_llm4msr.distributed import init_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: NCCL is available")
+    with pytest.raises(ValueError, match="nccl needs CUDA"):
+        init_device({"local_rank": 0, "nproc": 2, "world_size": 2, "ddp_backend": "nccl"})
+    with pytest.raises(ValueError, match="ddp_backend"):
+        init_device({"local_rank": 0, "nproc": 2, "world_size": 2, "ddp_backend": "mpi"})
