@@ -19,7 +19,6 @@ metrics averaged over ranks             :func:`gather_rows`: every rank gathers 
                                         rows a single process would see (DistributedSampler padding dropped).
 ======================================  =====================================================================
 """
-import os
 
 import torch
 import torch.distributed as dist

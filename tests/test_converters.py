@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from dataset_converters import csv as csv_conv
-from dataset_converters import ml100k, ml1m, writer
+from dataset_converters import ml1m, ml100k, writer
 from dataset_converters.writer import ConversionError, scenario_split
 from tests.conftest import shared_file
 

@@ -14,7 +14,7 @@ from recbole_llm4msr.config import MultiScenarioConfig
 from recbole_llm4msr.knowledge import store as kstore
 from recbole_llm4msr.knowledge.extract import build_knowledge, plan
 from recbole_llm4msr.knowledge.files import DatasetFiles, read_atomic
-from recbole_llm4msr.knowledge.llm import LLMNotFound, KnowledgeLLM, resolve_llm
+from recbole_llm4msr.knowledge.llm import KnowledgeLLM, LLMNotFound, resolve_llm
 from recbole_llm4msr.knowledge.loader import align_knowledge
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR, PromptBuilder
 from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError

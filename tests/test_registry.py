@@ -1,9 +1,9 @@
 import pytest
 from recbole.model.context_aware_recommender import DeepFM, xDeepFM
+from recbole.utils import ModelType
 
 from recbole_llm4msr import registry
 from recbole_llm4msr.trainer import MultiScenarioTrainer
-from recbole.utils import ModelType
 
 
 def test_stock_models_resolve():
