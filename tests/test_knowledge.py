@@ -309,3 +309,52 @@ def test_embedded_smollm2_on_a_handful_of_users(data_dir, tmp_path):
                           limit_users=2, show_progress=False)
     texts = KnowledgeStore(gen["cache"]).texts()
     assert all(len(r["text"]) > 0 for r in texts.values())
+
+
+def test_shard_comes_from_the_launcher_environment():
+    from recbole_llm4msr.knowledge.cli import build_parser, resolve_shard
+    from recbole_llm4msr.knowledge.extract import shard_from_env
+
+    assert shard_from_env({}) is None
+    assert shard_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, "torchrun")
+    assert shard_from_env({"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10",
+                           "SLURM_ARRAY_TASK_COUNT": "8"}) == (2, 8, "slurm-array")
+    assert shard_from_env({"SLURM_PROCID": "5", "SLURM_NTASKS": "6"}) == (5, 6, "slurm-tasks")
+    assert shard_from_env({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}) is None
+    args = resolve_shard(build_parser().parse_args(["--dataset=x", "--device=cuda"]),
+                         {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert (args.shard_id, args.num_shards, args.device) == (1, 2, "cuda:1")
+    explicit = resolve_shard(build_parser().parse_args(["--dataset=x", "--num-shards=3", "--shard-id=2"]),
+                             {"RANK": "0", "WORLD_SIZE": "2"})
+    assert (explicit.shard_id, explicit.num_shards) == (2, 3)  # the command line wins
+    with pytest.raises(SystemExit, match="must be in 0..2"):
+        resolve_shard(build_parser().parse_args(["--dataset=x", "--num-shards=3", "--shard-id=3"]), {})
+
+
+def test_two_launched_processes_extract_and_merge_once(data_dir, tmp_path):
+    """What torchrun --nproc_per_node=2 does: two processes with RANK / WORLD_SIZE, no shard arguments."""
+    from tests.cli_helpers import cli_command, env
+
+    tokenizer, model = tiny_causal_lm()
+    model_dir = tmp_path / "tiny-llama"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}", "--limit_users=60",
+              "--max_prompt_tokens=2000", "--chunk_size=16"]
+    single = subprocess.run(cli_command("recbole_llm4msr.knowledge.cli", *common, f"--cache_dir={tmp_path / 'one'}"),
+                            env=env(), capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    procs = [subprocess.Popen(cli_command("recbole_llm4msr.knowledge.cli", *common, f"--cache_dir={tmp_path / 'two'}"),
+                              env=dict(env(), RANK=str(r), WORLD_SIZE="2", LOCAL_RANK=str(r)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outs = [p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    summaries = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert sorted(s["shard"] for s in summaries) == ["0/2", "1/2"]
+    assert sum(bool(s["merged"]) for s in summaries) >= 1
+    a = KnowledgeStore(json.loads(single.stdout.strip().splitlines()[-1])["cache"])
+    b = KnowledgeStore(summaries[0]["cache"])
+    assert a.user_ids == b.user_ids
+    np.testing.assert_allclose(np.asarray(a.user_vectors, np.float32), np.asarray(b.user_vectors, np.float32),
+                               atol=1e-3)
+    assert not os.path.exists(f"{summaries[0]['cache']}.merge.lock")

@@ -8,9 +8,10 @@ The last line printed is JSON: {"cache", "users", "scenarios", "dim", "seconds",
 import argparse
 import json
 import logging
+import os
 import sys
 
-from recbole_llm4msr.knowledge.extract import DEFAULTS, build_knowledge, merge_shards
+from recbole_llm4msr.knowledge.extract import DEFAULTS, build_knowledge, merge_shards, shard_from_env
 
 
 def build_parser():
@@ -30,18 +31,39 @@ def build_parser():
     p.add_argument("--max_prompt_tokens", type=int, default=DEFAULTS["max_prompt_tokens"])
     p.add_argument("--limit_users", type=int, default=None, help="only the first N users (sorted by token)")
     p.add_argument("--chunk_size", type=int, default=DEFAULTS["chunk_size"], help="users per saved chunk")
-    p.add_argument("--num-shards", "--num_shards", dest="num_shards", type=int, default=1)
-    p.add_argument("--shard-id", "--shard_id", dest="shard_id", type=int, default=0)
+    p.add_argument("--num-shards", "--num_shards", dest="num_shards", type=int, default=None,
+                   help="split the users over N independent processes (default: from torchrun / SLURM, else 1)")
+    p.add_argument("--shard-id", "--shard_id", dest="shard_id", type=int, default=None,
+                   help="this process's shard, 0..N-1 (default: from torchrun / SLURM, else 0)")
     p.add_argument("--merge", action="store_true", help="only merge finished shards into the store")
     p.add_argument("--trust_remote_code", action="store_true", help="for models such as ChatGLM2-6B")
     p.add_argument("--config_files", default="", help="comma-separated YAML files (scenario_descriptions, ...)")
     return p
 
 
+def resolve_shard(args, environ=None):
+    """Fill ``--num-shards`` / ``--shard-id`` from the launcher (torchrun, SLURM) when not given; on a launcher
+    with GPUs, ``--device=cuda`` becomes this process's GPU (``LOCAL_RANK`` / ``SLURM_LOCALID``)."""
+    env = os.environ if environ is None else environ
+    found = shard_from_env(env)
+    if args.num_shards is None and args.shard_id is None and found:
+        args.shard_id, args.num_shards, launcher = found
+        logging.getLogger(__name__).info(f"shard {args.shard_id} of {args.num_shards} (from {launcher})")
+    args.num_shards = 1 if args.num_shards is None else args.num_shards
+    args.shard_id = 0 if args.shard_id is None else args.shard_id
+    if not 0 <= args.shard_id < args.num_shards:
+        raise SystemExit(f"llm4msr-knowledge: error: --shard-id={args.shard_id} must be in 0..{args.num_shards - 1}")
+    local = env.get("LOCAL_RANK", env.get("SLURM_LOCALID"))
+    if args.device == "cuda" and local is not None:
+        args.device = f"cuda:{int(local)}"
+    return args
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config_files = [f for f in args.config_files.split(",") if f]
+    resolve_shard(args)
     try:
         if args.merge:
             path = merge_shards(args.dataset, data_path=args.data_path, llm=args.llm, mode=args.mode,

@@ -120,7 +120,12 @@ def build_knowledge(dataset, data_path="dataset/", llm="smollm2", mode="prompt",
     status = kstore.shard_status(path)
     merged = len(status) == num_shards and all(v is not None for v in status.values())
     if merged:
-        kstore.merge(path, header, scenarios, users)
+        with kstore.MergeLock(path) as lock:
+            if lock.held and not kstore.is_complete(path):
+                kstore.merge(path, header, scenarios, users)
+            elif not lock.held:
+                merged = False  # another shard finished at the same moment and is merging
+                logger.info(f"{path}: another shard is merging the store")
     tokens = getattr(model, "tokens_processed", 0) - tokens_before
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -139,4 +144,24 @@ def merge_shards(dataset, **kwargs):
         users = users[: int(kwargs["limit_users"])]
     header = _header(dataset, name, kwargs.get("llm", "smollm2"), kwargs.get("mode", "prompt"), builder,
                      kwargs.get("max_new_tokens", 32), kwargs.get("limit_users"))
-    return kstore.merge(path, header, builder.scenarios, users)
+    with kstore.MergeLock(path, force=True):
+        return kstore.merge(path, header, builder.scenarios, users)
+
+
+def shard_from_env(environ=None):
+    """``(shard_id, num_shards, launcher)`` from the launcher's environment, or ``None`` outside one.
+
+    * torchrun / ``torch.distributed.launch``: ``RANK`` of ``WORLD_SIZE`` (``LOCAL_RANK`` picks the GPU);
+    * SLURM job array (``sbatch --array=0-7``): ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` of
+      ``SLURM_ARRAY_TASK_COUNT``;
+    * SLURM tasks (``srun --ntasks=8``): ``SLURM_PROCID`` of ``SLURM_NTASKS``.
+    """
+    env = os.environ if environ is None else environ
+    if "WORLD_SIZE" in env and "RANK" in env:
+        return int(env["RANK"]), int(env["WORLD_SIZE"]), "torchrun"
+    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        first = int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        return int(env["SLURM_ARRAY_TASK_ID"]) - first, int(env["SLURM_ARRAY_TASK_COUNT"]), "slurm-array"
+    if "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", 1)) > 1:
+        return int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), "slurm-tasks"
+    return None

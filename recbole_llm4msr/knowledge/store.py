@@ -105,6 +105,31 @@ def shard_status(path):
     return out
 
 
+class MergeLock:
+    """``<store>.merge.lock``, created exclusively: of shards finishing at the same moment, one merges."""
+
+    def __init__(self, path, force=False):
+        self.file = f"{path}.merge.lock"
+        self.force = force
+        self.held = False
+
+    def __enter__(self):
+        if self.force and os.path.exists(self.file):
+            os.remove(self.file)  # an explicit --merge takes over a lock left by a killed process
+        try:
+            fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return self
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        self.held = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            os.remove(self.file)
+
+
 def merge(path, header, scenario_names, user_ids):
     """Join every shard's chunks into the final store (atomically). Fails clearly if anything is missing."""
     work = f"{path}.work"
