@@ -19,6 +19,7 @@ metrics averaged over ranks             :func:`gather_rows`: every rank gathers 
                                         rows a single process would see (DistributedSampler padding dropped).
 ======================================  =====================================================================
 """
+import os
 
 import torch
 import torch.distributed as dist
@@ -51,6 +52,8 @@ def init_device(config_dict):
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
+        if "OMP_NUM_THREADS" not in os.environ:  # N ranks x all cores each would oversubscribe the CPU
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     rank = local_rank + int(cfg.get("offset") or 0)
     world_size = int(cfg["world_size"])
     if not dist.is_initialized():

@@ -151,7 +151,7 @@ def test_user_knowledge_changes_the_prediction_and_fallback(data_dir, store, bat
         enh.disable_user_knowledge = True
         without = model.predict(batch)
         enh.disable_user_knowledge = False
-    has = enh.has_user_knowledge[batch["user_id"]]
+    has = enh.user_knowledge.has[batch["user_id"]]
     assert has.any() and (~has).any()
     assert not torch.allclose(with_user[has], without[has])
     assert torch.allclose(with_user[~has], without[~has])  # cold-start users already use the fallback (zeros)
@@ -195,8 +195,8 @@ def test_llm4msr_conditions_each_row_on_its_own_user(data_dir, store, batch_and_
         inputs = model.embed(batch)
         rows = enh.user_condition_rows(inputs)
         uid = batch["user_id"]
-        has = enh.has_user_knowledge[uid]
-        assert torch.equal(rows[has], enh.user_knowledge[uid[has]])
+        has = enh.user_knowledge.has[uid]
+        assert torch.equal(rows[has], enh.user_knowledge(uid[has]))
         cold = enh.scenario_knowledge[inputs.scenario[~has]] if fallback == "scenario" else torch.zeros_like(rows[~has])
         assert torch.equal(rows[~has], cold)
         x_indexed = model.transform_input(inputs)
@@ -222,3 +222,24 @@ def test_explain_cli(data_dir, store, workdir):
     bad = subprocess.run([cli, "--dataset=ml-100k-msr", "--user=no-such-user"], capture_output=True, text=True,
                          cwd=workdir)
     assert bad.returncode == 1 and "no-such-user" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("fallback", ["zeros", "scenario"])
+def test_memory_mapped_knowledge_predicts_exactly_as_loaded(fallback, data_dir, store, batch_and_data):
+    loaded, batch = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_memory="load",
+                          knowledge_fallback=fallback)
+    mapped, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_memory="mmap",
+                      knowledge_fallback=fallback)
+    assert mapped.enhancement.user_knowledge.memory == "mmap"
+    assert not hasattr(mapped.enhancement.user_knowledge, "table")  # no per-process copy of the user table
+    assert hasattr(loaded.enhancement.user_knowledge, "table")
+    loaded.eval()
+    mapped.eval()
+    with torch.no_grad():
+        for m in (loaded, mapped):
+            m.enhancement.bottom.generator.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(loaded.predict(batch), mapped.predict(batch))
+    uid = batch["user_id"].long()
+    assert torch.equal(loaded.enhancement.user_knowledge(uid), mapped.enhancement.user_knowledge(uid))
+    with pytest.raises(ValueError, match="knowledge_memory must be"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_memory="ssd")

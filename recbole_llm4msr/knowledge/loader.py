@@ -10,10 +10,14 @@ import torch
 from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
 
 
-def align_knowledge(store, dataset, expected_dim=None):
-    """-> dict(users [n_user_ids, d] float32, has_user [n_user_ids] bool, scenarios [S, d] float32 in the
-    dataset's scenario order, dim, coverage). Row ``i`` of ``users`` is RecBole's internal user id ``i``
-    (row 0, the padding id, is zeros)."""
+MMAP_ABOVE_BYTES = 1 << 30  # knowledge_memory: auto -> memory-mapped when the float32 user table would exceed 1 GiB
+
+
+def align_knowledge(store, dataset, expected_dim=None, memory="load"):
+    """-> dict(users [n_user_ids, d] float32 (``memory="load"``) or None (``"mmap"``), user_rows [n_user_ids]
+    int64 (row in the store's memory-mapped file, -1 without a vector), has_user [n_user_ids] bool, scenarios
+    [S, d] float32 in the dataset's scenario order, dim, coverage, memory). Row ``i`` of ``users`` is RecBole's
+    internal user id ``i`` (row 0, the padding id, is zeros)."""
     if not isinstance(store, KnowledgeStore):
         store = KnowledgeStore(store)
     name = dataset.dataset_name
@@ -39,14 +43,22 @@ def align_knowledge(store, dataset, expected_dim=None):
     if len(tokens) > 1 and not has[1:].any():
         raise StoreError(f"knowledge store {store.path} holds none of the {len(tokens) - 1} users of dataset "
                          f"'{name}': user ids do not match (store built from other data?); rebuild the store")
-    users = np.zeros((len(tokens), store.dim), dtype=np.float32)
+    user_rows = np.full(len(tokens), -1, dtype=np.int64)
     idx = np.flatnonzero(has)
-    if idx.size:
+    user_rows[idx] = [rows[i] for i in idx]
+    if memory == "auto":
+        memory = "mmap" if len(tokens) * store.dim * 4 > MMAP_ABOVE_BYTES else "load"
+    if memory not in ("load", "mmap"):
+        raise ValueError(f"knowledge_memory must be auto, load or mmap, not '{memory}'")
+    users = None if memory == "mmap" else np.zeros((len(tokens), store.dim), dtype=np.float32)
+    if idx.size and users is not None:
         store_rows = np.array([rows[i] for i in idx], dtype=np.int64)
         order = np.argsort(store_rows)  # read the memory-mapped file in order
         users[idx[order]] = np.asarray(store.user_vectors[store_rows[order]], dtype=np.float32)
     return {
-        "users": torch.from_numpy(users),
+        "users": None if users is None else torch.from_numpy(users),
+        "user_rows": user_rows,
+        "memory": memory,
         "has_user": torch.from_numpy(has),
         "scenarios": torch.from_numpy(scenarios),
         "dim": store.dim,
@@ -86,8 +98,40 @@ def load_for_model(config, dataset):
     import logging
 
     path = find_or_build_store(config)
-    out = align_knowledge(path, dataset, expected_dim=config["knowledge_dim"])
+    out = align_knowledge(path, dataset, expected_dim=config["knowledge_dim"],
+                          memory=str(config["knowledge_memory"] or "auto").lower())
     out["path"] = path
     logging.getLogger().info(f"knowledge: {path} ({out['dim']}-d, {out['coverage']:.1%} of the dataset's users "
-                             f"have a vector)")
+                             f"have a vector; user table {out['memory']})")
     return out
+
+
+class UserKnowledge(torch.nn.Module):
+    """Users' knowledge vectors by RecBole internal user id (``forward(uid) -> [B, d]`` float32, zeros for users
+    without a vector).
+
+    ``load``: one float32 table in this process's memory (a non-persistent buffer: it moves with the model and is
+    never written into checkpoints). ``mmap``: only the rows a batch needs are read from the store's
+    memory-mapped float16 file; the operating system's page cache is shared by every process on the machine, so
+    N training workers hold the store once, not N times.
+    """
+
+    def __init__(self, aligned):
+        super().__init__()
+        self.memory, self.dim = aligned["memory"], int(aligned["dim"])
+        self.register_buffer("has", aligned["has_user"], persistent=False)
+        self._rows = np.asarray(aligned["user_rows"])
+        self._source = aligned["store"].user_vectors if self.memory == "mmap" else None
+        if self.memory == "load":
+            self.register_buffer("table", aligned["users"], persistent=False)
+
+    def forward(self, uid):
+        if self.memory == "load":
+            return self.table[uid]
+        rows = self._rows[uid.detach().cpu().numpy()]
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        ok = rows >= 0
+        if ok.any():
+            unique, inverse = np.unique(rows[ok], return_inverse=True)  # sorted: the file is read in order
+            out[ok] = np.asarray(self._source[unique], dtype=np.float32)[inverse]
+        return torch.from_numpy(out).to(self.has.device)

@@ -13,7 +13,7 @@ or ``scenario`` (the row's scenario knowledge vector in place of the user's).
 import torch
 
 from recbole_llm4msr.distributed import all_reduce_sum, real_row_mask
-from recbole_llm4msr.knowledge.loader import load_for_model
+from recbole_llm4msr.knowledge.loader import UserKnowledge, load_for_model
 from recbole_llm4msr.model.enhancements.base import MetaFusion
 
 LEVELS = ("user", "scenario")
@@ -37,20 +37,20 @@ class LLM4MSR(MetaFusion):
         self.uid_field = dataset.uid_field
         self.knowledge_info = {k: knowledge[k] for k in ("path", "coverage", "dim")}
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
-        self.register_buffer("user_knowledge", knowledge["users"], persistent=False)
-        self.register_buffer("has_user_knowledge", knowledge["has_user"], persistent=False)
+        self.user_knowledge = UserKnowledge(knowledge)  # in memory or memory-mapped (knowledge_memory)
+        self.knowledge_info["memory"] = knowledge["memory"]
         self.register_buffer("scenario_knowledge", knowledge["scenarios"], persistent=False)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
     def user_condition_rows(self, inputs):
         """Each row's user-level conditioning vector, [B, d]: the user's knowledge, or the fallback."""
         uid = inputs.interaction[self.uid_field].long()
-        h = self.user_knowledge[uid]  # row 0 / users without a vector: zeros
+        h = self.user_knowledge(uid)  # row 0 / users without a vector: zeros
         if self.disable_user_knowledge:
-            has = torch.zeros_like(self.has_user_knowledge[uid])
+            has = torch.zeros_like(self.user_knowledge.has[uid])
             h = torch.zeros_like(h)
         else:
-            has = self.has_user_knowledge[uid]
+            has = self.user_knowledge.has[uid]
         if self.fallback == "scenario":
             h = torch.where(has.unsqueeze(-1), h, self.scenario_knowledge[inputs.scenario])
         return h
@@ -60,7 +60,9 @@ class LLM4MSR(MetaFusion):
         if self.fallback == "scenario":  # a cold user's vector depends on the row's scenario
             return self.user_condition_rows(inputs), None, None
         users, index = torch.unique(uid, return_inverse=True)  # the bottleneck runs once per distinct user
-        h = torch.zeros_like(self.user_knowledge[users]) if self.disable_user_knowledge else self.user_knowledge[users]
+        h = self.user_knowledge(users)
+        if self.disable_user_knowledge:
+            h = torch.zeros_like(h)
         return h, index, None
 
     def parallel_condition(self, inputs):
@@ -94,7 +96,7 @@ class LLM4MSR(MetaFusion):
         real = real_row_mask(eval_data)  # DDP: this rank's shard, without the sampler's padding rows
         seen = 0
         for batch in eval_data:
-            interaction = batch[0].to(self.user_knowledge.device)
+            interaction = batch[0].to(self.scenario_knowledge.device)
             p1, p0 = self.user_branch_effect(model, interaction)
             scen = (interaction[model.scenario_field].long() - 1).cpu()
             weight = torch.ones_like(scen, dtype=torch.float64)
