@@ -47,7 +47,92 @@ class MultiScenarioDataset(Dataset):
                     f"for a dataset without a fixed split set 'benchmark_filename: ~' to use NAME.inter."
                 )
         super()._load_data(token, dataset_path)
+        self._check_core_fields()
         self._check_scenario_field()
+        self._check_labels()
+
+    # Every check below runs on the raw loaded frames, before RecBole fills missing values (it would fill an empty
+    # label with the column mean and an empty id with a token of its own: silently wrong data).
+    def _load_feat(self, filepath, source):
+        columns = self._check_header(filepath, source)
+        try:
+            return super()._load_feat(filepath, source)
+        except UnicodeDecodeError as e:
+            raise ScenarioDataError(
+                f"{filepath}: not valid {self.config['encoding'] or 'utf-8'} text ({e}); re-encode the file as UTF-8 or set "
+                f"'encoding' to the file's encoding (e.g. --encoding=latin-1)") from None
+        except ValueError as e:  # pandas: a float column holds text
+            floats = [f for f, t in columns.items() if t in ("float", "float_seq")]
+            raise ScenarioDataError(f"{filepath}: a value does not match its column type ({e}); float columns "
+                                    f"{floats} must hold numbers only (or change the header type to ':token')") from None
+
+    def _check_header(self, filepath, source):
+        """The header of an atomic file: ``name:type`` fields, known types, no duplicates, every loaded column."""
+        sep, encoding = self.config["field_separator"], self.config["encoding"] or "utf-8"
+        try:
+            with open(filepath, "r", encoding=encoding) as f:
+                head = f.readline().rstrip("\r\n")
+        except UnicodeDecodeError as e:
+            raise ScenarioDataError(f"{filepath}: not valid {encoding} text ({e}); re-encode the file as UTF-8 or "
+                                    f"set 'encoding' to the file's encoding (e.g. --encoding=latin-1)") from None
+        types = [t.value for t in FeatureType]
+        columns = {}
+        for field_type in head.split(sep):
+            parts = field_type.split(":")
+            if len(parts) != 2 or parts[1] not in types:
+                raise ScenarioDataError(f"{filepath}: header field '{field_type}' must be 'name:type' with type one "
+                                        f"of {types} (fields are separated by {sep!r})")
+            if parts[0] in columns:
+                raise ScenarioDataError(f"{filepath}: column '{parts[0]}' appears twice in the header; rename or "
+                                        f"drop one")
+            columns[parts[0]] = parts[1]
+        load_col, _ = self._get_load_and_unload_col(source)
+        if load_col:
+            missing = sorted(set(load_col) - set(columns))
+            if missing:
+                raise ScenarioDataError(f"{filepath}: column(s) {missing} listed in load_col are not in the header "
+                                        f"{list(columns)}; fix the spelling in the file or in load_col")
+            ignored = sorted(set(columns) - set(load_col))
+            if ignored:
+                self.logger.info(f"{os.path.basename(filepath)}: columns {ignored} are not in load_col: not loaded")
+        return columns
+
+    def _check_core_fields(self):
+        files = ", ".join(self._inter_files())
+        inter = self.inter_feat
+        for key, field, kind in (("USER_ID_FIELD", self.uid_field, "token"), ("ITEM_ID_FIELD", self.iid_field, "token"),
+                                 ("LABEL_FIELD", self.label_field, "float")):
+            if field is None or field not in inter:
+                raise ScenarioDataError(f"{key} '{field}' is not a loaded column of {files}; add a '{field}:{kind}' "
+                                        f"column (and list it in load_col.inter) or set {key} to the right column")
+            if self.field2type[field].value != kind:
+                raise ScenarioDataError(f"{key} '{field}' in {files} is typed '{self.field2type[field].value}', "
+                                        f"it must be '{kind}': change the header to '{field}:{kind}'")
+            values = inter[field]
+            empty = values.isna()
+            if kind == "token":
+                empty |= values.astype(str).str.strip() == ""
+            if empty.any():
+                rows = (np.flatnonzero(empty.to_numpy())[:5] + 1).tolist()
+                raise ScenarioDataError(f"{key} '{field}' is empty or NaN in {int(empty.sum())} row(s) of {files} "
+                                        f"(data rows {rows} ..., counted over the files in order); fix or drop them")
+
+    def _check_labels(self):
+        if self.config["threshold"]:
+            return  # RecBole turns the field into 0/1 itself
+        labels = self.inter_feat[self.label_field]
+        bad = ~labels.isin([0, 1])
+        if bad.any():
+            values = sorted(set(labels[bad].tolist()))[:5]
+            raise ScenarioDataError(f"LABEL_FIELD '{self.label_field}' must be 0 or 1 (click / no click), found "
+                                    f"{values} in {int(bad.sum())} row(s) of {', '.join(self._inter_files())}; "
+                                    f"binarise it, or set threshold: {{{self.label_field}: X}} (label = value >= X)")
+        scen = self.inter_feat[self.scenario_field].astype(str)
+        positives = labels.groupby(scen).sum()
+        for name, count in positives.items():
+            if count == 0:
+                self.logger.warning(f"scenario '{name}' has no positive label in {', '.join(self._inter_files())}: "
+                                    f"the model cannot learn it and its AUC is undefined (reported as n/a)")
 
     def _check_scenario_field(self):
         field, files = self.scenario_field, ", ".join(self._inter_files())

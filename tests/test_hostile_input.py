@@ -1,0 +1,162 @@
+"""Hostile input: broken datasets, configs and knowledge caches each end in a clear error naming the problem (or a
+documented, logged handling) -- never a traceback from deep inside RecBole, never silently wrong data."""
+import logging
+import os
+import shutil
+
+import pytest
+from recbole.data import data_preparation
+
+from recbole_llm4msr.config import MultiScenarioConfig
+from recbole_llm4msr.data.dataset import ScenarioDataError
+from recbole_llm4msr.registry import create_dataset
+from tests.cli_helpers import run_cli
+
+PARTS = {"train": 1500, "valid": 300, "test": 300}
+
+
+@pytest.fixture()
+def tiny(data_dir, tmp_path):
+    """A small valid copy of ml-100k-msr named 'tiny' (header + the first rows of each split)."""
+    src, dst = os.path.join(data_dir, "ml-100k-msr"), tmp_path / "tiny"
+    dst.mkdir()
+    for part, n in PARTS.items():
+        with open(os.path.join(src, f"ml-100k-msr.{part}.inter")) as f:
+            lines = [next(f) for _ in range(n + 1)]
+        (dst / f"tiny.{part}.inter").write_text("".join(lines))
+    for ext in ("user", "item"):
+        shutil.copy(os.path.join(src, f"ml-100k-msr.{ext}"), dst / f"tiny.{ext}")
+    shutil.copy(os.path.join(src, "ml-100k-msr.yaml"), dst / "tiny.yaml")
+    return tmp_path
+
+
+def load(root, **config):
+    cfg = MultiScenarioConfig(model="MMoE", dataset="tiny", config_dict={"data_path": str(root), **config})
+    dataset = create_dataset(cfg)
+    return dataset, data_preparation(cfg, dataset)
+
+
+def edit(root, part, fn):
+    path = root / "tiny" / f"tiny.{part}.inter"
+    lines = path.read_text().splitlines()
+    header, rows = lines[0].split("\t"), [r.split("\t") for r in lines[1:]]
+    header, rows = fn(header, rows)
+    path.write_text("\n".join("\t".join(r) for r in [header] + rows) + "\n")
+
+
+def set_col(name, value, rows_idx=(0,)):
+    def fn(header, rows):
+        i = [h.split(":")[0] for h in header].index(name)
+        for r in rows_idx:
+            rows[r][i] = value
+        return header, rows
+    return fn
+
+
+def rename(old, new):
+    return lambda header, rows: ([new if h == old else h for h in header], rows)
+
+
+def drop(name):
+    def fn(header, rows):
+        i = [h.split(":")[0] for h in header].index(name)
+        return header[:i] + header[i + 1:], [r[:i] + r[i + 1:] for r in rows]
+    return fn
+
+
+CASES = {
+    "missing label column": (lambda root: [edit(root, p, drop("label")) for p in PARTS],
+                             r"label.*not in the header"),
+    "misspelled scenario column": (lambda root: [edit(root, p, rename("scenario:token", "scenaro:token")) for p in PARTS],
+                                   r"\['scenario'\] listed in load_col are not in the header"),
+    "misspelled user column": (lambda root: edit(root, "train", rename("user_id:token", "userid:token")),
+                               r"\['user_id'\] listed in load_col"),
+    "header without type": (lambda root: edit(root, "train", rename("label:float", "label")),
+                            r"header field 'label' must be 'name:type'"),
+    "unknown type": (lambda root: edit(root, "train", rename("label:float", "label:bool")),
+                     r"header field 'label:bool'"),
+    "label typed token": (lambda root: [edit(root, p, rename("label:float", "label:token")) for p in PARTS],
+                          r"LABEL_FIELD 'label' .* typed 'token'"),
+    "scenario typed float": (lambda root: [edit(root, p, rename("scenario:token", "scenario:float")) for p in PARTS],
+                             r"typed 'float'.*scenario:token|column type"),
+    "duplicate header field": (lambda root: edit(root, "train", lambda h, r: (h + [h[0]], [x + [x[0]] for x in r])),
+                               r"'user_id' appears twice"),
+    "text in a float column": (lambda root: edit(root, "train", set_col("label", "yes")),
+                               r"does not match its column type.*\['label'"),
+    "empty user id": (lambda root: edit(root, "train", set_col("user_id", "", (3, 7))),
+                      r"USER_ID_FIELD 'user_id' is empty or NaN in 2 row"),
+    "empty item id": (lambda root: edit(root, "valid", set_col("item_id", " ")),
+                      r"ITEM_ID_FIELD 'item_id' is empty"),
+    "empty label": (lambda root: edit(root, "train", set_col("label", "")),
+                    r"LABEL_FIELD 'label' is empty or NaN"),
+    "NaN label": (lambda root: edit(root, "test", set_col("label", "nan")),
+                  r"LABEL_FIELD 'label' is empty or NaN"),
+    "label outside 0/1": (lambda root: edit(root, "train", set_col("label", "5", (0, 1))),
+                          r"must be 0 or 1.*\[5\.0\] in 2 row"),
+    "negative label": (lambda root: edit(root, "valid", set_col("label", "-1")),
+                       r"must be 0 or 1.*-1"),
+    "empty scenario": (lambda root: edit(root, "train", set_col("scenario", "")),
+                       r"SCENARIO_FIELD 'scenario' is empty"),
+    "scenario only in test": (lambda root: edit(root, "test", set_col("scenario", "martian")),
+                              r"\['martian'\].*test split but not in the training split"),
+    "non-UTF-8 bytes": (lambda root: (root / "tiny" / "tiny.train.inter").write_bytes(
+                            (root / "tiny" / "tiny.train.inter").read_bytes().replace(b"senior", b"s\xe9nior", 1)),
+                        r"tiny.train.inter: not valid utf-8.*encoding"),
+    "missing split file": (lambda root: os.remove(root / "tiny" / "tiny.valid.inter"),
+                           r"tiny.valid.inter is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_broken_dataset_is_a_clear_error(case, tiny, workdir):
+    load(tiny)  # the untouched copy is fine
+    breaker, message = CASES[case]
+    breaker(tiny)
+    with pytest.raises((ScenarioDataError, FileNotFoundError), match=message):
+        load(tiny)
+
+
+def test_extra_columns_are_logged_and_not_loaded(tiny, workdir, caplog):
+    edit(tiny, "train", lambda h, r: (h + ["comment:token"], [x + ["hello"] for x in r]))
+    for part in ("valid", "test"):
+        edit(tiny, part, lambda h, r: (h + ["comment:token"], [x + ["hi"] for x in r]))
+    with caplog.at_level(logging.INFO):
+        dataset, _ = load(tiny)
+    assert "comment" not in dataset.field2type
+    notes = [r.getMessage() for r in caplog.records if "inter: columns" in r.getMessage()]
+    assert notes and all("'comment'" in n for n in notes)
+
+
+def test_scenario_without_positives_is_logged_and_its_auc_left_out(tiny, workdir, caplog):
+    def no_positives_in_senior(header, rows):
+        names = [h.split(":")[0] for h in header]
+        s, y = names.index("scenario"), names.index("label")
+        for r in rows:
+            if r[s] == "senior":
+                r[y] = "0.0"
+        return header, rows
+
+    for part in PARTS:
+        edit(tiny, part, no_positives_in_senior)
+    with caplog.at_level(logging.WARNING):
+        load(tiny)
+    assert "scenario 'senior' has no positive label" in caplog.text
+
+
+def test_cli_reports_broken_data_without_a_traceback(tiny, workdir):
+    edit(tiny, "train", set_col("label", "7"))
+    proc = run_cli("recbole_llm4msr.cli", "--model=MMoE", "--dataset=tiny", f"--data_path={tiny}", "--epochs=1",
+                   cwd=workdir, check=False)
+    assert proc.returncode == 1
+    assert "run_recbole: error:" in proc.stderr and "must be 0 or 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"SCENARIO_FIELD": "region"}, r"SCENARIO_FIELD 'region' is not a loaded column"),
+    ({"LABEL_FIELD": "click"}, r"LABEL_FIELD 'click' is not a loaded column|\['click'\]"),
+    ({"threshold": None, "load_col": {"inter": ["user_id", "item_id", "scenario"]}}, r"LABEL_FIELD 'label'"),
+])
+def test_broken_config_is_a_clear_error(setting, message, tiny, workdir):
+    with pytest.raises(ScenarioDataError, match=message):
+        load(tiny, **setting)
