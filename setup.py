@@ -42,7 +42,7 @@ setup(
         "recbole_llm4msr.knowledge": ["templates/*.txt"],
     },
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "packaging", "matplotlib>=3.6"], "bench": ["matplotlib>=3.6"]},
+    extras_require={"test": ["pytest>=7", "packaging", "matplotlib>=3.6", "hypothesis>=6"], "bench": ["matplotlib>=3.6"]},
     entry_points={
         "console_scripts": [
             "run_recbole=recbole_llm4msr.cli:main",

@@ -55,9 +55,23 @@ def _per_key_table(df, key, cols, source, kind):
     return table.reset_index(drop=True)
 
 
+def _refuse_nul_bytes(file, block=1 << 24):
+    """pandas silently cuts a value at a NUL byte (two ids would become one): refuse such files."""
+    offset = 0
+    with open(file, "rb") as f:
+        while chunk := f.read(block):
+            pos = chunk.find(b"\x00")
+            if pos >= 0:
+                raise ConversionError(f"{file}: NUL byte at byte offset {offset + pos}; the file is binary, corrupt or "
+                                      f"UTF-16 (then pass --encoding=utf-16)")
+            offset += len(chunk)
+
+
 def convert(file, out_dir, name, user_col, item_col, label_col, scenario_col, feature_cols=(), user_feature_cols=(),
             item_feature_cols=(), float_cols=(), label_threshold=None, item_file=None, time_col=None, sep=",",
             seed=2020, overwrite=False, encoding="utf-8"):
+    if encoding.lower().replace("-", "") in ("utf8", "utf8sig", "latin1", "ascii", "cp1252"):
+        _refuse_nul_bytes(file)
     try:
         raw = pd.read_csv(file, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
     except UnicodeDecodeError as e:

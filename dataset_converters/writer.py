@@ -66,7 +66,8 @@ def scenario_stats(inter, user_col, item_col, label_col, scenario_col):
         return {
             "users": users, "items": items, "interactions": n, "positives": pos,
             "positive_ratio": pos / n if n else None,
-            "sparsity": 1.0 - n / (users * items) if users and items else None,
+            # the paper's 1 - interactions / (users * items); repeated interactions can push it below 0: 0 then
+            "sparsity": max(0.0, 1.0 - n / (users * items)) if users and items else None,
         }
 
     positive = inter[label_col] > 0.5
@@ -146,6 +147,15 @@ def check_interactions(inter, source, user_col, item_col, label_col, scenario_co
                 f"{source}: column '{col}' is empty in {int(missing.sum())} row(s) (data rows {rows} ...); "
                 f"fix or remove those rows"
             )
+    for col in inter.columns:
+        if not _is_text(inter[col]):
+            continue
+        bad_chars = inter[col].astype(str).str.contains(r"[\t\n\r\x00]", regex=True)
+        if bad_chars.any():
+            rows = (np.flatnonzero(bad_chars.to_numpy())[:5] + 1).tolist()
+            raise ConversionError(
+                f"{source}: column '{col}' holds tabs, line breaks or NUL characters in {int(bad_chars.sum())} "
+                f"row(s) (data rows {rows} ...); RecBole's atomic files are tab-separated lines: clean those values")
     bad = ~inter[label_col].isin([0, 1])
     if bad.any():
         values = sorted(map(str, pd.unique(inter.loc[bad, label_col])))[:5]
