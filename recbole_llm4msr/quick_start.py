@@ -4,6 +4,7 @@ Same signatures and return values as ``recbole.quick_start``; in addition every 
 per-scenario table for the best validation and the test results and writes them as JSON (``results_file``).
 """
 import logging
+import os
 import sys
 import time
 from logging import getLogger
@@ -71,6 +72,9 @@ def prepare_distributed(model, dataset, config_file_list, config_dict):
     from recbole_llm4msr.data.builtin import ensure_dataset
 
     ensure_dataset(config)
+    # RecBole creates these with exists-then-makedirs in every rank: two ranks race (FileExistsError)
+    for folder in ("log", os.path.join("log", config["model"]), "log_tensorboard", config["checkpoint_dir"]):
+        os.makedirs(folder, exist_ok=True)
     extra = {}
     if str(config["enhancement"]).lower() == "llm4msr" and not config["knowledge_store"]:
         from recbole_llm4msr.knowledge.loader import find_or_build_store

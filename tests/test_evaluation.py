@@ -80,7 +80,7 @@ def test_results_json_shape(deepfm_run):
 def test_reported_per_scenario_auc_equals_sklearn_on_the_model_predictions(deepfm_run):
     """Reload the best checkpoint, score the test split ourselves, and compare with the reported numbers."""
     work, result = deepfm_run
-    saved = [f for f in os.listdir(work / "saved") if f.endswith(".pth")]
+    saved = [f for f in os.listdir(work / "saved") if f.endswith(".pth") and not f.endswith(".last.pth")]
     assert len(saved) == 1
     cwd = os.getcwd()
     os.chdir(work)
