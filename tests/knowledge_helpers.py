@@ -30,3 +30,12 @@ def tiny_causal_lm(seed=0, hidden=32):
 def tiny_llm(max_new_tokens=6, seed=0):
     tokenizer, model = tiny_causal_lm(seed)
     return KnowledgeLLM(tokenizer, model, name="tiny-llama", max_new_tokens=max_new_tokens)
+
+
+def tiny_model_dir(folder, seed=0):
+    """The tiny causal LM saved as a local transformers directory (what ``--llm=DIR`` reads); returns its path."""
+    tokenizer, model = tiny_causal_lm(seed)
+    path = folder / "tiny-llama"
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

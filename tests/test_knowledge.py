@@ -19,7 +19,7 @@ from recbole_llm4msr.knowledge.loader import align_knowledge
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR, PromptBuilder
 from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
 from recbole_llm4msr.registry import create_dataset
-from tests.knowledge_helpers import tiny_causal_lm, tiny_llm
+from tests.knowledge_helpers import tiny_llm, tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -258,10 +258,7 @@ def test_truncated_store_is_a_clear_error(data_dir, tmp_path, llm):
 
 # ---------------------------------------------------------------------------------------------- CLI, backends
 def test_cli_with_a_local_model_directory(data_dir, tmp_path):
-    tokenizer, model = tiny_causal_lm()
-    model_dir = tmp_path / "tiny-llama"
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = tiny_model_dir(tmp_path)
     cli = os.path.join(os.path.dirname(sys.executable), "llm4msr-knowledge")
     proc = subprocess.run([cli, "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}",
                            "--mode=generate", "--max_new_tokens=3", "--limit_users=8", "--max_prompt_tokens=4000", f"--cache_dir={tmp_path / 'c'}"],
@@ -335,10 +332,7 @@ def test_two_launched_processes_extract_and_merge_once(data_dir, tmp_path):
     """What torchrun --nproc_per_node=2 does: two processes with RANK / WORLD_SIZE, no shard arguments."""
     from tests.cli_helpers import cli_command, env
 
-    tokenizer, model = tiny_causal_lm()
-    model_dir = tmp_path / "tiny-llama"
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = tiny_model_dir(tmp_path)
     common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}", "--limit_users=60",
               "--max_prompt_tokens=2000", "--chunk_size=16"]
     single = subprocess.run(cli_command("recbole_llm4msr.knowledge.cli", *common, f"--cache_dir={tmp_path / 'one'}"),

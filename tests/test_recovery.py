@@ -136,12 +136,9 @@ def test_broken_resume_files_are_clear_errors(data_dir, workdir):
 
 def test_killed_knowledge_extraction_continues(data_dir, tmp_path):
     from recbole_llm4msr.knowledge.store import KnowledgeStore
-    from tests.knowledge_helpers import tiny_causal_lm
+    from tests.knowledge_helpers import tiny_model_dir
 
-    tokenizer, model = tiny_causal_lm()
-    model_dir = tmp_path / "tiny-llama"
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = tiny_model_dir(tmp_path)
     common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}", "--limit_users=300",
               "--chunk_size=20", "--batch_size=4", "--max_prompt_tokens=2000"]
     ref = run_cli("recbole_llm4msr.knowledge.cli", *common, f"--cache_dir={tmp_path / 'ref'}", cwd=tmp_path)
