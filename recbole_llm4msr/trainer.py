@@ -88,8 +88,8 @@ class TrainerFixes:
 
     * **DDP on CPU and GPU**: the wrapper uses ``device_ids=None`` on CPU, SyncBatchNorm only on GPUs, and leaves
       the knowledge tables (non-persistent buffers, identical on every rank) out of DDP's per-step broadcast;
-    * **one checkpoint name** for all ranks (rank 0's), written by rank 0 only, then a barrier, so no rank reads a
-      checkpoint before it is complete (RecBole 1.2.1's race);
+    * **one checkpoint name** for all ranks (rank 0's), written by local rank 0 of each machine only, then a
+      barrier, so no rank reads a checkpoint before it is complete (RecBole 1.2.1's race);
     * **atomic checkpoints** (temporary file + rename): a kill never leaves a torn file;
     * **recovery**: after every evaluated epoch a ``<name>.last.pth`` checkpoint (model, optimizer, early-stopping
       state, best result, RNG and shuffling state, the best model's file); ``resume_checkpoint`` accepts it or a
@@ -122,7 +122,9 @@ class TrainerFixes:
 
     # ------------------------------------------------------------------ saving
     def _is_writer(self):
-        return self.config["single_spec"] or dist.get_rank() == 0
+        # one writer per machine (local rank 0): every machine needs the best model on its own disk for the test
+        # evaluation; on a shared file system the copies are identical and each lands by an atomic rename
+        return self.config["single_spec"] or self.config["local_rank"] == 0
 
     def _checkpoint_state(self, epoch):
         state = {

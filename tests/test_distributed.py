@@ -79,3 +79,27 @@ def test_nccl_without_gpus_is_a_clear_error():
         init_device({"local_rank": 0, "nproc": 2, "world_size": 2, "ddp_backend": "nccl"})
     with pytest.raises(ValueError, match="ddp_backend"):
         init_device({"local_rank": 0, "nproc": 2, "world_size": 2, "ddp_backend": "mpi"})
+
+
+def test_two_machines_are_two_commands_with_world_size_and_group_offset(data_dir, store, workdir):
+    """Two 'machines' (one process each) joined by world_size / ip / port / group_offset, as on a cluster."""
+    import subprocess
+
+    from tests.cli_helpers import cli_command, env
+
+    cfg = write_yaml(workdir / "run.yaml", dict(TINY, data_path=data_dir, epochs=1, show_progress=False,
+                                                checkpoint_dir="saved", metric_decimal_place=8))
+    port = find_free_port()
+    procs = []
+    for machine in range(2):
+        (workdir / f"m{machine}").mkdir()
+        procs.append(subprocess.Popen(
+            cli_command("recbole_llm4msr.cli", "--model=MMoE", "--dataset=ml-100k-msr", f"--config_files={cfg}",
+                        "--nproc=1", "--world_size=2", "--ip=localhost", f"--port={port}",
+                        f"--group_offset={machine}", f"--results_file={workdir / f'm{machine}.json'}"),
+            cwd=workdir / f"m{machine}", env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-3000:] for o in outs]
+    a, b = read_json(workdir / "m0.json"), read_json(workdir / "m1.json")
+    assert a["distributed"]["world_size"] == 2
+    assert a["test"] == b["test"]  # both machines report the metrics of all rows
