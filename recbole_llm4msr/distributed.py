@@ -11,9 +11,9 @@ NCCL + ``cuda:<rank>``: fails on CPU    on CPU (or say ``gloo`` / ``nccl``); the
 ``DistributedDataParallel(model,        :class:`recbole_llm4msr.trainer.TrainerFixes` wraps with ``device_ids=None`` on CPU,
 device_ids=[rank])``: fails on CPU      converts batch norm to SyncBatchNorm only on GPUs, and leaves the
                                         knowledge tables (non-persistent buffers) out of DDP's buffer broadcast.
-each rank names the checkpoint from     rank 0's file name is broadcast; rank 0 writes it atomically; every
-its own clock; ranks > 0 read it        rank waits at a barrier after each save, so no rank reads a half-written
-before rank 0 finished writing          or missing checkpoint.
+each rank names the checkpoint from     rank 0's file name is broadcast; local rank 0 of each machine writes it
+its own clock; ranks > 0 read it        atomically; every rank waits at a barrier after each save, so no rank
+before rank 0 finished writing          reads a half-written or missing checkpoint.
 metrics averaged over ranks             :func:`gather_rows`: every rank gathers all ranks' scores, labels and
 (``_map_reduce``): AUC is not a mean    scenarios in the sampler's order and computes the metrics on exactly the
                                         rows a single process would see (DistributedSampler padding dropped).
@@ -23,10 +23,6 @@ import os
 
 import torch
 import torch.distributed as dist
-
-
-def is_distributed(config):
-    return not config["single_spec"]
 
 
 def init_device(config_dict):
@@ -69,8 +65,9 @@ def init_device(config_dict):
         cfg["verbose"] = False
 
 
-def global_rank(config):
-    return dist.get_rank() if not config["single_spec"] and dist.is_initialized() else 0
+def _comm_device(default):
+    """Where collective tensors must live: the current GPU under NCCL, ``default`` otherwise (gloo: CPU)."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else default
 
 
 def gather_rows(tensor, sampler):
@@ -86,8 +83,7 @@ def gather_rows(tensor, sampler):
         raise ValueError("gather_rows needs an evaluation sampler without shuffling")
     if tensor.shape[0] != sampler.num_samples:
         raise RuntimeError(f"rank {dist.get_rank()} collected {tensor.shape[0]} rows, expected {sampler.num_samples}")
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-    local = tensor.detach().to(device).contiguous()
+    local = tensor.detach().to(_comm_device(torch.device("cpu"))).contiguous()
     parts = [torch.empty_like(local) for _ in range(world)]
     dist.all_gather(parts, local)
     stacked = torch.stack(parts, dim=1)  # [num_samples, world, ...]: row j of rank r is padded index j * W + r
@@ -123,8 +119,7 @@ def real_row_mask(eval_data):
 def all_reduce_sum(tensor):
     """Sum ``tensor`` over ranks (in place) when running distributed; a no-op otherwise."""
     if dist.is_available() and dist.is_initialized():
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else tensor.device
-        t = tensor.to(device)
+        t = tensor.to(_comm_device(tensor.device))
         dist.all_reduce(t)
         tensor.copy_(t.to(tensor.device))
     return tensor

@@ -127,7 +127,7 @@ class TrainerFixes:
         return self.config["single_spec"] or self.config["local_rank"] == 0
 
     def _checkpoint_state(self, epoch):
-        state = {
+        return {
             "config": self.config,
             "epoch": epoch,
             "cur_step": self.cur_step,
@@ -136,7 +136,20 @@ class TrainerFixes:
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
         }
-        return state
+
+    def _load_model_state(self, checkpoint):
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        """RecBole's evaluate; the best model is loaded here, with ``torch_load`` (RecBole's plain ``torch.load``
+        refuses its own checkpoints under torch >= 2.6)."""
+        if eval_data and load_best_model:
+            checkpoint_file = model_file or self.saved_model_file
+            self._load_model_state(torch_load(checkpoint_file, map_location=self.device))
+            self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
     def _write_atomic(self, state, target):
         tmp = f"{target}.tmp-{os.getpid()}"
@@ -221,8 +234,7 @@ class TrainerFixes:
         if str(trained_as).lower() != str(self.config["model"]).lower():
             raise ValueError(f"resume: {resume_file} was trained as {trained_as}, not {self.config['model']}; "
                              f"resume with --model={trained_as}")
-        self.model.load_state_dict(checkpoint["state_dict"])
-        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self._load_model_state(checkpoint)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint.get("cur_step", 0)
@@ -265,15 +277,10 @@ class MultiScenarioTrainer(TrainerFixes, Trainer):
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if not eval_data:
             return
-        if load_best_model:
-            checkpoint_file = model_file or self.saved_model_file
-            checkpoint = torch_load(checkpoint_file, map_location=self.device)
-            self.model.load_state_dict(checkpoint["state_dict"])
-            self.model.load_other_parameter(checkpoint.get("other_parameter"))
-            self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
         distributed = not self.config["single_spec"]
         self.eval_collector.sampler = eval_data.sampler if distributed else None
-        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        result = super().evaluate(eval_data, load_best_model=load_best_model, model_file=model_file,
+                                  show_progress=show_progress)
         struct = self.eval_collector.last_struct
         names = list(eval_data._dataset.field2id_token[self.scenario_field][1:])
         per_scenario = scenario_metrics(

@@ -36,8 +36,8 @@ def test_ddp_on_cpu_equals_one_process_scoring_the_same_checkpoint(model, data_d
     assert config["world_size"] == 2 and config["single_spec"] is True  # a DDP checkpoint, scored by one process
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     single = trainer.evaluate(test, load_best_model=False)
-    expected = nested_result(single, dataset.scenario_names, results["test"] and
-                             {s: v["n"] for s, v in results["test"]["scenarios"].items()})
+    counts = {s: v["n"] for s, v in results["test"]["scenarios"].items()}
+    expected = nested_result(single, dataset.scenario_names, counts)
     assert results["test"]["n"] == len(test._dataset)  # every row once: no padding rows, none lost
     for name, m in results["test"]["scenarios"].items():
         assert m["auc"] == pytest.approx(expected["scenarios"][name]["auc"], abs=1e-7), name

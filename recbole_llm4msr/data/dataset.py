@@ -108,10 +108,7 @@ class MultiScenarioDataset(Dataset):
             if self.field2type[field].value != kind:
                 raise ScenarioDataError(f"{key} '{field}' in {files} is typed '{self.field2type[field].value}', "
                                         f"it must be '{kind}': change the header to '{field}:{kind}'")
-            values = inter[field]
-            empty = values.isna()
-            if kind == "token":
-                empty |= values.astype(str).str.strip() == ""
+            empty = _empty_values(inter[field], token=kind == "token")
             if empty.any():
                 rows = (np.flatnonzero(empty.to_numpy())[:5] + 1).tolist()
                 raise ScenarioDataError(f"{key} '{field}' is empty or NaN in {int(empty.sum())} row(s) of {files} "
@@ -153,8 +150,7 @@ class MultiScenarioDataset(Dataset):
                 f"SCENARIO_FIELD '{field}' in {files} is typed '{self.field2type[field].value}', but a scenario must be "
                 f"a 'token' field: change the header to '{field}:token'."
             )
-        values = self.inter_feat[field]
-        empty = int(values.isna().sum() + (values.astype(str).str.strip() == "").sum())
+        empty = int(_empty_values(self.inter_feat[field], token=True).sum())
         if empty:
             raise ScenarioDataError(
                 f"SCENARIO_FIELD '{field}' is empty in {empty} row(s) of {files}; every interaction needs a scenario."
@@ -227,6 +223,14 @@ class MultiScenarioDataset(Dataset):
                 f"sparsity {s['sparsity']:.4f}, positive ratio {ratio}"
             )
         return "\n".join(lines)
+
+
+def _empty_values(values, token):
+    """Boolean mask of missing values: NaN, and for token fields also empty / blank strings."""
+    empty = values.isna()
+    if token:
+        empty |= values.astype(str).str.strip() == ""
+    return empty
 
 
 def _as_numpy(column):

@@ -35,10 +35,9 @@ class LLM4MSR(MetaFusion):
         dim = knowledge["dim"]
         super().__init__(backbone, config, dataset, (dim, dim))
         self.uid_field = dataset.uid_field
-        self.knowledge_info = {k: knowledge[k] for k in ("path", "coverage", "dim")}
+        self.knowledge_info = {k: knowledge[k] for k in ("path", "coverage", "dim", "memory")}
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
         self.user_knowledge = UserKnowledge(knowledge)  # in memory or memory-mapped (knowledge_memory)
-        self.knowledge_info["memory"] = knowledge["memory"]
         self.register_buffer("scenario_knowledge", knowledge["scenarios"], persistent=False)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
