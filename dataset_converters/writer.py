@@ -150,12 +150,13 @@ def check_interactions(inter, source, user_col, item_col, label_col, scenario_co
     for col in inter.columns:
         if not _is_text(inter[col]):
             continue
-        bad_chars = inter[col].astype(str).str.contains(r"[\t\n\r\x00]", regex=True)
+        bad_chars = inter[col].astype(str).str.contains(r'[\t\n\r\x00"]', regex=True)
         if bad_chars.any():
             rows = (np.flatnonzero(bad_chars.to_numpy())[:5] + 1).tolist()
             raise ConversionError(
-                f"{source}: column '{col}' holds tabs, line breaks or NUL characters in {int(bad_chars.sum())} "
-                f"row(s) (data rows {rows} ...); RecBole's atomic files are tab-separated lines: clean those values")
+                f"{source}: column '{col}' holds tabs, line breaks, double quotes or NUL characters in "
+                f"{int(bad_chars.sum())} row(s) (data rows {rows} ...); RecBole's atomic files are tab-separated "
+                f"lines read with quote parsing: clean those values")
     bad = ~inter[label_col].isin([0, 1])
     if bad.any():
         values = sorted(map(str, pd.unique(inter.loc[bad, label_col])))[:5]
