@@ -70,29 +70,23 @@ def write_store(path, users, dim, seed=0):
     json.dump(["a", "b"], open(os.path.join(path, "scenarios.json"), "w"))
     json.dump([str(u) for u in range(users)], open(os.path.join(path, "users.json"), "w"))
     open(os.path.join(path, "texts.jsonl"), "w").close()
-    json.dump({"dataset": "synthetic", "hidden_size": dim, "num_users": users, "num_scenarios": 2},
-              open(os.path.join(path, "header.json"), "w"))
+    json.dump({"dataset": "synthetic", "hidden_size": dim, "format": 2, "kinds": {"scenario": 2, "user": users},
+               "fingerprint": {}, "dtype": "float16"}, open(os.path.join(path, "header.json"), "w"))
 
 
 WORKER = r"""
 import json, resource, sys, time
 import numpy as np, torch
 sys.path.insert(0, {root!r})
-from recbole_llm4msr.knowledge.loader import UserKnowledge
+from recbole_llm4msr.knowledge.loader import align
 from recbole_llm4msr.knowledge.store import KnowledgeStore
+from recbole_llm4msr.layers import KnowledgeTable
 
 mode, path, steps, batch = {mode!r}, {path!r}, {steps}, {batch}
 store = KnowledgeStore(path)
-n = len(store.user_ids) + 1  # RecBole id 0 is padding
-rows = np.arange(-1, n - 1)
-aligned = {{"memory": mode, "dim": store.dim, "has_user": torch.from_numpy(rows >= 0), "user_rows": rows,
-           "store": store, "users": None}}
+n = len(store.ids("user")) + 1  # RecBole id 0 is padding
 t = time.perf_counter()
-if mode == "load":  # what align_knowledge does for knowledge_memory: load
-    users = np.zeros((n, store.dim), np.float32)
-    users[1:] = np.asarray(store.user_vectors, dtype=np.float32)
-    aligned["users"] = torch.from_numpy(users)
-table = UserKnowledge(aligned)
+table = KnowledgeTable(align(store, "user", ["[PAD]"] + store.ids("user"), memory=mode, padding=True))
 build = time.perf_counter() - t
 g = torch.Generator().manual_seed(0)
 t = time.perf_counter()

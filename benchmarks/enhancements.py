@@ -19,7 +19,7 @@ from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
 from recbole_llm4msr.config import MultiScenarioConfig  # noqa: E402
-from recbole_llm4msr.knowledge.loader import find_or_build_store  # noqa: E402
+from recbole_llm4msr.prepare import prepare_knowledge  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
 from recbole_llm4msr.registry import create_dataset, get_model, get_trainer  # noqa: E402
 
@@ -69,7 +69,7 @@ def main(argv=None):
     if store is None:
         config = MultiScenarioConfig(model="MMoE_LLM4MSR", dataset=args.dataset,
                                      config_dict={"data_path": args.data_path, "state": "WARNING"})
-        store = find_or_build_store(config)
+        store = prepare_knowledge(config)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         os.chdir(work)

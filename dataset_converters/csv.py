@@ -97,21 +97,17 @@ def convert(file, out_dir, name, user_col, item_col, label_col, scenario_col, fe
         types["timestamp"] = "float" if pd.to_numeric(raw[time_col], errors="coerce").notna().all() else "token"
     load_col = {"inter": ["user_id", "item_id", "label", "scenario"] + list(feature_cols)}
 
-    user = None
-    if user_feature_cols:
-        user = _per_key_table(raw.rename(columns={user_col: "user_id"}), "user_id", list(user_feature_cols), file,
-                              "user")
-        for col in user_feature_cols:
+    tables = {}
+    for kind, key_col, cols in (("user", user_col, user_feature_cols), ("item", item_col, item_feature_cols)):
+        if not cols:
+            tables[kind] = None
+            continue
+        key = f"{kind}_id"
+        tables[kind] = _per_key_table(raw.rename(columns={key_col: key}), key, list(cols), file, kind)
+        for col in cols:
             types[col] = "float" if col in float_cols else "token"
-        load_col["user"] = ["user_id"] + list(user_feature_cols)
-
-    item = None
-    if item_feature_cols:
-        item = _per_key_table(raw.rename(columns={item_col: "item_id"}), "item_id", list(item_feature_cols), file,
-                              "item")
-        for col in item_feature_cols:
-            types[col] = "float" if col in float_cols else "token"
-        load_col["item"] = ["item_id"] + list(item_feature_cols)
+        load_col[kind] = [key] + list(cols)
+    user, item = tables["user"], tables["item"]
     text_cols = []
     if item_file:
         text = pd.read_csv(item_file, dtype=str, keep_default_na=False, encoding=encoding)

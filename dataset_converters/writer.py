@@ -2,14 +2,14 @@
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm
+
+from recbole_llm4msr.atomic import building_dir, remove_stale_temp_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +57,29 @@ def scenario_split(scenarios, ratios=(0.8, 0.1, 0.1), seed=2020):
     return [np.sort(np.concatenate(p)) if p else np.array([], dtype=int) for p in parts]
 
 
-def scenario_stats(inter, user_col, item_col, label_col, scenario_col):
+def sparsity(interactions, users, items):
+    """The LLM4MSR dataset table's ``1 - interactions / (users * items)``: the one definition in the project.
+
+    Repeated interactions can push the ratio below 0: 0 then. None where there are no users or items."""
+    if not users or not items:
+        return None
+    return max(0.0, 1.0 - interactions / (users * items))
+
+
+def stats_row(interactions, users, items, positives):
+    """One row of the statistics table (a scenario or the whole dataset)."""
+    n, users, items, pos = int(interactions), int(users), int(items), int(positives)
+    return {"users": users, "items": items, "interactions": n, "positives": pos,
+            "positive_ratio": pos / n if n else None, "sparsity": sparsity(n, users, items)}
+
+
+def scenario_stats(inter, user_col, item_col, label_col, scenario_col, names=None):
     """Per scenario (and overall): users, items, interactions, positives, positive ratio, sparsity.
 
-    Aggregates column-wise (no per-scenario copies of the frame): it runs on tens of millions of rows."""
-    def one(n, users, items, pos):
-        n, users, items, pos = int(n), int(users), int(items), int(pos)
-        return {
-            "users": users, "items": items, "interactions": n, "positives": pos,
-            "positive_ratio": pos / n if n else None,
-            # the paper's 1 - interactions / (users * items); repeated interactions can push it below 0: 0 then
-            "sparsity": max(0.0, 1.0 - n / (users * items)) if users and items else None,
-        }
-
+    Aggregates column-wise (no per-scenario copies of the frame): it runs on tens of millions of rows. ``names``:
+    also list these scenarios when they have no rows (all counts 0)."""
     positive = inter[label_col] > 0.5
-    out = {"overall": one(len(inter), inter[user_col].nunique(), inter[item_col].nunique(), positive.sum()),
+    out = {"overall": stats_row(len(inter), inter[user_col].nunique(), inter[item_col].nunique(), positive.sum()),
            "scenarios": {}}
     groups = inter[scenario_col]
     users = inter[user_col].groupby(groups, sort=True, observed=True).nunique()
@@ -79,7 +87,9 @@ def scenario_stats(inter, user_col, item_col, label_col, scenario_col):
     sizes = groups.value_counts()
     pos = positive.groupby(groups, sort=True, observed=True).sum()
     for name in users.index:
-        out["scenarios"][str(name)] = one(sizes[name], users[name], items[name], pos[name])
+        out["scenarios"][str(name)] = stats_row(sizes[name], users[name], items[name], pos[name])
+    if names is not None:
+        out["scenarios"] = {str(n): out["scenarios"].get(str(n), stats_row(0, 0, 0, 0)) for n in names}
     return out
 
 
@@ -168,15 +178,6 @@ def check_interactions(inter, source, user_col, item_col, label_col, scenario_co
         logger.warning(f"{source}: only one scenario in column '{scenario_col}'")
 
 
-def _clean_stale_partials(out_dir, name):
-    if not os.path.isdir(out_dir):
-        return
-    for entry in os.listdir(out_dir):
-        if entry.startswith(f".{name}.partial-"):
-            logger.warning(f"removing {os.path.join(out_dir, entry)}, left by an interrupted conversion")
-            shutil.rmtree(os.path.join(out_dir, entry), ignore_errors=True)
-
-
 def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col="user_id", item_col="item_id",
                   label_col="label", scenario_col="scenario", load_col=None, extra_config=None, source="",
                   seed=2020, ratios=(0.8, 0.1, 0.1), overwrite=False, notes=None):
@@ -191,7 +192,8 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
         raise FileExistsError(f"{final} already exists; pass --overwrite to replace it")
     check_interactions(inter, source or name, user_col, item_col, label_col, scenario_col)
     os.makedirs(out_dir, exist_ok=True)
-    _clean_stale_partials(out_dir, name)
+    for stale in remove_stale_temp_dirs(out_dir, name):
+        logger.warning(f"removed {stale}, left by an interrupted conversion")
 
     inter = inter.reset_index(drop=True)
     # category codes follow the sorted scenario names: the same split as splitting on the names, without strings
@@ -215,9 +217,7 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
     if notes:
         stats["notes"] = notes  # what the converter counted (malformed lines, dropped duplicates, ...)
 
-    tmp = tempfile.mkdtemp(dir=out_dir, prefix=f".{name}.partial-")
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
-    try:
+    with building_dir(out_dir, name) as tmp:
         # frames are made one at a time (a split is a copy of its rows; all three at once would double the memory)
         jobs = [(f"{name}.inter", lambda: inter)]
         jobs += [(f"{name}.{p}.inter", lambda idx=idx: inter.iloc[idx]) for p, idx in zip(SPLIT_PARTS, parts)]
@@ -242,16 +242,6 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
         with open(os.path.join(tmp, f"{name}.yaml"), "w", encoding="utf-8") as f:
             f.write(f"# written by dataset_converters for {name} ({source}); override in your own YAML\n")
             yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
-        old = None
-        if os.path.exists(final):
-            old = f"{final}.old-{os.getpid()}"
-            os.rename(final, old)
-        os.rename(tmp, final)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final, stats
 
 

@@ -8,7 +8,7 @@ For every model the learning rate is chosen on the validation split (overall AUC
 with ``--seeds`` seeds at that rate. Every finished run is appended to ``runs.csv`` at once, so an interrupted
 comparison resumes without recomputing anything; a run that crashes is recorded (``status=error``) and the rest go
 on. Outputs in ``--out``: ``runs.csv`` (every run), ``table.md`` (mean ± std per scenario; ``*`` where
-``_LLM4MSR`` / ``_DN`` / ``_EP`` beats its plain backbone by a paired t-test over seeds, p < 0.05; relative
+a ``<Backbone>_<LLM4MSR|DN|EP>`` variant beats its plain backbone by a paired t-test over seeds, p < 0.05; relative
 improvement in %), ``auc.png``.
 """
 import argparse
@@ -21,16 +21,19 @@ import traceback
 
 from tqdm import tqdm
 
-SUFFIXES = ("_DN", "_EP", "_LLM4MSR")
+from recbole_llm4msr.atomic import atomic_write
+
 FIELDS = ["model", "phase", "seed", "learning_rate", "status", "valid_auc", "valid_logloss", "test_auc",
           "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error"]
 
 
 def family(model):
-    for suffix in SUFFIXES:
-        if model.endswith(suffix):
-            return model[: -len(suffix)], suffix[1:]
-    return model, "plain"
+    """``(backbone, enhancement)`` of a model name, from the variant list (``MMoE_LLM4MSR`` -> ``("MMoE",
+    "llm4msr")``); any other model is its own ``plain`` family."""
+    from recbole_llm4msr.model.variants import VARIANTS
+
+    cls = VARIANTS.get(model)
+    return (cls.backbone_name, cls.fixed_enhancement) if cls is not None else (model, "plain")
 
 
 def paired_test(treated, base):
@@ -63,21 +66,28 @@ class Comparison:
         self.rows = self._load()
 
     def _load(self):
+        self.fields = list(FIELDS)
         if not os.path.isfile(self.csv):
             return []
         with open(self.csv, newline="") as f:
-            return list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        self.fields += [c for c in reader.fieldnames or [] if c not in self.fields]
+        return rows
 
     def _append(self, row):
-        new = not os.path.isfile(self.csv)
-        with open(self.csv, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS)
-            if new:
-                w.writeheader()
-            w.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
-        self.rows.append({k: str(v) for k, v in row.items()})
+        self.fields += [k for k in row if k not in self.fields]
+        self.rows.append({k: "" if v is None else str(v) for k, v in row.items()})
+        self._write()
+
+    def _write(self):
+        """runs.csv rewritten atomically (a kill never leaves a torn row), with every column seen so far."""
+        def write(f):
+            w = csv.DictWriter(f, fieldnames=self.fields, restval="")
+            w.writeheader()
+            w.writerows(self.rows)
+
+        atomic_write(self.csv, write)
 
     def done(self, model, seed, lr):
         return next((r for r in self.rows if r["model"] == model and r["seed"] == str(seed)
@@ -108,32 +118,14 @@ class Comparison:
             for part in ("best_valid", "test"):
                 for scen, m in payload[part]["scenarios"].items():
                     for metric in ("auc", "logloss"):
-                        key = f"{'valid' if part == 'best_valid' else 'test'}_{metric}_{scen}"
-                        if key not in FIELDS:
-                            FIELDS.append(key)
-                        row[key] = m[metric]
+                        row[f"{'valid' if part == 'best_valid' else 'test'}_{metric}_{scen}"] = m[metric]
         except Exception as e:  # a crash in one run is recorded; the comparison goes on
             row.update(status="error", error=f"{type(e).__name__}: {e}"[:300])
             traceback.print_exc()
         finally:
             os.chdir(cwd)
-        if row["status"] == "ok":
-            self._ensure_header()
         self._append(row)
         return {k: str(v) for k, v in row.items()}
-
-    def _ensure_header(self):
-        """Per-scenario columns appear with the first finished run; rewrite the file if its header lacks them."""
-        if not os.path.isfile(self.csv):
-            return
-        with open(self.csv, newline="") as f:
-            header = next(csv.reader(f), [])
-        if header != FIELDS:
-            rows = self._load()
-            with open(self.csv, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=FIELDS)
-                w.writeheader()
-                w.writerows(rows)
 
     def best_lr(self, model):
         scores = {}
@@ -232,7 +224,7 @@ class Comparison:
             return None
         fig, axes = plt.subplots(1, len(cols), figsize=(4 * len(cols), 0.35 * len(models) + 2), sharey=True)
         axes = axes if hasattr(axes, "__len__") else [axes]
-        colors = {"plain": "tab:gray", "DN": "tab:blue", "EP": "tab:orange", "LLM4MSR": "tab:red"}
+        colors = {"plain": "tab:gray", "dn": "tab:blue", "ep": "tab:orange", "llm4msr": "tab:red"}
         for ax, col in zip(axes, cols):
             for i, m in enumerate(models):
                 vals = [float(r[col]) for r in self.final_runs(m) if r.get(col) not in (None, "")]

@@ -1,31 +1,27 @@
 """A RecBole ``Config`` that knows this package's models and ``properties/``.
 
-Precedence, lowest to highest (RecBole's own files first, exactly as RecBole loads them):
+Precedence, lowest to highest (each later source overrides the earlier ones):
 
-1. RecBole's ``overall.yaml``, its model YAML (stock models), its dataset YAML, its context-aware quick-start YAML;
+1. RecBole's defaults (its ``overall.yaml``, model YAML, dataset YAML, context-aware quick-start YAML);
 2. our ``properties/overall.yaml`` (CTR defaults for multi-scenario data; only for context-aware models);
-3. our ``properties/model/<model>.yaml``;
-4. our ``properties/dataset/<dataset>.yaml``;
-5. the converter-written ``<data_path>/<dataset>/<dataset>.yaml`` (present for every converted dataset);
-6. the user's config files, then ``config_dict``, then the command line (RecBole's external config).
+3. ``properties/enhancement/<enhancement>.yaml`` (``llm4msr`` / ``dn`` / ``ep``: the enhancement's defaults);
+4. ``properties/model/<Backbone>.yaml`` (``MMoE.yaml`` for ``MMoE_LLM4MSR``);
+5. ``properties/model/<Variant>.yaml`` (``MMoE_LLM4MSR.yaml``: may override the enhancement and the backbone);
+6. ``properties/dataset/<dataset>.yaml``;
+7. the converter-written ``<data_path>/<dataset>/<dataset>.yaml`` (present for every converted dataset);
+8. the user's ``config_files``, then ``config_dict``, then the command line (RecBole's external config).
+
+The file lists of 2-7 come from :mod:`recbole_llm4msr.settings` (``llm4msr-knowledge`` reads 6-7 and its own
+``--config_files`` from there too).
 """
 import os
-from pathlib import Path
 
 from recbole.config import Config
 from recbole.utils import ModelType
 
-from recbole_llm4msr.data.builtin import ensure_builtin
+from dataset_converters.builtin import ensure_builtin
 from recbole_llm4msr.registry import get_model
-
-
-def properties_dir():
-    """``properties/`` at the repository root (source / editable install) or inside the installed package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "properties", here / "properties"):
-        if (candidate / "overall.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"recbole-llm4msr: properties/overall.yaml not found next to {here}; reinstall the package")
+from recbole_llm4msr.settings import dataset_yaml_files, model_yaml_files
 
 
 class MultiScenarioConfig(Config):
@@ -46,22 +42,13 @@ class MultiScenarioConfig(Config):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        props = properties_dir()
-        files = []
-        if self.internal_config_dict["MODEL_TYPE"] == ModelType.CONTEXT:
-            files.append(props / "overall.yaml")
-        backbone = getattr(model_class, "backbone_name", None)  # MMoE_LLM4MSR -> MMoE.yaml, then its own file
-        if backbone:
-            files.append(props / "model" / f"{backbone}.yaml")
-        files.append(props / "model" / f"{model}.yaml")
-        enhancement = self._enhancement(model, model_class)
-        if enhancement != "none":
-            files.append(props / "enhancement" / f"{enhancement}.yaml")
-        dataset_files = [props / "dataset" / f"{dataset}.yaml"]
+        files = model_yaml_files(model, getattr(model_class, "backbone_name", None),
+                                 self._enhancement(model, model_class),
+                                 context_aware=self.internal_config_dict["MODEL_TYPE"] == ModelType.CONTEXT)
         data_path = self.external_config_dict.get("data_path", self.internal_config_dict.get("data_path", "dataset/"))
         # Built-in datasets are converted now, so that their converter-written YAML (load_col ...) is read below.
         ensure_builtin(dataset, data_path)
-        dataset_files.append(Path(data_path) / dataset / f"{dataset}.yaml")
+        dataset_files = dataset_yaml_files(dataset, data_path)
         for file in files + dataset_files:
             if file.is_file():
                 loaded = self._update_internal_config_dict(str(file))

@@ -8,7 +8,7 @@ RecBole 1.2.1                           here
 ======================================  =====================================================================
 ``Config._init_device`` always uses     :func:`init_device`: ``ddp_backend: auto`` picks NCCL on GPUs and gloo
 NCCL + ``cuda:<rank>``: fails on CPU    on CPU (or say ``gloo`` / ``nccl``); the device follows the backend.
-``DistributedDataParallel(model,        :class:`recbole_llm4msr.trainer.TrainerFixes` wraps with ``device_ids=None`` on CPU,
+``DistributedDataParallel(model,        :class:`recbole_llm4msr.recovery.TrainerFixes` wraps with ``device_ids=None`` on CPU,
 device_ids=[rank])``: fails on CPU      converts batch norm to SyncBatchNorm only on GPUs, and leaves the
                                         knowledge tables (non-persistent buffers) out of DDP's buffer broadcast.
 each rank names the checkpoint from     rank 0's file name is broadcast; local rank 0 of each machine writes it

@@ -1,4 +1,5 @@
-"""``llm4msr-explain``: what LLM4MSR knows about one user and what that knowledge does to their predictions.
+"""``llm4msr-explain``: what LLM4MSR knows about one user and what that knowledge does to their predictions
+(the measurement over a whole split, written into every results file, is :mod:`recbole_llm4msr.interpret`).
 
     llm4msr-explain --dataset=ml-100k-msr --user=196 [--model_file=saved/MMoE_LLM4MSR-....pth] [--split=test]
 

@@ -4,7 +4,6 @@ Same signatures and return values as ``recbole.quick_start``; in addition every 
 per-scenario table for the best validation and the test results and writes them as JSON (``results_file``).
 """
 import logging
-import os
 import sys
 import time
 from logging import getLogger
@@ -14,6 +13,8 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_llm4msr.compat import ensure_numpy_aliases, torch_load
 from recbole_llm4msr.config import MultiScenarioConfig
+from recbole_llm4msr.interpret import interpret
+from recbole_llm4msr.prepare import make_run_folders, prepare
 from recbole_llm4msr.registry import create_dataset, get_model, get_trainer
 from recbole_llm4msr.results import (
     default_results_path,
@@ -65,22 +66,14 @@ def run(model, dataset, config_file_list=None, config_dict=None, saved=True, npr
 
 
 def prepare_distributed(model, dataset, config_file_list, config_dict):
-    """Work that must happen once, before the ranks start: convert a built-in dataset and build the knowledge store
-    (two ranks doing either at once would race). Returns settings for the ranks (``knowledge_store``)."""
+    """Work that must happen once, before the ranks start: :func:`~recbole_llm4msr.prepare.prepare` (dataset,
+    knowledge store: two ranks doing either at once would race) and the run folders. Returns settings for the
+    ranks (``knowledge_store``)."""
     config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_file_list,
                                  config_dict=config_dict)
-    from recbole_llm4msr.data.builtin import ensure_dataset
-
-    ensure_dataset(config)
-    # RecBole creates these with exists-then-makedirs in every rank: two ranks race (FileExistsError)
-    for folder in ("log", os.path.join("log", config["model"]), "log_tensorboard", config["checkpoint_dir"]):
-        os.makedirs(folder, exist_ok=True)
-    extra = {}
-    if str(config["enhancement"]).lower() == "llm4msr" and not config["knowledge_store"]:
-        from recbole_llm4msr.knowledge.loader import find_or_build_store
-
-        extra["knowledge_store"] = find_or_build_store(config)
-    return extra
+    prepare(config)
+    make_run_folders(config)
+    return {"knowledge_store": config["knowledge_store"]} if config["knowledge_store"] else {}
 
 
 def _distributed_worker(local_rank, model, dataset, config_file_list, config_dict, saved, queue):
@@ -94,26 +87,49 @@ def _distributed_worker(local_rank, model, dataset, config_file_list, config_dic
             dist.destroy_process_group()
 
 
+class Built:
+    """What :func:`build` returns: the config, the dataset, its three loaders, the model and its trainer."""
+
+    def __init__(self, config, dataset, train_data, valid_data, test_data, model, trainer):
+        self.config, self.dataset, self.model, self.trainer = config, dataset, model, trainer
+        self.train_data, self.valid_data, self.test_data = train_data, valid_data, test_data
+
+
+def build(config, quiet=False, log=True):
+    """The one builder behind ``run_recbole``, ``objective_function`` and ``load_data_and_model``: seed, logger,
+    :func:`~recbole_llm4msr.prepare.prepare` (dataset conversion, knowledge stores), dataset and loaders, model,
+    trainer. Seeds: ``seed`` before the data, ``seed + local_rank`` before the model (``local_rank`` is 0 in one
+    process, so every entry point builds the same model from the same seed)."""
+    init_seed(config["seed"], config["reproducibility"])
+    _reset_logger()
+    init_logger(config)
+    if quiet:
+        logging.basicConfig(level=logging.ERROR)
+    logger = getLogger()
+    prepare(config)
+    if log:
+        logger.info(sys.argv)
+        logger.info(config)
+    dataset = create_dataset(config)
+    if log:
+        logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + (config["local_rank"] or 0), config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    if log:
+        logger.info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return Built(config, dataset, train_data, valid_data, test_data, model, trainer)
+
+
 def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
     """Train and test ``model`` on ``dataset``; returns RecBole's result dict plus ``results_file`` (CTR runs)."""
     config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_file_list,
                                  config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    _reset_logger()
-    init_logger(config)
+    built = build(config)
     logger = getLogger()
-    logger.info(sys.argv)
-    logger.info(config)
-
-    dataset = create_dataset(config)
-    logger.info(dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    logger.info(model)
-
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    dataset, model, trainer = built.dataset, built.model, built.trainer
+    train_data, valid_data, test_data = built.train_data, built.valid_data, built.test_data
     if config["resume"]:
         trainer.resume_checkpoint(config["resume"])
     best_valid_score, best_valid_result = trainer.fit(
@@ -156,10 +172,10 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
             "timing": {k: result.get(k) for k in ("train_seconds_per_epoch", "epochs_trained", "test_ms_per_1000")},
             "num_parameters": result["num_parameters"],
         }
-        interpretation = getattr(model, "interpretation", None)
-        if interpretation is not None and getattr(model, "enhancement", None) is not None:
-            payload["enhancement"] = interpretation(test_data)
-            logger.info(set_color("enhancement", "yellow") + f": {payload['enhancement']}")
+        enhancement = interpret(model, test_data)
+        if enhancement is not None:
+            payload["enhancement"] = enhancement
+            logger.info(set_color("enhancement", "yellow") + f": {enhancement}")
         for title, key in (("best valid", "best_valid"), ("test", "test")):
             if payload[key] is not None:
                 logger.info(format_table(set_color(f"{title} per scenario", "yellow"), payload[key]))
@@ -181,17 +197,10 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
 def objective_function(config_dict=None, config_file_list=None, saved=True):
     """The objective for RecBole's HyperTuning, with our resolution; quiet logging."""
     config = MultiScenarioConfig(config_dict=config_dict, config_file_list=config_file_list)
-    init_seed(config["seed"], config["reproducibility"])
-    _reset_logger()
-    init_logger(config)
-    logging.basicConfig(level=logging.ERROR)
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
-    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    built = build(config, quiet=True, log=False)
+    trainer = built.trainer
+    best_valid_score, best_valid_result = trainer.fit(built.train_data, built.valid_data, verbose=False, saved=saved)
+    test_result = trainer.evaluate(built.test_data, load_best_model=saved)
     return {
         "model": config["model"],
         "best_valid_score": best_valid_score,
@@ -222,16 +231,8 @@ def load_data_and_model(model_file, map_location=None):
         config["local_rank"] = 0
         if config["device"].type == "cuda":
             config["device"] = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    init_seed(config["seed"], config["reproducibility"])
-    _reset_logger()
-    init_logger(config)
-    logger = getLogger()
-    logger.info(config)
-    dataset = create_dataset(config)
-    logger.info(dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    built = build(config)
+    model = built.model
     model.load_state_dict(checkpoint["state_dict"])
     model.load_other_parameter(checkpoint.get("other_parameter"))
-    return config, model, dataset, train_data, valid_data, test_data
+    return config, model, built.dataset, built.train_data, built.valid_data, built.test_data

@@ -19,19 +19,25 @@ _RECBOLE_SUBMODULES = (
 )
 _RECBOLE_EXLIB = {"xgboost": "XGBoost", "lightgbm": "LightGBM"}
 
-# name -> class, filled by recbole_llm4msr.model at import time (see register_model).
-_OUR_MODELS = {}
+# name -> class for models registered from outside this package (see register_model); ours come from
+# recbole_llm4msr.model.MODELS, which knows nothing of this module (arrows point one way).
+_EXTRA_MODELS = {}
 
 
 def register_model(cls, name=None):
-    """Make ``cls`` resolvable by ``name`` (default: the class name). Usable as a decorator."""
-    _OUR_MODELS[name or cls.__name__] = cls
+    """Make another package's ``cls`` resolvable by ``name`` (default: the class name). Usable as a decorator."""
+    _EXTRA_MODELS[name or cls.__name__] = cls
     return cls
 
 
+def _our_models():
+    from recbole_llm4msr.model import MODELS
+
+    return {**MODELS, **_EXTRA_MODELS}
+
+
 def our_model_names():
-    importlib.import_module("recbole_llm4msr.model")  # registers our models
-    return sorted(_OUR_MODELS)
+    return sorted(_our_models())
 
 
 def recbole_model_names():
@@ -52,9 +58,9 @@ def get_model(model_name):
     """Resolve a model name: this package's models first, then RecBole's. Unknown names list the alternatives."""
     if not isinstance(model_name, str):
         return model_name
-    importlib.import_module("recbole_llm4msr.model")
-    if model_name in _OUR_MODELS:
-        return _OUR_MODELS[model_name]
+    ours = _our_models()
+    if model_name in ours:
+        return ours[model_name]
     module_name = model_name.lower()
     for sub in _RECBOLE_SUBMODULES:
         path = f"recbole.model.{sub}.{module_name}"
@@ -79,7 +85,7 @@ def get_trainer(model_type, model_name):
         return MultiScenarioTrainer
     from recbole.utils import get_trainer as recbole_get_trainer
 
-    from recbole_llm4msr.trainer import with_fixes
+    from recbole_llm4msr.recovery import with_fixes
 
     return with_fixes(recbole_get_trainer(model_type, model_name))
 

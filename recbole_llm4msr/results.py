@@ -4,7 +4,7 @@ import logging
 import os
 from enum import Enum
 
-from recbole_llm4msr.utils import atomic_write_text
+from recbole_llm4msr.atomic import atomic_write_text
 
 
 def nested_result(flat, scenario_names, scenario_counts):

@@ -48,13 +48,11 @@ def quick_config(data_dir, **extra):
 def store(data_dir, tmp_path_factory):
     """A knowledge store for ml-100k-msr from a tiny random LLM (fast); 600 of the 943 users get a vector."""
     from recbole_llm4msr.knowledge.extract import build_knowledge
-    from tests.knowledge_helpers import tiny_llm
+    from tests.knowledge_helpers import make_spec, tiny_llm
 
     cache = tmp_path_factory.mktemp("knowledge")
-    summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=tiny_llm(),
-                              llm="smollm2", limit_users=600, show_progress=False, chunk_size=300, batch_size=64,
-                              max_prompt_tokens=4000)
-    return summary["cache"]
+    spec = make_spec(data_dir, cache, limit_users=600, chunk_size=300, batch_size=64, max_prompt_tokens=4000)
+    return build_knowledge(spec, llm_model=tiny_llm(), show_progress=False)["cache"]
 
 
 # small sizes for every backbone and enhancement (fast end-to-end runs)

@@ -15,7 +15,7 @@ def test_significance_marker_on_fixed_numbers():
     assert not significant([0.8], [0.7])  # one seed: no test
     rel, p = paired_test([0.80, 0.82, 0.81, 0.83], [0.70, 0.71, 0.72, 0.70])
     assert round(rel, 2) == 15.19 and p < 0.01  # means 0.815 vs 0.7075
-    assert family("MMoE_LLM4MSR") == ("MMoE", "LLM4MSR") and family("DeepFM") == ("DeepFM", "plain")
+    assert family("MMoE_LLM4MSR") == ("MMoE", "llm4msr") and family("DeepFM") == ("DeepFM", "plain")
 
 
 def rows(path):
@@ -44,3 +44,14 @@ def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
                        epochs=1, data_path=data_dir, extra=TINY)
     again.run()
     assert len([r for r in rows(os.path.join(out, "runs.csv")) if r["status"] == "ok"]) == 9
+
+
+def test_families_come_from_the_variant_list(monkeypatch):
+    from recbole_llm4msr.compare import family
+    from recbole_llm4msr.model import variants
+
+    assert family("MMoE_LLM4MSR") == ("MMoE", "llm4msr") and family("STAR_DN") == ("STAR", "dn")
+    assert family("DeepFM") == ("DeepFM", "plain") and family("MMoE") == ("MMoE", "plain")
+    seventh = variants.make_variant(variants.BACKBONES[0], "ep")
+    monkeypatch.setitem(variants.VARIANTS, "Seventh_EP", type("Seventh_EP", (seventh,), {}))
+    assert family("Seventh_EP") == ("SharedBottom", "ep")  # a new name is recognised with no change to compare.py

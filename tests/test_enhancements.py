@@ -212,7 +212,7 @@ def test_explain_cli(data_dir, store, workdir):
     cli = os.path.join(os.path.dirname(sys.executable), "llm4msr-explain")
     from recbole_llm4msr.knowledge.store import KnowledgeStore
 
-    user = KnowledgeStore(store).user_ids[3]
+    user = KnowledgeStore(store).ids("user")[3]
     proc = subprocess.run([cli, "--dataset=ml-100k-msr", f"--user={user}"], capture_output=True, text=True,
                           cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-2000:]

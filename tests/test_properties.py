@@ -75,8 +75,9 @@ def test_csv_converter_keeps_every_row_or_fails_clearly(rows):
 def builder(data_dir):
     from recbole_llm4msr.knowledge.files import DatasetFiles
     from recbole_llm4msr.knowledge.prompts import PromptBuilder
+    from tests.knowledge_helpers import make_spec
 
-    return PromptBuilder(DatasetFiles.locate("ml-100k-msr", data_dir), max_items_per_scenario=4, max_prompt_tokens=260)
+    return PromptBuilder(DatasetFiles.from_spec(make_spec(data_dir)), max_items_per_scenario=4, max_prompt_tokens=260)
 
 
 title = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(

@@ -153,9 +153,9 @@ def test_killed_knowledge_extraction_continues(data_dir, tmp_path):
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["users"] == 300
     resumed = KnowledgeStore(summary["cache"])
-    assert resumed.user_ids == reference.user_ids
-    np.testing.assert_allclose(np.asarray(resumed.user_vectors, np.float32),
-                               np.asarray(reference.user_vectors, np.float32), atol=1e-3)
+    assert resumed.ids("user") == reference.ids("user")
+    np.testing.assert_allclose(np.asarray(resumed.vectors("user"), np.float32),
+                               np.asarray(reference.vectors("user"), np.float32), atol=1e-3)
     assert done_before >= 2
 
 

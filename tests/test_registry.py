@@ -16,7 +16,7 @@ def test_our_models_come_first(monkeypatch):
     class DeepFMShadow(DeepFM):
         pass
 
-    monkeypatch.setitem(registry._OUR_MODELS, "DeepFM", DeepFMShadow)
+    monkeypatch.setitem(registry._EXTRA_MODELS, "DeepFM", DeepFMShadow)
     assert registry.get_model("DeepFM") is DeepFMShadow
 
 

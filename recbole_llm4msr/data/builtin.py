@@ -1,42 +1,14 @@
-"""Built-in datasets (``ml-100k-msr``, ``ml-1m-msr``) are converted on first use into ``data_path``."""
-import importlib
-import logging
+"""Built-in datasets for a RecBole config: converted on first use (:func:`dataset_converters.builtin.ensure_builtin`)."""
 import os
 
-from dataset_converters import BUILTIN
-
-logger = logging.getLogger(__name__)
+from dataset_converters.builtin import ensure_builtin
 
 
-def dataset_dir(data_path, name):
-    return os.path.join(data_path, name)
-
-
-def is_complete(path, name):
-    # The converter renames a finished folder into place, so a folder with its stats file is complete.
-    return os.path.isfile(os.path.join(path, f"{name}.stats.json"))
-
-
-def ensure_builtin(name, data_path):
-    """Convert a built-in dataset into ``data_path/name`` if it is not there yet. Returns True if it was built."""
-    if name not in BUILTIN:
-        return False
-    target = dataset_dir(data_path, name)
-    if is_complete(target, name):
-        return False
-    if os.path.exists(target):
-        raise FileExistsError(
-            f"{target} exists but holds no complete '{name}' (no {name}.stats.json); remove it to rebuild, "
-            f"or point --data_path elsewhere"
-        )
-    logger.warning(f"dataset '{name}' not found in {data_path}: converting it now ({BUILTIN[name]})")
-    module = importlib.import_module(BUILTIN[name])
-    path, stats = module.convert(data_path, name)
-    logger.warning(f"dataset '{name}' written to {path}")
-    return True
+def dataset_root(config):
+    """The folder holding ``<dataset>/`` (RecBole has joined ``data_path`` and the dataset name by now)."""
+    return os.path.dirname(os.path.normpath(config["data_path"]))
 
 
 def ensure_dataset(config):
     """Called before a dataset is loaded: builds built-ins; other names must already exist (checked on load)."""
-    path = config["data_path"]  # RecBole has joined data_path and the dataset name by now
-    ensure_builtin(config["dataset"], os.path.dirname(os.path.normpath(path)))
+    ensure_builtin(config["dataset"], dataset_root(config))

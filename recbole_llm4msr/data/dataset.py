@@ -11,9 +11,12 @@ field, which is how multi-scenario baselines are usually run. Leave it out of ``
 import os
 
 import numpy as np
+import pandas as pd
 import torch
 from recbole.data.dataset import Dataset
 from recbole.utils import FeatureSource, FeatureType
+
+from dataset_converters.writer import scenario_stats
 
 
 class ScenarioDataError(ValueError):
@@ -187,40 +190,36 @@ class MultiScenarioDataset(Dataset):
         return int(self.token2id(self.scenario_field, str(name)))
 
     def scenario_statistics(self):
-        """Per-scenario statistics of the interactions this dataset object holds (e.g. the training split).
+        """Per-scenario statistics of the interactions this dataset object holds (e.g. the training split), with
+        the converters' definitions (:func:`dataset_converters.writer.scenario_stats`: sparsity = 1 - interactions /
+        (users * items), None for a scenario without rows).
 
-        Returns ``{name: {"users", "items", "interactions", "sparsity", "positives", "positive_ratio"}}`` where
-        sparsity = 1 - interactions / (users * items), the definition of the LLM4MSR dataset table.
+        Returns ``{name: {"users", "items", "interactions", "sparsity", "positives", "positive_ratio"}}`` for every
+        scenario, in id order; ``positives`` / ``positive_ratio`` are None without a label field.
         """
         inter = self.inter_feat
-        scen = _as_numpy(inter[self.scenario_field])
-        users = _as_numpy(inter[self.uid_field])
-        items = _as_numpy(inter[self.iid_field])
-        labels = _as_numpy(inter[self.label_field]) if self.label_field in inter else None
+        frame = pd.DataFrame({"s": _as_numpy(inter[self.scenario_field]), "u": _as_numpy(inter[self.uid_field]),
+                              "i": _as_numpy(inter[self.iid_field])})
+        has_label = self.label_field in inter
+        frame["y"] = _as_numpy(inter[self.label_field]) if has_label else 0.0
+        ids = list(range(1, len(self.scenario_names) + 1))
+        by_id = scenario_stats(frame, "u", "i", "y", "s", names=ids)["scenarios"]
         stats = {}
-        for sid, name in enumerate(self.scenario_names, start=1):
-            mask = scen == sid
-            n = int(mask.sum())
-            n_users = int(np.unique(users[mask]).size)
-            n_items = int(np.unique(items[mask]).size)
-            positives = int((labels[mask] > 0.5).sum()) if labels is not None else None
-            stats[name] = {
-                "users": n_users,
-                "items": n_items,
-                "interactions": n,
-                "sparsity": 1.0 - n / (n_users * n_items) if n_users and n_items else 1.0,
-                "positives": positives,
-                "positive_ratio": positives / n if n and positives is not None else None,
-            }
+        for sid, name in zip(ids, self.scenario_names):
+            row = dict(by_id[str(sid)])
+            if not has_label:
+                row["positives"] = row["positive_ratio"] = None
+            stats[name] = row
         return stats
 
     def __str__(self):
         lines = [super().__str__(), f"The scenario field: [{self.scenario_field}], {self.scenario_num} scenarios"]
         for name, s in self.scenario_statistics().items():
             ratio = "-" if s["positive_ratio"] is None else f"{s['positive_ratio']:.3f}"
+            sparse = "-" if s["sparsity"] is None else f"{s['sparsity']:.4f}"
             lines.append(
                 f"    {name}: {s['interactions']} interactions, {s['users']} users, {s['items']} items, "
-                f"sparsity {s['sparsity']:.4f}, positive ratio {ratio}"
+                f"sparsity {sparse}, positive ratio {ratio}"
             )
         return "\n".join(lines)
 

@@ -1,5 +1,6 @@
-"""Step 1 of LLM4MSR: prompts -> frozen LLM -> a resumable, memory-mappable knowledge store.
+"""Knowledge as a library: prompts -> frozen LLM -> a fingerprinted, resumable, memory-mappable store.
 
-Arrows point one way: this package reads converted dataset files and writes the store; it never imports
-``recbole_llm4msr.model``. Models read knowledge only through :mod:`recbole_llm4msr.knowledge.loader`.
+It depends on nothing of ours above it (not the config, registry, models, trainers or distributed code): callers
+hand it one :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec` (``KnowledgeSpec.from_config`` for a RecBole
+config, ``from_args`` for the CLI). Consumers read vectors only through :func:`recbole_llm4msr.knowledge.loader.align`.
 """

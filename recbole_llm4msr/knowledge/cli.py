@@ -1,8 +1,10 @@
-"""``llm4msr-knowledge``: build the knowledge store of a dataset (resumable, shardable).
+"""``llm4msr-knowledge``: build the knowledge store of a dataset (resumable, shardable, fingerprinted).
 
     llm4msr-knowledge --dataset=ml-100k-msr --llm=smollm2 --mode=prompt [--batch_size=16] [--cache_dir=DIR]
-                      [--limit_users=N] [--num-shards=N --shard-id=K] [--merge]
+                      [--limit_users=N] [--num-shards=N --shard-id=K] [--merge] [--config_files=a.yaml,b.yaml]
 
+Dataset settings (field names, ``scenario_descriptions``, ``item_text_fields``) come from the same YAML files as
+for ``run_recbole``: ``properties/dataset/<name>.yaml``, the converter's ``<name>.yaml``, then ``--config_files``.
 The last line printed is JSON: {"cache", "users", "scenarios", "dim", "seconds", "users_per_s", ...}.
 """
 import argparse
@@ -11,7 +13,10 @@ import logging
 import os
 import sys
 
-from recbole_llm4msr.knowledge.extract import DEFAULTS, build_knowledge, merge_shards, shard_from_env
+from dataset_converters.builtin import ensure_builtin
+from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, merge_shards, shard_from_env
+from recbole_llm4msr.knowledge.spec import KnowledgeSpec, add_arguments
+from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
 
 
 def build_parser():
@@ -19,24 +24,12 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True)
     p.add_argument("--data_path", default="dataset/", help="folder holding <dataset>/ (default dataset/)")
-    p.add_argument("--llm", default=DEFAULTS["llm"], help="'smollm2' (embedded), a local .gguf or model directory")
-    p.add_argument("--mode", default=DEFAULTS["mode"], choices=["prompt", "generate", "encoder"])
-    p.add_argument("--batch_size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--max_new_tokens", type=int, default=DEFAULTS["max_new_tokens"], help="generate mode")
-    p.add_argument("--device", default=DEFAULTS["device"], help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--dtype", default=DEFAULTS["dtype"], help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
-    p.add_argument("--cache_dir", default=None, help="default $RECBOLE_LLM4MSR_CACHE/knowledge or ~/.cache/recbole_llm4msr/knowledge")
-    p.add_argument("--template_dir", default=None, help="folder with your own scenario.txt / user.txt")
-    p.add_argument("--max_items_per_scenario", type=int, default=DEFAULTS["max_items_per_scenario"])
-    p.add_argument("--max_prompt_tokens", type=int, default=DEFAULTS["max_prompt_tokens"])
-    p.add_argument("--limit_users", type=int, default=None, help="only the first N users (sorted by token)")
-    p.add_argument("--chunk_size", type=int, default=DEFAULTS["chunk_size"], help="users per saved chunk")
+    add_arguments(p)
     p.add_argument("--num-shards", "--num_shards", dest="num_shards", type=int, default=None,
                    help="split the users over N independent processes (default: from torchrun / SLURM, else 1)")
     p.add_argument("--shard-id", "--shard_id", dest="shard_id", type=int, default=None,
                    help="this process's shard, 0..N-1 (default: from torchrun / SLURM, else 0)")
     p.add_argument("--merge", action="store_true", help="only merge finished shards into the store")
-    p.add_argument("--trust_remote_code", action="store_true", help="for models such as ChatGLM2-6B")
     p.add_argument("--config_files", default="", help="comma-separated YAML files (scenario_descriptions, ...)")
     return p
 
@@ -59,27 +52,27 @@ def resolve_shard(args, environ=None):
     return args
 
 
+def spec_from_args(args):
+    """The dataset (converted first if built in) and its merged settings -> :class:`KnowledgeSpec`."""
+    ensure_builtin(args.dataset, args.data_path)
+    config_files = [f for f in args.config_files.split(",") if f]
+    settings = merge_yaml_files(dataset_yaml_files(args.dataset, args.data_path), config_files)
+    return KnowledgeSpec.from_args(args, settings)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config_files = [f for f in args.config_files.split(",") if f]
     resolve_shard(args)
     try:
-        if args.merge:
-            path = merge_shards(args.dataset, data_path=args.data_path, llm=args.llm, mode=args.mode,
-                                cache_dir=args.cache_dir, template_dir=args.template_dir,
-                                max_items_per_scenario=args.max_items_per_scenario,
-                                max_prompt_tokens=args.max_prompt_tokens, limit_users=args.limit_users,
-                                config_files=config_files, max_new_tokens=args.max_new_tokens)
-            summary = {"cache": path, "merged": True}
+        spec = spec_from_args(args)
+        if spec.store:
+            store = check_store(spec.store, spec)
+            summary = {"cache": store.path, "checked": True, "dim": store.dim}
+        elif args.merge:
+            summary = {"cache": merge_shards(spec), "merged": True}
         else:
-            summary = build_knowledge(
-                args.dataset, data_path=args.data_path, llm=args.llm, mode=args.mode, cache_dir=args.cache_dir,
-                batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
-                template_dir=args.template_dir, max_items_per_scenario=args.max_items_per_scenario,
-                max_prompt_tokens=args.max_prompt_tokens, num_shards=args.num_shards, shard_id=args.shard_id,
-                limit_users=args.limit_users, chunk_size=args.chunk_size, config_files=config_files,
-                trust_remote_code=args.trust_remote_code)
+            summary = build_knowledge(spec, num_shards=args.num_shards, shard_id=args.shard_id)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"llm4msr-knowledge: error: {e}", file=sys.stderr)
         return 1

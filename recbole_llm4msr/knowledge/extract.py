@@ -1,23 +1,35 @@
-"""Knowledge extraction: dataset -> prompts -> frozen LLM -> knowledge store (resumable, shardable).
+"""Knowledge extraction: dataset -> prompts -> frozen LLM -> knowledge store (resumable, shardable, fingerprinted).
 
-:func:`build_knowledge` is what ``llm4msr-knowledge`` and ``run_recbole`` (for LLM4MSR models, on first use) call.
+Everything takes one :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`:
+
+* :func:`plan` -- where the store for a spec lives and its fingerprint, without loading any model;
+* :func:`build_knowledge` -- build (or reuse, or resume) it; ``prepare`` and ``llm4msr-knowledge`` call it;
+* :func:`check_store` -- open a store given explicitly and refuse it when its data fingerprint differs;
+* :func:`merge_shards` -- merge shards that finished on other machines.
 """
 import logging
 import os
 import resource
 import time
+from dataclasses import dataclass
 
 from tqdm import tqdm
 
 from recbole_llm4msr.knowledge import store as kstore
 from recbole_llm4msr.knowledge.files import DatasetFiles
-from recbole_llm4msr.knowledge.llm import EncoderLLM, KnowledgeLLM, resolve_llm
+from recbole_llm4msr.knowledge.fingerprint import (
+    DATA_PARTS,
+    FINGERPRINT_VERSION,
+    changed_parts,
+    file_digest,
+    store_key,
+    text_digest,
+)
+from recbole_llm4msr.knowledge.llm import EncoderLLM, KnowledgeLLM, encoder_identity, file_identity, resolve_llm, \
+    resolved_dtype
 from recbole_llm4msr.knowledge.prompts import PromptBuilder
 
 logger = logging.getLogger(__name__)
-
-DEFAULTS = dict(llm="smollm2", mode="prompt", batch_size=16, max_new_tokens=32, device="cpu", dtype="auto",
-                template_dir=None, max_items_per_scenario=10, max_prompt_tokens=320, chunk_size=64)
 
 
 def default_cache_dir():
@@ -26,45 +38,102 @@ def default_cache_dir():
                         "knowledge")
 
 
-def _header(dataset, name, llm, mode, builder, max_new_tokens, limit_users):
-    return {"dataset": dataset, "model": name, "llm": str(llm), "mode": mode, "template_hash": builder.template_hash,
-            "max_items_per_scenario": builder.max_items_per_scenario, "max_prompt_tokens": builder.max_prompt_tokens,
-            "max_new_tokens": max_new_tokens if mode == "generate" else None, "limit_users": limit_users}
+@dataclass
+class Plan:
+    path: str
+    builder: PromptBuilder
+    model_name: str
+    fingerprint: dict  # part -> digest
+
+    def users(self, spec):
+        users = sorted(self.builder.users(), key=str)
+        return users[: int(spec.limit_users)] if spec.limit_users else users
+
+    def header(self, spec, llm_dtype):
+        return {"dataset": spec.dataset, "model": self.model_name, "llm": str(spec.llm), "mode": spec.mode,
+                "pooling": spec.pooling, "llm_dtype": llm_dtype, "template_hash": self.builder.template_hash,
+                "max_items_per_scenario": spec.max_items_per_scenario, "max_prompt_tokens": spec.max_prompt_tokens,
+                "max_new_tokens": spec.max_new_tokens if spec.mode == "generate" else None,
+                "limit_users": spec.limit_users, "fingerprint_version": FINGERPRINT_VERSION,
+                "fingerprint": self.fingerprint}
 
 
-def plan(dataset, data_path="dataset/", llm="smollm2", mode="prompt", cache_dir=None, template_dir=None,
-         max_items_per_scenario=10, max_prompt_tokens=320, limit_users=None, config_files=(), **_):
-    """Where the store for these settings lives, without loading any model: (path, builder, model name)."""
-    if mode not in ("prompt", "generate", "encoder"):
-        raise ValueError(f"--mode must be prompt, generate or encoder, not '{mode}'")
-    files = DatasetFiles.locate(dataset, data_path, config_files)
-    builder = PromptBuilder(files, template_dir, max_items_per_scenario, max_prompt_tokens)
-    if mode == "encoder":
-        name = os.path.basename(os.path.normpath(str(llm)))
+def data_fingerprint(files, builder):
+    """The parts that tie a store to a dataset (:data:`~recbole_llm4msr.knowledge.fingerprint.DATA_PARTS`)."""
+    return {
+        "train_split": file_digest(files.train_file),
+        "item_texts": text_digest(sorted(builder.item_text.items(), key=lambda kv: str(kv[0]))),
+        "scenario_descriptions": text_digest(builder.descriptions),
+        "fields": text_digest({"fields": files.field_names(), "positive": "label > 0.5"}),
+    }
+
+
+def plan(spec, llm_model=None):
+    """Where the store for ``spec`` lives and its fingerprint, without loading any model. ``llm_model``: an
+    already loaded :class:`KnowledgeLLM` / :class:`EncoderLLM` (its own weights and dtype are fingerprinted)."""
+    files = DatasetFiles.from_spec(spec)
+    builder = PromptBuilder(files, spec.template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens)
+    if llm_model is not None:
+        name, identity, dtype = llm_model.name, llm_model.identity, llm_model.dtype
+    elif spec.mode == "encoder":
+        name, identity, dtype = os.path.basename(os.path.normpath(spec.llm)), encoder_identity(spec.llm), "float32"
     else:
-        name = resolve_llm(llm)[0]
-    tag = builder.template_hash + (f"-limit{int(limit_users)}" if limit_users else "")
-    path = kstore.store_path(cache_dir or default_cache_dir(), dataset, name, mode, tag)
-    return path, builder, name
+        name, identity, dtype = resolve_llm(spec.llm)[0], file_identity(spec.llm), resolved_dtype(spec.dtype,
+                                                                                                    spec.device)
+    parts = data_fingerprint(files, builder)
+    parts.update(prompts=builder.template_hash, llm=identity, mode=spec.mode, pooling=spec.pooling, dtype=dtype,
+                 max_new_tokens=spec.max_new_tokens if spec.mode == "generate" else None,
+                 limit_users=spec.limit_users)
+    path = kstore.store_path(spec.cache_dir or default_cache_dir(), spec.dataset, name, spec.mode, store_key(parts))
+    return Plan(path, builder, name, parts)
 
 
-def build_knowledge(dataset, data_path="dataset/", llm="smollm2", mode="prompt", cache_dir=None, batch_size=16,
-                    max_new_tokens=32, device="cpu", dtype="auto", template_dir=None, max_items_per_scenario=10,
-                    max_prompt_tokens=320, num_shards=1, shard_id=0, limit_users=None, chunk_size=64,
-                    config_files=(), trust_remote_code=False, show_progress=True, llm_model=None):
-    """Build (or reuse, or resume) the knowledge store; returns a summary dict (``cache`` is the store path).
+def check_store(path, spec):
+    """Open the finished store at ``path`` for ``spec``'s dataset; a store built from other data (another split,
+    other descriptions or item texts, other fields) is refused, naming what changed."""
+    store = kstore.KnowledgeStore(path)
+    if store.header.get("dataset") != spec.dataset:
+        raise kstore.StoreError(f"knowledge store {path} was built for dataset '{store.header.get('dataset')}', not "
+                                f"'{spec.dataset}'; build one for '{spec.dataset}' (llm4msr-knowledge "
+                                f"--dataset={spec.dataset})")
+    files = DatasetFiles.from_spec(spec)
+    builder = PromptBuilder(files, spec.template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens)
+    changed = changed_parts(store.fingerprint, data_fingerprint(files, builder), DATA_PARTS)
+    if changed:
+        raise kstore.StoreError(
+            f"knowledge store {path} does not match dataset '{spec.dataset}' in {files.folder}: "
+            f"{', '.join(_describe(c) for c in changed)} changed since it was built, so its prompts describe other "
+            f"data (e.g. training positives of another split). Rebuild it: drop knowledge_store to build the default "
+            f"store, or run llm4msr-knowledge --dataset={spec.dataset}")
+    return store
+
+
+def _describe(part):
+    return {"train_split": "the training split (another conversion or split seed?)",
+            "item_texts": "the item texts", "scenario_descriptions": "the scenario descriptions",
+            "fields": "the field names"}.get(part, part)
+
+
+def load_llm(spec):
+    logger.warning(f"loading LLM '{spec.llm}' for knowledge extraction ({spec.mode} mode, device {spec.device})")
+    if spec.mode == "encoder":
+        return EncoderLLM.load(spec.llm, device=spec.device)
+    return KnowledgeLLM.load(spec.llm, device=spec.device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code,
+                             max_new_tokens=spec.max_new_tokens)
+
+
+def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progress=True):
+    """Build (or reuse, or resume) the store of ``spec``; returns a summary dict (``cache`` is the store path).
 
     With ``num_shards > 1`` this process handles users ``shard_id::num_shards`` (shard 0 also does the scenarios)
     and the store is merged by whichever shard finishes last (or later by :func:`merge_shards`).
     ``llm_model`` may be an already loaded :class:`KnowledgeLLM` / :class:`EncoderLLM` (tests, notebooks).
     """
     start = time.perf_counter()
-    path, builder, name = plan(dataset, data_path, llm, mode, cache_dir, template_dir, max_items_per_scenario,
-                               max_prompt_tokens, limit_users, config_files)
+    p = plan(spec, llm_model)
+    path, builder = p.path, p.builder
     scenarios = builder.scenarios
-    users = sorted(builder.users(), key=str)
-    if limit_users:
-        users = users[: int(limit_users)]
+    users = p.users(spec)
     summary = {"cache": path, "users": len(users), "scenarios": len(scenarios)}
     if kstore.is_complete(path):
         store = kstore.KnowledgeStore(path)
@@ -84,45 +153,39 @@ def build_knowledge(dataset, data_path="dataset/", llm="smollm2", mode="prompt",
     load_seconds = 0.0
     if (todo or do_scenarios) and model is None:
         t = time.perf_counter()
-        logger.warning(f"loading LLM '{llm}' for knowledge extraction ({mode} mode, device {device})")
-        if mode == "encoder":
-            model = EncoderLLM.load(llm, device=device)
-        else:
-            model = KnowledgeLLM.load(llm, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                                      max_new_tokens=max_new_tokens)
+        model = load_llm(spec)
         load_seconds = time.perf_counter() - t
     if model is not None:
         builder.count_tokens = model.count_tokens
     tokens_before = getattr(model, "tokens_processed", 0)
-    encode_mode = "prompt" if mode == "encoder" else mode
+    encode_mode = "prompt" if spec.mode == "encoder" else spec.mode
 
     if do_scenarios:
         prompts = builder.scenario_prompts()
-        vecs, texts = model.encode([prompts[s] for s in scenarios], encode_mode, batch_size)
+        vecs, texts = model.encode([prompts[s] for s in scenarios], encode_mode, spec.batch_size)
         writer.write_chunk("scenario", scenarios, vecs, [
             {"kind": "scenario", "id": s, "prompt": prompts[s], "text": t} for s, t in zip(scenarios, texts)])
 
     t_users = time.perf_counter()
-    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"knowledge {dataset} ({mode})", unit="user",
-               disable=not show_progress)
-    for i in range(0, len(todo), chunk_size):
-        chunk = todo[i:i + chunk_size]
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"knowledge {spec.dataset} ({spec.mode})",
+               unit="user", disable=not show_progress)
+    for i in range(0, len(todo), spec.chunk_size):
+        chunk = todo[i:i + spec.chunk_size]
         prompts = builder.user_prompts(chunk)
-        vecs, texts = model.encode([prompts[u] for u in chunk], encode_mode, batch_size, progress=bar.update)
+        vecs, texts = model.encode([prompts[u] for u in chunk], encode_mode, spec.batch_size, progress=bar.update)
         writer.write_chunk("user", chunk, vecs, [
             {"kind": "user", "id": u, "prompt": prompts[u], "text": t} for u, t in zip(chunk, texts)])
     bar.close()
     user_seconds = time.perf_counter() - t_users
     writer.mark_done({"shard_id": shard_id, "num_shards": num_shards, "users": len(mine)})
 
-    header = _header(dataset, name, llm, mode, builder, max_new_tokens, limit_users)
-    header["llm_dtype"] = getattr(model, "dtype", None)
+    header = p.header(spec, p.fingerprint["dtype"])
     status = kstore.shard_status(path)
     merged = len(status) == num_shards and all(v is not None for v in status.values())
     if merged:
         with kstore.MergeLock(path) as lock:
             if lock.held and not kstore.is_complete(path):
-                kstore.merge(path, header, scenarios, users)
+                kstore.merge(path, header, {"scenario": scenarios, "user": users})
             elif not lock.held:
                 merged = False  # another shard finished at the same moment and is merging
                 logger.info(f"{path}: another shard is merging the store")
@@ -136,16 +199,12 @@ def build_knowledge(dataset, data_path="dataset/", llm="smollm2", mode="prompt",
                 shard=f"{shard_id}/{num_shards}", merged=merged, reused=False, peak_rss_mb=round(peak_mb))
 
 
-def merge_shards(dataset, **kwargs):
+def merge_shards(spec):
     """Merge finished shards into the store (for runs whose shards finished on other machines)."""
-    path, builder, name = plan(dataset, **kwargs)
-    users = sorted(builder.users(), key=str)
-    if kwargs.get("limit_users"):
-        users = users[: int(kwargs["limit_users"])]
-    header = _header(dataset, name, kwargs.get("llm", "smollm2"), kwargs.get("mode", "prompt"), builder,
-                     kwargs.get("max_new_tokens", 32), kwargs.get("limit_users"))
-    with kstore.MergeLock(path, force=True):
-        return kstore.merge(path, header, builder.scenarios, users)
+    p = plan(spec)
+    with kstore.MergeLock(p.path, force=True):
+        return kstore.merge(p.path, p.header(spec, p.fingerprint["dtype"]),
+                            {"scenario": p.builder.scenarios, "user": p.users(spec)})
 
 
 def shard_from_env(environ=None):

@@ -3,42 +3,35 @@ import os
 from dataclasses import dataclass, field
 
 import pandas as pd
-import yaml
 
 from dataset_converters.writer import read_atomic
-from recbole_llm4msr.config import properties_dir
-from recbole_llm4msr.data.builtin import ensure_builtin
+from recbole_llm4msr.knowledge.spec import FIELD_DEFAULTS
 
 
 @dataclass
 class DatasetFiles:
+    """``<data_path>/<name>/`` and the dataset settings (field names, scenario descriptions, item text fields)."""
+
     name: str
     folder: str
     config: dict = field(default_factory=dict)
 
     @classmethod
-    def locate(cls, name, data_path="dataset/", config_files=()):
-        """Find ``data_path/name`` (converting a built-in dataset on first use) and merge its YAML settings:
-        ``properties/dataset/<name>.yaml`` < the converter's ``<name>.yaml`` < ``config_files``."""
-        ensure_builtin(name, data_path)
-        folder = os.path.join(data_path, name)
+    def from_spec(cls, spec):
+        """The dataset folder of a :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec` (converted beforehand:
+        ``prepare`` / ``llm4msr-knowledge`` convert built-in datasets first)."""
+        folder = os.path.join(spec.data_path, spec.dataset)
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f"dataset '{name}': {folder} does not exist; convert it first "
+            raise FileNotFoundError(f"dataset '{spec.dataset}': {folder} does not exist; convert it first "
                                     f"(python -m dataset_converters ...) or pass --data_path")
-        config = {}
-        for path in [properties_dir() / "dataset" / f"{name}.yaml", os.path.join(folder, f"{name}.yaml"),
-                     *config_files]:
-            if os.path.isfile(path):
-                with open(path, encoding="utf-8") as f:
-                    config.update(yaml.safe_load(f) or {})
-        files = cls(name, folder, config)
+        files = cls(spec.dataset, folder, dict(spec.settings))
         if not os.path.isfile(files.train_file):
-            raise FileNotFoundError(f"dataset '{name}': {files.train_file} is missing; the knowledge pipeline reads "
-                                    f"the converter's fixed training split (re-run the converter)")
+            raise FileNotFoundError(f"dataset '{spec.dataset}': {files.train_file} is missing; the knowledge pipeline "
+                                    f"reads the converter's fixed training split (re-run the converter)")
         return files
 
-    def field(self, key, default):
-        return self.config.get(key) or default
+    def field(self, key):
+        return self.config.get(key) or FIELD_DEFAULTS[key]
 
     @property
     def train_file(self):
@@ -48,11 +41,14 @@ class DatasetFiles:
     def item_file(self):
         return os.path.join(self.folder, f"{self.name}.item")
 
+    def field_names(self):
+        return {k: self.field(k) for k in FIELD_DEFAULTS}
+
     def train_interactions(self):
         """The training split with columns user, item, label (float), scenario and timestamp (if present)."""
         df = read_atomic(self.train_file)
-        cols = {"user": self.field("USER_ID_FIELD", "user_id"), "item": self.field("ITEM_ID_FIELD", "item_id"),
-                "label": self.field("LABEL_FIELD", "label"), "scenario": self.field("SCENARIO_FIELD", "scenario")}
+        cols = {"user": self.field("USER_ID_FIELD"), "item": self.field("ITEM_ID_FIELD"),
+                "label": self.field("LABEL_FIELD"), "scenario": self.field("SCENARIO_FIELD")}
         missing = [v for v in cols.values() if v not in df.columns]
         if missing:
             raise ValueError(f"{self.train_file}: column(s) {missing} missing (columns: {list(df.columns)}); "
@@ -61,7 +57,7 @@ class DatasetFiles:
         out["label"] = pd.to_numeric(out["label"], errors="coerce")
         if out["label"].isna().any():
             raise ValueError(f"{self.train_file}: label column '{cols['label']}' has non-numeric values")
-        time_field = self.field("TIME_FIELD", "timestamp")
+        time_field = self.field("TIME_FIELD")
         if time_field in df.columns:
             out["timestamp"] = pd.to_numeric(df[time_field], errors="coerce")
         return out
@@ -71,7 +67,7 @@ class DatasetFiles:
         fields = self.config.get("item_text_fields") or []
         if not fields or not os.path.isfile(self.item_file):
             return {}
-        item_col = self.field("ITEM_ID_FIELD", "item_id")
+        item_col = self.field("ITEM_ID_FIELD")
         df = read_atomic(self.item_file, usecols=[item_col] + [f for f in fields if f != item_col])
         title_field, extra = fields[0], fields[1:]
 

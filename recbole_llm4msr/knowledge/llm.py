@@ -26,6 +26,8 @@ import os
 
 import numpy as np
 
+from recbole_llm4msr.knowledge.fingerprint import llm_identity, module_identity
+
 logger = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
@@ -60,6 +62,18 @@ def resolve_llm(spec):
                       f"Models are never downloaded: put the model on disk and pass its path.")
 
 
+def resolved_dtype(dtype, device):
+    """The dtype name ``dtype`` means on ``device`` (``auto``: bfloat16 on GPUs and on CPUs with native bf16
+    matmul, float32 elsewhere), without loading a model."""
+    return str(_torch_dtype(dtype, device)).replace("torch.", "")
+
+
+def file_identity(spec):
+    """Digest of an LLM's files on disk (``smollm2``, a .gguf file or a model directory)."""
+    _, directory, gguf = resolve_llm(spec)
+    return llm_identity(directory, gguf)[0]
+
+
 def _torch_dtype(dtype, device):
     import torch
 
@@ -69,7 +83,13 @@ def _torch_dtype(dtype, device):
         # bf16 on CPUs with native bf16 matmul (AVX512-BF16 / AMX): ~1.5x faster here, cosine 0.9999 to fp32
         return torch.bfloat16 if _cpu_has_bf16() else torch.float32
     return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-            "float16": torch.float16, "fp16": torch.float16}[dtype]
+            "float16": torch.float16, "fp16": torch.float16}[_known_dtype(dtype)]
+
+
+def _known_dtype(dtype):
+    if dtype not in ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16"):
+        raise ValueError(f"llm_dtype / --dtype must be auto, float32, bfloat16 or float16, not '{dtype}'")
+    return dtype
 
 
 def _cpu_has_bf16():
@@ -123,11 +143,21 @@ class KnowledgeLLM:
         self.hidden_size = int(model.config.hidden_size)
         self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         self.tokens_processed = 0
+        self._identity = None
+
+    @property
+    def identity(self):
+        """Digest of the weights (files when loaded from disk, tensors otherwise): part of the store fingerprint."""
+        if self._identity is None:
+            self._identity = module_identity(self.model)
+        return self._identity
 
     @classmethod
     def load(cls, spec, device="cpu", dtype="auto", trust_remote_code=False, max_new_tokens=32):
         name, tokenizer, model = load_model(spec, device, dtype, trust_remote_code)
-        return cls(tokenizer, model, name=name, device=device, max_new_tokens=max_new_tokens)
+        llm = cls(tokenizer, model, name=name, device=device, max_new_tokens=max_new_tokens)
+        llm._identity = file_identity(spec)
+        return llm
 
     # ------------------------------------------------------------------ text -> token ids
     def render(self, prompt):
@@ -256,7 +286,11 @@ class EncoderLLM:
         self.device = torch.device(device)
         self.max_length = max_length
         self.hidden_size = int(model.config.hidden_size)
+        self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         self.tokens_processed = 0
+        self._identity = None
+
+    identity = KnowledgeLLM.identity
 
     @classmethod
     def load(cls, path, device="cpu", **_):
@@ -267,7 +301,9 @@ class EncoderLLM:
             raise LLMNotFound(f"encoder '{path}' is not a local transformers directory (no config.json)")
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
-        return cls(tokenizer, model, name=os.path.basename(os.path.normpath(path)), device=device)
+        encoder = cls(tokenizer, model, name=os.path.basename(os.path.normpath(path)), device=device)
+        encoder._identity = encoder_identity(path)
+        return encoder
 
     def count_tokens(self, prompt):
         return len(self.tokenizer(prompt)["input_ids"])
@@ -287,6 +323,12 @@ class EncoderLLM:
                 if progress is not None:
                     progress(len(chunk))
         return out, [None] * len(prompts)
+
+
+def encoder_identity(path):
+    if not os.path.isfile(os.path.join(str(path), "config.json")):
+        raise LLMNotFound(f"encoder '{path}' is not a local transformers directory (no config.json)")
+    return llm_identity(str(path))[0]
 
 
 def _common_prefix_length(seqs):

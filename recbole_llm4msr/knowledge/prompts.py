@@ -4,8 +4,9 @@ Templates are ``string.Template`` files (``$name`` placeholders): ``scenario.txt
 ``$scenario_table``, ``$scenario`` and ``$description``; ``user.txt`` gets ``$dataset``, ``$scenarios`` (every
 scenario with its description) and ``$history``. Put what is the same for every user first: that part is computed
 once and its KV cache reused. The default ones live in
-``recbole_llm4msr/knowledge/templates/``; ``template_dir`` points at your own copies. The knowledge store records
-:attr:`PromptBuilder.template_hash` (templates + prompt settings), so changing a template never mixes vectors.
+``recbole_llm4msr/knowledge/templates/``; ``template_dir`` points at your own copies. The store's fingerprint
+(:mod:`recbole_llm4msr.knowledge.fingerprint`) includes :attr:`PromptBuilder.template_hash` (templates + prompt
+settings), the rendered item texts and the descriptions, so changing any of them never mixes vectors.
 
 User prompts list only the *positive* interactions of the converter's fixed *training* split (never valid/test:
 no label leakage), grouped by scenario, most recent first, at most ``max_items_per_scenario`` per scenario, and
@@ -44,7 +45,8 @@ class PromptBuilder:
         self.item_text = files.item_texts()
         self.scenarios = sorted(self.inter["scenario"].unique().tolist(), key=str)
         self._histories = None
-        descriptions = files.config.get("scenario_descriptions") or {}
+        self.descriptions = dict(files.config.get("scenario_descriptions") or {})
+        descriptions = self.descriptions
         self._scenario_list = "\n".join(
             f"- {s}: {descriptions[s]}" if s in descriptions else f"- {s}" for s in self.scenarios)
 
@@ -61,7 +63,7 @@ class PromptBuilder:
     def scenario_prompts(self):
         """One prompt per scenario: every scenario's statistics and description, focused on that scenario."""
         stats = self.scenario_statistics()
-        descriptions = self.files.config.get("scenario_descriptions") or {}
+        descriptions = self.descriptions
         table = "\n".join(
             f"- {name}: {s['interactions']:,} interactions, {s['users']:,} users, {s['items']:,} items, "
             f"sparsity {s['sparsity']:.4f}, click-through rate {s['positive_ratio']:.3f}"

@@ -1,29 +1,31 @@
-"""The knowledge store: per-scenario and per-user vectors (fp16, memory-mappable), generated texts and a header.
+"""The knowledge store: vectors of any entity kind (``scenario``, ``user``, ``item``), memory-mappable, with the
+generated texts and a fingerprinted header.
 
-Layout of a finished store ``<cache_dir>/<dataset>/<model>-<mode>-<template hash>/``::
+Layout of a finished store ``<cache_dir>/<dataset>/<model>-<mode>-<fingerprint key>/``::
 
-    header.json     dataset, model, hidden size, dtype, mode, template hash, counts, creation time
-    scenarios.npy   [S, d] float16      scenarios.json  the S scenario names, in row order
-    users.npy       [U, d] float16      users.json      the U user tokens, in row order
-    texts.jsonl     one line per scenario / user: {"kind", "id", "prompt", "text"} (text: what the LLM wrote)
+    header.json     format, dataset, model, mode, hidden size, dtype, {kind: count}, the fingerprint's parts
+    <kind>s.npy     [n, d] float16 (float32 when a value would overflow float16)
+    <kind>s.json    the n ids (tokens), in row order
+    texts.jsonl     one line per entity: {"kind", "id", "prompt", "text"} (text: what the LLM wrote)
 
-Work in progress lives next to it in ``<store>.work/shard-K-of-N/``: every finished chunk of users is one
-``chunk-*.npz`` + ``chunk-*.jsonl`` pair written atomically, so a killed run restarts where it stopped and loses
-no finished user. When every shard has its ``DONE`` marker, :func:`merge` assembles the store in a temporary
-folder and renames it into place (the finished store appears atomically). Different models, modes or templates get
-different folders, so vectors are never mixed.
+Work in progress lives next to it in ``<store>.work/shard-K-of-N/``: every finished chunk is one
+``<kind>-chunk-*.npz`` + ``.jsonl`` pair written atomically, so a killed run restarts where it stopped and loses
+nothing finished. When every shard has its ``DONE`` marker, :func:`merge` assembles the store in a temporary
+folder and swaps it into place (the finished store appears atomically; ``header.json`` marks it complete).
 """
 import glob
 import json
 import os
 import re
 import shutil
-import tempfile
 import time
 
 import numpy as np
 
-STORE_DTYPE = np.float16
+from recbole_llm4msr.atomic import atomic_path, atomic_write_json, building_dir, is_temporary
+
+STORE_FORMAT = 2          # 1: scenarios/users only, no fingerprint (refused: rebuild)
+FLOAT16_MAX = 65504.0
 
 
 class StoreError(ValueError):
@@ -34,19 +36,22 @@ def slug(text):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_")[:80] or "model"
 
 
-def store_path(cache_dir, dataset, model_name, mode, template_hash):
-    return os.path.join(cache_dir, slug(dataset), f"{slug(model_name)}-{mode}-{template_hash}")
+def store_path(cache_dir, dataset, model_name, mode, key):
+    return os.path.join(cache_dir, slug(dataset), f"{slug(model_name)}-{mode}-{key}")
 
 
 def is_complete(path):
     return os.path.isfile(os.path.join(path, "header.json"))
 
 
-def _atomic_json(path, obj):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False)
-    os.replace(tmp, path)
+def _vector_dtype(vectors):
+    """float16 unless a value would overflow it (then float32: never a silent inf)."""
+    vectors = np.asarray(vectors)
+    if vectors.size and not np.isfinite(vectors).all():
+        raise StoreError("the LLM produced non-finite hidden states (inf / NaN); use llm_dtype: float32")
+    if vectors.size and float(np.abs(vectors).max()) > FLOAT16_MAX:
+        return np.float32
+    return np.float16
 
 
 class ShardWriter:
@@ -57,8 +62,9 @@ class ShardWriter:
             raise ValueError(f"--shard-id {shard_id} must be in [0, {num_shards})")
         self.dir = os.path.join(f"{path}.work", f"shard-{shard_id}-of-{num_shards}")
         os.makedirs(self.dir, exist_ok=True)
-        for stale in glob.glob(os.path.join(self.dir, "*.tmp-*")):
-            os.unlink(stale)  # half-written chunk of a killed run
+        for stale in os.listdir(self.dir):
+            if is_temporary(stale):
+                os.unlink(os.path.join(self.dir, stale))  # half-written chunk of a killed run
 
     def done_ids(self, kind):
         done = set()
@@ -71,16 +77,16 @@ class ShardWriter:
         """Persist one finished chunk: ``ids`` (tokens), ``vectors`` [n, d], ``records`` (dicts for texts.jsonl)."""
         index = len(glob.glob(os.path.join(self.dir, f"{kind}-chunk-*.npz")))
         base = os.path.join(self.dir, f"{kind}-chunk-{index:06d}")
-        with open(f"{base}.jsonl.tmp-{os.getpid()}", "w", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        os.replace(f"{base}.jsonl.tmp-{os.getpid()}", f"{base}.jsonl")
-        tmp = f"{base}.tmp-{os.getpid()}.npz"
-        np.savez(tmp, ids=np.asarray(ids, dtype=str), vectors=np.asarray(vectors, dtype=STORE_DTYPE))
-        os.replace(tmp, f"{base}.npz")  # the .npz is the commit point of the chunk
+        with atomic_path(f"{base}.jsonl") as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for r in records:
+                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        vectors = np.asarray(vectors)
+        with atomic_path(f"{base}.npz") as tmp:  # the .npz is the commit point of the chunk
+            np.savez(tmp, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(_vector_dtype(vectors)))
 
     def mark_done(self, info):
-        _atomic_json(os.path.join(self.dir, "DONE"), info)
+        atomic_write_json(os.path.join(self.dir, "DONE"), info)
 
 
 def _read_chunks(work_dir, kind):
@@ -93,7 +99,10 @@ def _read_chunks(work_dir, kind):
             for line in f:
                 r = json.loads(line)
                 texts[r["id"]] = r
-    return ids, (np.concatenate(vectors) if vectors else None), texts
+    if not vectors:
+        return ids, None, texts
+    dtype = np.float32 if any(v.dtype == np.float32 for v in vectors) else np.float16
+    return ids, np.concatenate([v.astype(dtype) for v in vectors]), texts
 
 
 def shard_status(path):
@@ -101,7 +110,11 @@ def shard_status(path):
     out = {}
     for d in sorted(glob.glob(os.path.join(f"{path}.work", "shard-*"))):
         done = os.path.join(d, "DONE")
-        out[os.path.basename(d)] = json.load(open(done)) if os.path.isfile(done) else None
+        if os.path.isfile(done):
+            with open(done, encoding="utf-8") as f:
+                out[os.path.basename(d)] = json.load(f)
+        else:
+            out[os.path.basename(d)] = None
     return out
 
 
@@ -130,8 +143,9 @@ class MergeLock:
             os.remove(self.file)
 
 
-def merge(path, header, scenario_names, user_ids):
-    """Join every shard's chunks into the final store (atomically). Fails clearly if anything is missing."""
+def merge(path, header, ids_by_kind):
+    """Join every shard's chunks into the final store (atomically). ``ids_by_kind`` ({kind: ids in row order})
+    says what the store must hold; anything missing is a clear error."""
     work = f"{path}.work"
     status = shard_status(path)
     unfinished = [k for k, v in status.items() if v is None]
@@ -140,50 +154,47 @@ def merge(path, header, scenario_names, user_ids):
     counts = {v["num_shards"] for v in status.values()}
     if len(counts) > 1:
         raise StoreError(f"{work}: shards of different --num-shards runs {sorted(counts)}; remove {work} and rerun")
-    s_ids, s_vecs, s_texts = _read_chunks(work, "scenario")
-    u_ids, u_vecs, u_texts = _read_chunks(work, "user")
-    missing_s = [s for s in scenario_names if s not in set(s_ids)]
-    missing_u = set(user_ids) - set(u_ids)
-    if missing_s or missing_u:
-        raise StoreError(f"{path}: cannot merge, {len(missing_u)} user(s) and scenario(s) {missing_s} have no vector "
-                         f"yet (shards found: {sorted(status)}); run the missing shards")
-    s_row = {s: i for i, s in enumerate(s_ids)}
-    u_row = {u: i for i, u in enumerate(u_ids)}
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.merge-")
-    try:
-        np.save(os.path.join(tmp, "scenarios.npy"), s_vecs[[s_row[s] for s in scenario_names]].astype(STORE_DTYPE))
-        users = np.lib.format.open_memmap(os.path.join(tmp, "users.npy"), mode="w+", dtype=STORE_DTYPE,
-                                          shape=(len(user_ids), u_vecs.shape[1]))
-        users[:] = u_vecs[[u_row[u] for u in user_ids]]
-        users.flush()
-        del users
-        with open(os.path.join(tmp, "scenarios.json"), "w", encoding="utf-8") as f:
-            json.dump(list(scenario_names), f, ensure_ascii=False)
-        with open(os.path.join(tmp, "users.json"), "w", encoding="utf-8") as f:
-            json.dump(list(user_ids), f, ensure_ascii=False)
+    chunks = {kind: _read_chunks(work, kind) for kind in ids_by_kind}
+    for kind, wanted in ids_by_kind.items():
+        missing = set(wanted) - set(chunks[kind][0])
+        if missing:
+            raise StoreError(f"{path}: cannot merge, {len(missing)} {kind}(s) have no vector yet (e.g. "
+                             f"{sorted(missing, key=str)[:3]}; shards found: {sorted(status)}); run the missing shards")
+    dims = {chunks[k][1].shape[1] for k in ids_by_kind if chunks[k][1] is not None}
+    if len(dims) != 1:
+        raise StoreError(f"{path}: chunks of different widths {sorted(dims)}; remove {work} and rebuild")
+    dtype = np.float32 if any(chunks[k][1].dtype == np.float32 for k in ids_by_kind if chunks[k][1] is not None) \
+        else np.float16
+    parent, name = os.path.split(path)
+    with building_dir(parent, name) as tmp:
+        records = []
+        for kind, wanted in ids_by_kind.items():
+            ids, vectors, texts = chunks[kind]
+            row = {t: i for i, t in enumerate(ids)}
+            out = np.lib.format.open_memmap(os.path.join(tmp, f"{kind}s.npy"), mode="w+", dtype=dtype,
+                                            shape=(len(wanted), vectors.shape[1]))
+            order = [row[t] for t in wanted]
+            for start in range(0, len(order), 65536):  # bounded memory for millions of rows
+                out[start:start + 65536] = vectors[order[start:start + 65536]].astype(dtype)
+            out.flush()
+            del out
+            with open(os.path.join(tmp, f"{kind}s.json"), "w", encoding="utf-8") as f:
+                json.dump(list(wanted), f, ensure_ascii=False)
+            records += [texts[t] for t in wanted]
         with open(os.path.join(tmp, "texts.jsonl"), "w", encoding="utf-8") as f:
-            for r in [s_texts[s] for s in scenario_names] + [u_texts[u] for u in user_ids]:
+            for r in records:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        header = dict(header, num_users=len(user_ids), num_scenarios=len(scenario_names),
-                      hidden_size=int(u_vecs.shape[1]), dtype="float16",
+        header = dict(header, format=STORE_FORMAT, kinds={k: len(v) for k, v in ids_by_kind.items()},
+                      hidden_size=int(dims.pop()), dtype=np.dtype(dtype).name,
                       created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         with open(os.path.join(tmp, "header.json"), "w", encoding="utf-8") as f:
             json.dump(header, f, indent=2, ensure_ascii=False)  # written last: its presence marks completeness
-        os.chmod(tmp, 0o755)
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     shutil.rmtree(work, ignore_errors=True)
     return path
 
 
 class KnowledgeStore:
-    """Read side of a finished store; vectors are memory-mapped (fp16), never loaded whole unless asked."""
+    """Read side of a finished store; vectors are memory-mapped, never loaded whole unless asked."""
 
     def __init__(self, path):
         if not is_complete(path):
@@ -192,34 +203,61 @@ class KnowledgeStore:
         self.path = path
         with open(os.path.join(path, "header.json"), encoding="utf-8") as f:
             self.header = json.load(f)
-        with open(os.path.join(path, "scenarios.json"), encoding="utf-8") as f:
-            self.scenario_names = json.load(f)
-        with open(os.path.join(path, "users.json"), encoding="utf-8") as f:
-            self.user_ids = json.load(f)
-        try:
-            self.scenario_vectors = np.load(os.path.join(path, "scenarios.npy"), mmap_mode="r")
-            self.user_vectors = np.load(os.path.join(path, "users.npy"), mmap_mode="r")
-        except (ValueError, OSError) as e:
-            raise StoreError(f"{path}: a vector file is truncated or corrupt ({e}); delete the folder and rebuild")
-        d = self.header["hidden_size"]
-        if self.user_vectors.shape != (len(self.user_ids), d) or self.scenario_vectors.shape != (len(self.scenario_names), d):
-            raise StoreError(f"{path}: vector shapes {self.user_vectors.shape} / {self.scenario_vectors.shape} do not "
-                             f"match the header ({len(self.user_ids)} users, {len(self.scenario_names)} scenarios, "
-                             f"dim {d}); delete the folder and rebuild")
-        self._user_row = None
+        if self.header.get("format") != STORE_FORMAT or "fingerprint" not in self.header:
+            raise StoreError(f"{path} was written by an older version of recbole-llm4msr (store format "
+                             f"{self.header.get('format', 1)}, no fingerprint of the data and LLM it was built from), "
+                             f"so nothing can vouch that it matches your data: delete it and rebuild "
+                             f"(llm4msr-knowledge --dataset={self.header.get('dataset', 'NAME')}, or run_recbole "
+                             f"without knowledge_store builds the default one)")
+        self._ids, self._vectors, self._rows = {}, {}, {}
+        d = self.dim
+        for kind, count in self.header["kinds"].items():
+            try:
+                with open(os.path.join(path, f"{kind}s.json"), encoding="utf-8") as f:
+                    self._ids[kind] = json.load(f)
+                self._vectors[kind] = np.load(os.path.join(path, f"{kind}s.npy"), mmap_mode="r")
+            except (ValueError, OSError) as e:
+                raise StoreError(f"{path}: the {kind} files are truncated or corrupt ({e}); delete the folder and "
+                                 f"rebuild")
+            if self._vectors[kind].shape != (count, d) or len(self._ids[kind]) != count:
+                raise StoreError(f"{path}: {kind} vectors {self._vectors[kind].shape} / {len(self._ids[kind])} ids do "
+                                 f"not match the header ({count} x {d}); delete the folder and rebuild")
 
     @property
     def dim(self):
         return int(self.header["hidden_size"])
 
-    def user_row(self, token):
-        if self._user_row is None:
-            self._user_row = {u: i for i, u in enumerate(self.user_ids)}
-        return self._user_row.get(str(token))
+    @property
+    def kinds(self):
+        return list(self.header["kinds"])
 
-    def user_vector(self, token):
-        row = self.user_row(token)
-        return None if row is None else np.asarray(self.user_vectors[row], dtype=np.float32)
+    @property
+    def fingerprint(self):
+        return self.header["fingerprint"]
+
+    def _check_kind(self, kind):
+        if kind not in self._ids:
+            raise StoreError(f"knowledge store {self.path} holds no '{kind}' vectors (it holds {self.kinds})")
+
+    def ids(self, kind):
+        self._check_kind(kind)
+        return self._ids[kind]
+
+    def vectors(self, kind):
+        """[n, d] memory-mapped vectors of ``kind``, in :meth:`ids` order."""
+        self._check_kind(kind)
+        return self._vectors[kind]
+
+    def row(self, kind, token):
+        """The row of ``token`` among the ``kind`` vectors, or None."""
+        self._check_kind(kind)
+        if kind not in self._rows:
+            self._rows[kind] = {t: i for i, t in enumerate(self._ids[kind])}
+        return self._rows[kind].get(str(token))
+
+    def vector(self, kind, token):
+        row = self.row(kind, token)
+        return None if row is None else np.asarray(self._vectors[kind][row], dtype=np.float32)
 
     def texts(self):
         """{(kind, id): record} from texts.jsonl (prompt and generated text)."""

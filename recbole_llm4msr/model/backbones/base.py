@@ -122,10 +122,6 @@ class MultiScenarioBackbone(ContextRecommender):
     def backbone(self, x, inputs):
         raise NotImplementedError
 
-    def interpretation(self, eval_data):
-        """What the enhancement learned (e.g. LLM4MSR's ``a`` and the user-level effect per scenario), or None."""
-        return None if self.enhancement is None else self.enhancement.interpret(self, eval_data)
-
     # ------------------------------------------------------------------ RecBole's interface
     def forward(self, interaction):
         inputs = self.embed(interaction)

@@ -7,6 +7,8 @@ from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBa
 
 
 class MMoE(MultiScenarioBackbone):
+    shared_gate = False  # OMoE: one gate for every scenario
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.expert_num = config["expert_num"]
@@ -15,7 +17,8 @@ class MMoE(MultiScenarioBackbone):
 
         self.experts = Experts(self.input_dim, self.expert_num, self.expert_mlp_sizes, self.dropout_prob)
         expert_dim = self.experts.out_dim
-        self.gates = nn.ModuleList(nn.Linear(self.input_dim, self.expert_num) for _ in range(self.num_scenarios))
+        gates = 1 if self.shared_gate else self.num_scenarios
+        self.gates = nn.ModuleList(nn.Linear(self.input_dim, self.expert_num) for _ in range(gates))
         self.towers = nn.ModuleList(
             Tower(expert_dim, self.tower_mlp_sizes, self.dropout_prob) for _ in range(self.num_scenarios)
         )

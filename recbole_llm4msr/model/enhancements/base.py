@@ -14,6 +14,7 @@ from recbole_llm4msr.layers import MetaLayers
 
 class Enhancement(nn.Module):
     name = "none"
+    knowledge_kinds = ()  # knowledge-store kinds ``prepare`` must provide before the model is built
 
     def __init__(self, backbone, config, dataset):
         super().__init__()
@@ -28,11 +29,9 @@ class Enhancement(nn.Module):
         """Called after the backbone's xavier initialisation (which would otherwise overwrite special inits)."""
 
     def summary(self):
+        """A JSON-able summary of what the enhancement learned (written into the results file; measured effects
+        are added by :func:`recbole_llm4msr.explain.interpret`)."""
         return {"enhancement": self.name}
-
-    def interpret(self, model, eval_data):
-        """A JSON-able summary of what the enhancement learned, written into the results file after training."""
-        return self.summary()
 
 
 class MetaFusion(Enhancement):

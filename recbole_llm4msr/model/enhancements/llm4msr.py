@@ -5,15 +5,18 @@ embedding before the backbone; scenario-level meta layers (conditioned on the sc
 parallel to the backbone; ``sigmoid(a * h_s + (1 - a) * h)``. ``llm4msr_levels: [user, scenario]`` selects the
 levels, so the ablations "w/o user-level" / "w/o scenario-level" are one flag each.
 
-Knowledge comes from the knowledge store through :func:`recbole_llm4msr.knowledge.loader.load_for_model` (built
-on first use with the embedded LLM if missing); training never runs the LLM. Users without a vector (cold start)
+Knowledge comes from the store ``knowledge_store`` names, which ``prepare`` finds or builds before any model is
+built (:mod:`recbole_llm4msr.prepare`); the constructor only aligns its vectors to RecBole's ids
+(:func:`recbole_llm4msr.knowledge.loader.align`) and never runs an LLM. Users without a vector (cold start)
 follow ``knowledge_fallback``: ``zeros`` (a zero vector, the layers still see the scenario through the backbone)
 or ``scenario`` (the row's scenario knowledge vector in place of the user's).
 """
 import torch
 
-from recbole_llm4msr.distributed import all_reduce_sum, real_row_mask
-from recbole_llm4msr.knowledge.loader import UserKnowledge, load_for_model
+import logging
+
+from recbole_llm4msr.knowledge.loader import align, open_store
+from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.model.enhancements.base import MetaFusion
 
 LEVELS = ("user", "scenario")
@@ -21,6 +24,7 @@ LEVELS = ("user", "scenario")
 
 class LLM4MSR(MetaFusion):
     name = "llm4msr"
+    knowledge_kinds = ("scenario", "user")  # what prepare() must provide before the model is built
 
     def __init__(self, backbone, config, dataset):
         levels = list(config["llm4msr_levels"] or [])
@@ -31,14 +35,25 @@ class LLM4MSR(MetaFusion):
         self.fallback = config["knowledge_fallback"] or "zeros"
         if self.fallback not in ("zeros", "scenario"):
             raise ValueError(f"knowledge_fallback must be 'zeros' or 'scenario', not '{self.fallback}'")
-        knowledge = load_for_model(config, dataset)
-        dim = knowledge["dim"]
-        super().__init__(backbone, config, dataset, (dim, dim))
+        if not config["knowledge_store"]:
+            raise ValueError("LLM4MSR needs a knowledge store, and models never build one: call "
+                             "recbole_llm4msr.prepare.prepare(config) before building the model (run_recbole does), "
+                             "or set knowledge_store to a finished store")
+        store = open_store(config["knowledge_store"])
+        users = align(store, "user", dataset.field2id_token[dataset.uid_field], expected_dim=config["knowledge_dim"],
+                      memory=str(config["knowledge_memory"] or "auto").lower(), padding=True,
+                      dataset=dataset.dataset_name)
+        scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
+                          required=True)
+        super().__init__(backbone, config, dataset, (store.dim, store.dim))
         self.uid_field = dataset.uid_field
-        self.knowledge_info = {k: knowledge[k] for k in ("path", "coverage", "dim", "memory")}
+        self.knowledge_info = {"path": store.path, "coverage": users.coverage, "dim": store.dim,
+                               "memory": users.memory}
+        logging.getLogger().info(f"knowledge: {store.path} ({store.dim}-d, {users.coverage:.1%} of the dataset's "
+                                 f"users have a vector; user table {users.memory})")
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
-        self.user_knowledge = UserKnowledge(knowledge)  # in memory or memory-mapped (knowledge_memory)
-        self.register_buffer("scenario_knowledge", knowledge["scenarios"], persistent=False)
+        self.user_knowledge = KnowledgeTable(users)  # in memory or memory-mapped (knowledge_memory)
+        self.register_buffer("scenario_knowledge", torch.from_numpy(scenarios.table[1:]), persistent=False)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
     def user_condition_rows(self, inputs):
@@ -80,34 +95,3 @@ class LLM4MSR(MetaFusion):
         finally:
             self.disable_user_knowledge = False
         return with_user, without
-
-    def interpret(self, model, eval_data):
-        """Adds, per scenario, the mean |p(with the user's knowledge) - p(without)| on ``eval_data``: how much the
-        user-level branch moves predictions (0 when the level is ablated)."""
-        out = self.summary()
-        if self.bottom is None:
-            return out
-        was_training = model.training
-        model.eval()
-        names = model.scenario_names
-        total = torch.zeros(len(names), dtype=torch.float64)
-        count = torch.zeros(len(names), dtype=torch.float64)
-        real = real_row_mask(eval_data)  # DDP: this rank's shard, without the sampler's padding rows
-        seen = 0
-        for batch in eval_data:
-            interaction = batch[0].to(self.scenario_knowledge.device)
-            p1, p0 = self.user_branch_effect(model, interaction)
-            scen = (interaction[model.scenario_field].long() - 1).cpu()
-            weight = torch.ones_like(scen, dtype=torch.float64)
-            if real is not None:
-                weight = real[seen:seen + len(scen)].double()
-            seen += len(scen)
-            total.index_add_(0, scen, (p1 - p0).abs().double().cpu() * weight)
-            count.index_add_(0, scen, weight)
-        all_reduce_sum(total)
-        all_reduce_sum(count)
-        model.train(was_training)
-        out["user_branch_effect"] = {
-            name: round(float(total[k] / count[k]), 6) for k, name in enumerate(names) if count[k] > 0
-        }
-        return out

@@ -1,0 +1,35 @@
+"""KnowledgeTable: frozen knowledge vectors by id (users today, items tomorrow), loaded or memory-mapped."""
+import numpy as np
+import torch
+from torch import nn
+
+
+class KnowledgeTable(nn.Module):
+    """``forward(ids) -> [B, d]`` float32 vectors of an aligned knowledge kind; zeros for ids without a vector.
+
+    Built from :func:`recbole_llm4msr.knowledge.loader.align`'s result (any object with ``memory``, ``dim``,
+    ``has``, ``rows``, ``table``, ``source``). ``load``: one float32 table in this process's memory (a
+    non-persistent buffer: it moves with the model and is never written into checkpoints). ``mmap``: only the rows
+    a batch needs are read from the store's memory-mapped file; the operating system's page cache is shared by
+    every process on the machine, so N training workers hold the store once, not N times.
+    """
+
+    def __init__(self, aligned):
+        super().__init__()
+        self.memory, self.dim = aligned.memory, int(aligned.dim)
+        self.register_buffer("has", torch.from_numpy(np.asarray(aligned.has, dtype=bool)), persistent=False)
+        self._rows = np.asarray(aligned.rows)
+        self._source = aligned.source if self.memory == "mmap" else None
+        if self.memory == "load":
+            self.register_buffer("table", torch.from_numpy(aligned.table), persistent=False)
+
+    def forward(self, ids):
+        if self.memory == "load":
+            return self.table[ids]
+        rows = self._rows[ids.detach().cpu().numpy()]
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        ok = rows >= 0
+        if ok.any():
+            unique, inverse = np.unique(rows[ok], return_inverse=True)  # sorted: the file is read in order
+            out[ok] = np.asarray(self._source[unique], dtype=np.float32)[inverse]
+        return torch.from_numpy(out).to(self.has.device)

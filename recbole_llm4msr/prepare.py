@@ -1,0 +1,62 @@
+"""Everything that must exist before a model is built, done once: the dataset and the knowledge stores.
+
+:func:`prepare` is called by every entry point (``run_recbole`` single-process and distributed -- in the parent,
+before the ranks start --, ``objective_function``, ``load_data_and_model``, the benchmarks) before the dataset and
+the model are built. It
+
+1. converts a built-in dataset on first use;
+2. for a model whose enhancement needs knowledge (``knowledge_kinds``, e.g. LLM4MSR), turns the run's config into a
+   :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec` (so ``config_files``, ``config_dict`` and the command line
+   reach the prompts), then finds the store by its fingerprint or builds it (progress bars, resumable), or checks
+   the store given as ``knowledge_store`` against the data; the store's path and every resolved knowledge setting
+   are written back into the config (so they appear in the log, the results file and the checkpoint).
+
+Model constructors then only open the store and align its vectors; they never run an LLM.
+"""
+import os
+from logging import getLogger
+
+from recbole_llm4msr.data.builtin import ensure_dataset
+from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+
+
+def knowledge_kinds(config):
+    """The knowledge kinds the configured model needs (empty for models without a knowledge enhancement)."""
+    from recbole_llm4msr.model.enhancements import ENHANCEMENTS
+
+    enhancement = str(config["enhancement"] or "none").lower()
+    cls = ENHANCEMENTS.get(enhancement)
+    return tuple(getattr(cls, "knowledge_kinds", ())) if cls is not None else ()
+
+
+def prepare_knowledge(config, show_progress=None):
+    """Find, build or check the knowledge store of ``config``; returns its path (also set as ``knowledge_store``)."""
+    spec = KnowledgeSpec.from_config(config)
+    if spec.store:
+        path = check_store(spec.store, spec).path
+    else:
+        progress = config["show_progress"] if show_progress is None else show_progress
+        summary = build_knowledge(spec, show_progress=bool(progress))
+        if not summary.get("reused"):
+            getLogger().info(f"knowledge built: {summary}")
+        path = summary["cache"]
+    for key, value in spec.config_items().items():
+        config[key] = value
+    config["knowledge_store"] = path
+    return path
+
+
+def prepare(config, show_progress=None):
+    """Convert the dataset if it is built in; find / build / check the knowledge stores the model needs."""
+    ensure_dataset(config)
+    if knowledge_kinds(config):
+        prepare_knowledge(config, show_progress)
+    return config
+
+
+def make_run_folders(config):
+    """RecBole creates ``log/<model>``, ``log_tensorboard`` and the checkpoint folder with exists-then-makedirs in
+    every rank; under DDP two ranks race (FileExistsError): make them once, before the ranks start."""
+    for folder in ("log", os.path.join("log", config["model"]), "log_tensorboard", config["checkpoint_dir"]):
+        os.makedirs(folder, exist_ok=True)

@@ -1,0 +1,87 @@
+"""Where settings come from: ``properties/`` and the one ordered list of YAML files, lowest precedence first.
+
+Precedence, lowest to highest (the same for ``run_recbole`` and ``llm4msr-knowledge``):
+
+1. RecBole's own defaults (its ``overall.yaml``, model YAML, context-aware quick-start YAML);
+2. ``properties/overall.yaml`` (context-aware models only);
+3. ``properties/enhancement/<enhancement>.yaml`` (``llm4msr``, ``dn``, ``ep``);
+4. ``properties/model/<Backbone>.yaml`` (``MMoE.yaml`` for ``MMoE_LLM4MSR``);
+5. ``properties/model/<Variant>.yaml`` (``MMoE_LLM4MSR.yaml``, if present);
+6. ``properties/dataset/<dataset>.yaml``;
+7. the converter-written ``<data_path>/<dataset>/<dataset>.yaml``;
+8. ``--config_files``, then ``config_dict``, then the command line.
+
+:func:`model_yaml_files` gives 2-5, :func:`dataset_yaml_files` 6-7; RecBole's Config loads 1 and 8 itself
+(:class:`recbole_llm4msr.config.MultiScenarioConfig`). :func:`merge_yaml_files` reads a list of files with
+RecBole's YAML rules (``1e-3`` is a float) for the tools that do not build a RecBole Config (``llm4msr-knowledge``).
+
+This module imports nothing of ours, so the knowledge library and the converters may use it.
+"""
+import re
+from pathlib import Path
+
+import yaml
+
+
+def properties_dir():
+    """``properties/`` at the repository root (source / editable install) or inside the installed package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "properties", here / "properties"):
+        if (candidate / "overall.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"recbole-llm4msr: properties/overall.yaml not found next to {here}; reinstall the package")
+
+
+def model_yaml_files(model, backbone=None, enhancement="none", context_aware=True):
+    """Our model-level property files for ``model`` (2-5 above), lowest precedence first; may not exist."""
+    props = properties_dir()
+    files = [props / "overall.yaml"] if context_aware else []
+    if enhancement and enhancement != "none":
+        files.append(props / "enhancement" / f"{enhancement}.yaml")
+    if backbone and backbone != model:
+        files.append(props / "model" / f"{backbone}.yaml")
+    files.append(props / "model" / f"{model}.yaml")
+    return files
+
+
+def dataset_yaml_files(dataset, data_path):
+    """The dataset-level files (6-7 above): ours, then the converter's next to the data; may not exist."""
+    return [properties_dir() / "dataset" / f"{dataset}.yaml", Path(data_path) / dataset / f"{dataset}.yaml"]
+
+
+class _Loader(yaml.SafeLoader):
+    """RecBole's YAML rules: ``1e-3`` and ``1.0e-3`` are floats (plain YAML 1.1 reads them as strings)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                 |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                 |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                 |[-+]?\.(?:inf|Inf|INF)
+                 |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        loaded = yaml.load(f, Loader=_Loader)
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: a settings file must hold 'key: value' lines, not a {type(loaded).__name__}")
+    return loaded
+
+
+def merge_yaml_files(files, user_files=()):
+    """Settings from ``files`` (ours: a missing one is skipped) then ``user_files`` (must exist), later files
+    winning, as RecBole merges them."""
+    merged = {}
+    for path in user_files:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+    for path in list(files) + list(user_files):
+        if Path(path).is_file():
+            merged.update(load_yaml(path))
+    return merged
