@@ -17,6 +17,8 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.2",
     "pyyaml>=6",
     "tqdm>=4.60",
+    "matplotlib>=3.6",   # llm4msr-compare's plot and the knowledge report's PNG are part of the results
+    "scipy>=1.11",       # paired tests, Benjamini-Hochberg (scipy.stats.false_discovery_control)
     # knowledge extraction (the LLM is frozen; training never runs it)
     "transformers>=5.0,<6",
     "gguf>=0.10",        # transformers' gguf_file= loader (the embedded SmolLM2 is a GGUF file)
@@ -42,7 +44,7 @@ setup(
         "recbole_llm4msr.knowledge": ["templates/*.txt"],
     },
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "packaging", "matplotlib>=3.6", "hypothesis>=6"], "bench": ["matplotlib>=3.6"]},
+    extras_require={"test": ["pytest>=7", "packaging", "hypothesis>=6"]},
     entry_points={
         "console_scripts": [
             "run_recbole=recbole_llm4msr.cli:main",

@@ -62,14 +62,11 @@ def summarize(rows):
 
 
 def plot(rows, path):
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no PNG (pip install -e '.[bench]')")
-        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     models = list(dict.fromkeys(r["model"] for r in rows))
     scen_cols = [c for c in rows[0] if c.startswith("auc_")]
     fig, ax = plt.subplots(figsize=(max(6, len(models) * 1.2), 4))

@@ -12,6 +12,7 @@ about training.
 BUILTIN = {
     "ml-100k-msr": "dataset_converters.ml100k",
     "ml-1m-msr": "dataset_converters.ml1m",
+    "amazon-art-office": "dataset_converters.amazon_art_office",
 }
 CONVERTERS = {
     "ml100k": "dataset_converters.ml100k",
@@ -19,4 +20,5 @@ CONVERTERS = {
     "csv": "dataset_converters.csv",
     "kuaisar": "dataset_converters.kuaisar",
     "amazon": "dataset_converters.amazon",
+    "amazon_art_office": "dataset_converters.amazon_art_office",
 }

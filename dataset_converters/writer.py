@@ -34,27 +34,67 @@ def read_atomic(path, usecols=None):
     return df
 
 
-def scenario_split(scenarios, ratios=(0.8, 0.1, 0.1), seed=2020):
-    """Row indices of the train / valid / test parts: a seeded random 8:1:1 split inside each scenario.
+def scenario_split(scenarios, ratios=(0.8, 0.1, 0.1), seed=2020, groups=None, order=None, users=None):
+    """Row indices of the train / valid / test parts, stratified by scenario; each part keeps the original row order.
 
-    Splitting inside each scenario keeps every scenario's share equal in all three parts, so no scenario can be
-    missing from training. Each part keeps the original row order.
+    * ``groups`` (one code per row; default: every row its own group): rows of one group always land in the same
+      part. The writer groups by (user, item, scenario), so a repeated interaction can never be both trained on and
+      tested (and converters group a sampled negative with its positive).
+    * random split (``order`` None): a seeded random 8:1:1 split of each scenario's groups. With one row per group
+      it is exactly the split of the rows.
+    * time split (``order``: a position or timestamp per row, and ``users``): inside each (user, scenario), the
+      groups ordered by their first ``order`` value; the last ``ratio_test`` share (rounded, at least one group when
+      the user has three or more) is test, the share before it valid, the rest train.
     """
     scenarios = np.asarray(scenarios)
-    rng = np.random.default_rng(seed)
-    parts = [[] for _ in ratios]
+    n = scenarios.size
+    groups = np.arange(n) if groups is None else np.asarray(groups)
     total = float(sum(ratios))
-    for value in sorted(pd.unique(scenarios).tolist(), key=str):
-        idx = np.flatnonzero(scenarios == value)
-        idx = idx[rng.permutation(idx.size)]
-        n = idx.size
-        n_valid = int(n * ratios[1] / total)
-        n_test = int(n * ratios[2] / total)
-        n_train = n - n_valid - n_test
-        bounds = np.cumsum([0, n_train, n_valid, n_test])
-        for k in range(len(ratios)):
-            parts[k].append(idx[bounds[k]:bounds[k + 1]])
-    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=int) for p in parts]
+    part = np.zeros(n, dtype=np.int8)
+    if order is None:
+        rng = np.random.default_rng(seed)
+        for value in sorted(pd.unique(scenarios).tolist(), key=str):
+            idx = np.flatnonzero(scenarios == value)
+            uniq, first, inverse = np.unique(groups[idx], return_index=True, return_inverse=True)
+            rank = np.empty(uniq.size, dtype=np.int64)
+            rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)  # groups in first-occurrence order
+            g = uniq.size
+            slot = np.empty(g, dtype=np.int64)
+            slot[rng.permutation(g)] = np.arange(g)
+            n_valid, n_test = int(g * ratios[1] / total), int(g * ratios[2] / total)
+            bucket = np.zeros(g, dtype=np.int8)
+            bucket[g - n_valid - n_test:g - n_test] = 1
+            bucket[g - n_test:] = 2
+            part[idx] = bucket[slot[rank[inverse]]]
+    else:
+        if users is None:
+            raise ValueError("a time split needs the users of the rows")
+        frame = pd.DataFrame({"s": scenarios, "u": np.asarray(users), "g": groups,
+                              "o": pd.to_numeric(pd.Series(np.asarray(order)), errors="coerce").to_numpy()})
+        if frame["o"].isna().any():
+            raise ValueError("the order column has empty or non-numeric values; a time split needs a number per row")
+        first = frame.groupby(["s", "u", "g"], sort=False, observed=True)["o"].min().reset_index()
+        first = first.sort_values(["s", "u", "o", "g"], kind="stable")
+        size = first.groupby(["s", "u"], sort=False, observed=True)["g"].transform("size").to_numpy()
+        pos = first.groupby(["s", "u"], sort=False, observed=True).cumcount().to_numpy()
+        n_test = np.where(size >= 3, np.maximum(1, np.floor(size * ratios[2] / total + 0.5)), 0).astype(int)
+        n_valid = np.where(size >= 3, np.maximum(1, np.floor(size * ratios[1] / total + 0.5)), 0).astype(int)
+        bucket = np.where(pos >= size - n_test, 2, np.where(pos >= size - n_test - n_valid, 1, 0)).astype(np.int8)
+        keyed = pd.Series(bucket, index=pd.MultiIndex.from_frame(first[["s", "u", "g"]]))
+        part = keyed.reindex(pd.MultiIndex.from_frame(frame[["s", "u", "g"]])).to_numpy().astype(np.int8)
+    return [np.flatnonzero(part == k) for k in range(len(ratios))]
+
+
+def pair_groups(inter, user_col, item_col, scenario_col):
+    """One code per (user, item, scenario): the unit that never straddles splits."""
+    return pd.MultiIndex.from_arrays([inter[user_col], inter[item_col], inter[scenario_col]]).factorize()[0]
+
+
+def pair_overlap(groups, parts):
+    """How many (user, item, scenario) groups occur in two parts (train_valid, train_test, valid_test)."""
+    sets = [set(np.unique(np.asarray(groups)[idx]).tolist()) for idx in parts]
+    names = dict(zip(range(3), SPLIT_PARTS))
+    return {f"{names[a]}_{names[b]}": len(sets[a] & sets[b]) for a, b in ((0, 1), (0, 2), (1, 2))}
 
 
 def sparsity(interactions, users, items):
@@ -180,12 +220,18 @@ def check_interactions(inter, source, user_col, item_col, label_col, scenario_co
 
 def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col="user_id", item_col="item_id",
                   label_col="label", scenario_col="scenario", load_col=None, extra_config=None, source="",
-                  seed=2020, ratios=(0.8, 0.1, 0.1), overwrite=False, notes=None):
+                  seed=2020, ratios=(0.8, 0.1, 0.1), overwrite=False, notes=None, groups=None, split="random",
+                  order_col=None):
     """Write ``out_dir/name/`` atomically and return ``(path, stats)``.
 
     ``types`` maps every column of ``inter`` / ``user`` / ``item`` to its atomic type. ``load_col`` is the
     ``load_col`` of the dataset YAML (which columns RecBole loads as model features); columns written but not
     loaded (timestamps, item titles) are there for the knowledge pipeline.
+
+    The split (:func:`scenario_split`) never separates the rows of one (user, item, scenario) -- or of one of the
+    converter's ``groups`` (e.g. a positive and its sampled negatives), which must each lie inside one such pair or
+    hold distinct pairs. ``split="time"`` orders each user's groups by ``order_col``. ``stats.json`` records the
+    split and the (user, item, scenario) pairs found in two parts (``pair_overlap``: 0).
     """
     final = os.path.join(out_dir, name)
     if os.path.exists(final) and not overwrite:
@@ -199,9 +245,26 @@ def write_dataset(out_dir, name, inter, types, *, user=None, item=None, user_col
     # category codes follow the sorted scenario names: the same split as splitting on the names, without strings
     codes = inter[scenario_col].astype(str).astype("category").cat.codes.to_numpy() if _is_text(inter[scenario_col]) \
         else inter[scenario_col].astype("category").cat.codes.to_numpy()
-    parts = scenario_split(codes, ratios=ratios, seed=seed)
+    pairs = pair_groups(inter, user_col, item_col, scenario_col)
+    if split not in ("random", "time"):
+        raise ConversionError(f"--split must be random or time, not '{split}'")
+    if split == "time" and (order_col is None or order_col not in inter.columns):
+        raise ConversionError(f"{source or name}: --split time needs an order column (--order_col: a position or "
+                              f"timestamp per row); columns are {list(inter.columns)}")
+    try:
+        parts = scenario_split(codes, ratios=ratios, seed=seed, groups=pairs if groups is None else groups,
+                               order=inter[order_col].to_numpy() if split == "time" else None,
+                               users=inter[user_col].to_numpy())
+    except ValueError as e:
+        raise ConversionError(f"{source or name}: column '{order_col}': {e}") from None
     stats = scenario_stats(inter, user_col, item_col, label_col, scenario_col)
-    stats["splits"] = {}
+    stats["splits"] = {"method": split, "order_col": order_col if split == "time" else None,
+                       "unit": "(user, item, scenario) pairs" if groups is None else "the converter's groups",
+                       "repeated_pairs": int(len(pairs) - len(np.unique(pairs))),
+                       "pair_overlap": pair_overlap(pairs, parts)}
+    if any(stats["splits"]["pair_overlap"].values()):
+        raise ConversionError(f"{source or name}: the split put one (user, item, scenario) pair into two parts "
+                              f"({stats['splits']['pair_overlap']}); the converter's groups are wrong")
     for part, idx in zip(SPLIT_PARTS, parts):
         counts = inter[scenario_col].iloc[idx].value_counts().sort_index()
         stats["splits"][part] = {
@@ -253,5 +316,7 @@ def add_common_args(parser, default_name):
 
 
 def finish(path, stats, name):
-    print(format_stats(name, stats, {k: v["interactions"] for k, v in stats["splits"].items()}))
+    print(format_stats(name, stats, {k: stats["splits"][k]["interactions"] for k in SPLIT_PARTS}))
+    print(f"split: {stats['splits']['method']} by {stats['splits']['unit']}; pairs in two parts: "
+          f"{stats['splits']['pair_overlap']}")
     print(f"written: {path}")

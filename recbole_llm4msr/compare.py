@@ -1,19 +1,34 @@
-"""``llm4msr-compare``: models x seeds on one dataset and one split, with a learning-rate search, significance
-tests against the plain backbone, a table in the paper's layout and a plot.
+"""``llm4msr-compare``: models x seeds on one dataset and one split, with a learning-rate search on a seed that is
+not reported, paired tests against the plain backbone and against knowledge controls, a multiple-comparison
+correction, a table in the paper's layout and a plot.
 
-    llm4msr-compare --dataset=ml-100k-msr --models=DeepFM,MMoE,MMoE_DN,MMoE_EP,MMoE_LLM4MSR --seeds=3 \\
-                    [--lr_grid=0.001,0.005] [--epochs=30] [--out=compare/ml-100k-msr] [--set key=value ...]
+    llm4msr-compare --dataset=ml-100k-msr --seeds=3 \\
+        --models=DeepFM,MMoE,MMoE_DN,MMoE_EP,MMoE_LLM4MSR,MMoE_LLM4MSR[shuffle] \\
+        [--lr_grid=0.001,0.003,0.01] [--epochs=30] [--out=compare/ml-100k-msr] [--set key=value ...]
 
-For every model the learning rate is chosen on the validation split (overall AUC, first seed), then the model runs
-with ``--seeds`` seeds at that rate. Every finished run is appended to ``runs.csv`` at once, so an interrupted
-comparison resumes without recomputing anything; a run that crashes is recorded (``status=error``) and the rest go
-on. Outputs in ``--out``: ``runs.csv`` (every run), ``table.md`` (mean ± std per scenario; ``*`` where
-a ``<Backbone>_<LLM4MSR|DN|EP>`` variant beats its plain backbone by a paired t-test over seeds, p < 0.05; relative
-improvement in %), ``auc.png``.
+* **Models** are names (ours or RecBole's) with optional settings in brackets: ``MMoE_LLM4MSR[shuffle]`` /
+  ``[zero]`` are the knowledge controls (``knowledge_control``), ``Name[key=value;key=value]`` any setting.
+* **Learning rate**: every model runs each rate of ``--lr_grid`` with ``--lr_seed`` (default: the seed before the
+  first reported one); the rate with the best validation AUC is then run with the ``--seeds`` reported seeds
+  (``--first_seed``, +1, ...). A rate at the edge of the grid is flagged (``†``): the grid may be too narrow.
+* **Tests**: for every scenario and overall, a two-sided paired t-test over the reported seeds of each variant
+  against its plain backbone, and of each LLM4MSR model against its controls (``[shuffle]`` / ``[zero]``) when they
+  are in the comparison. p-values are corrected with Benjamini-Hochberg over every test of the table
+  (``scipy.stats.false_discovery_control``). Marks: ``▲`` / ``▼`` significantly better / worse at raw p < 0.05,
+  ``▲▲`` / ``▼▼`` still so after the correction. Every test is a row of ``tests.csv``.
+* **Resume**: every run is a row of ``runs.csv`` (rewritten atomically) carrying a hash of its full effective config
+  (model settings, seed, rate, epochs, ``--set``, config files, and the digest of the dataset's split files); a rerun
+  into the same ``--out`` reuses a row only when the hash matches. A run that crashes is recorded
+  (``status=error``) and the rest go on.
+
+Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png``.
 """
 import argparse
 import csv
+import hashlib
+import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -21,49 +36,143 @@ import traceback
 
 from tqdm import tqdm
 
-from recbole_llm4msr.atomic import atomic_write
+from recbole_llm4msr.atomic import atomic_write, atomic_write_text
 
-FIELDS = ["model", "phase", "seed", "learning_rate", "status", "valid_auc", "valid_logloss", "test_auc",
-          "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error"]
+FIELDS = ["model", "phase", "seed", "learning_rate", "status", "config_hash", "valid_auc", "valid_logloss",
+          "test_auc", "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error"]
+TEST_FIELDS = ["model", "baseline", "relation", "column", "n", "mean", "baseline_mean", "rel_pct", "t", "p_raw",
+               "p_corrected", "correction", "test", "mark_raw", "mark_corrected"]
+DEFAULT_LR_GRID = (0.001, 0.003, 0.01)
+ALPHA = 0.05
+CONTROLS = ("shuffle", "zero")
+TEST_NAME = "paired t-test, two-sided, over seeds"
+CORRECTION = "Benjamini-Hochberg"
+# keys that do not change what a run computes (paths, logging) are left out of its config hash
+VOLATILE = {"checkpoint_dir", "results_file", "state", "show_progress", "data_path", "device", "gpu_id", "use_gpu",
+            "log_wandb", "wandb_project", "local_rank", "single_spec", "resume", "save_last_checkpoint",
+            "knowledge_cache_dir", "worker"}
 
 
-def family(model):
-    """``(backbone, enhancement)`` of a model name, from the variant list (``MMoE_LLM4MSR`` -> ``("MMoE",
-    "llm4msr")``); any other model is its own ``plain`` family."""
+# ---------------------------------------------------------------------------------------------- names
+def parse_label(label):
+    """``"MMoE_LLM4MSR[shuffle]"`` -> ``("MMoE_LLM4MSR", {"knowledge_control": "shuffle"})``;
+    ``"MMoE[dropout_prob=0.2;embedding_size=8]"`` -> ``("MMoE", {...})``."""
+    m = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", label)
+    if not m:
+        raise ValueError(f"model '{label}': expected NAME or NAME[setting;key=value]")
+    name, inner = m.group(1), m.group(2)
+    settings = {}
+    for part in filter(None, (p.strip() for p in (inner or "").split(";"))):
+        if "=" in part:
+            key, _, value = part.partition("=")
+            settings[key.strip()] = _value(value.strip())
+        elif part in CONTROLS:
+            settings["knowledge_control"] = part
+        else:
+            raise ValueError(f"model '{label}': '[{part}]' is neither a control ({', '.join(CONTROLS)}) nor key=value")
+    return name, settings
+
+
+def split_models(text):
+    """Comma-separated labels; commas inside brackets belong to the label."""
+    out, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            out.append(current)
+            current = ""
+        else:
+            current += ch
+    out.append(current)
+    return [x.strip() for x in out if x.strip()]
+
+
+def family(label):
+    """``(backbone, kind)`` of a label, from the variant list: ``MMoE_LLM4MSR`` -> ``("MMoE", "llm4msr")``,
+    ``MMoE_LLM4MSR[shuffle]`` -> ``("MMoE", "llm4msr[shuffle]")``; any other model is its own ``plain`` family."""
     from recbole_llm4msr.model.variants import VARIANTS
 
-    cls = VARIANTS.get(model)
-    return (cls.backbone_name, cls.fixed_enhancement) if cls is not None else (model, "plain")
+    name, settings = parse_label(label)
+    cls = VARIANTS.get(name)
+    backbone, kind = (cls.backbone_name, cls.fixed_enhancement) if cls is not None else (name, "plain")
+    control = settings.get("knowledge_control")
+    if control and control != "none":
+        kind = f"{kind}[{control}]"
+    return backbone, kind
 
 
+def baselines(label, labels):
+    """``[(baseline label, relation)]`` this label is tested against, among ``labels``."""
+    backbone, kind = family(label)
+    out = []
+    if kind != "plain" and backbone in labels:
+        out.append((backbone, "vs plain backbone"))
+    if "[" not in kind and kind != "plain":
+        name = parse_label(label)[0]
+        for control in CONTROLS:
+            if f"{name}[{control}]" in labels:
+                out.append((f"{name}[{control}]", f"vs {control} control"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- statistics
 def paired_test(treated, base):
-    """(relative improvement of the means in %, p-value of a two-sided paired t-test; None with < 2 pairs)."""
+    """(relative change of the means in %, t statistic, two-sided p of a paired t-test; None with < 2 pairs)."""
     from scipy.stats import ttest_rel
 
     rel = (statistics.mean(treated) / statistics.mean(base) - 1) * 100
     if len(treated) < 2 or len(treated) != len(base):
-        return rel, None
+        return rel, None, None
     diffs = [a - b for a, b in zip(treated, base)]
-    if all(d == diffs[0] for d in diffs):  # zero variance: the test is undefined; identical runs are not a gain
-        return rel, (0.0 if diffs[0] != 0 else 1.0)
-    return rel, float(ttest_rel(treated, base).pvalue)
+    if all(d == diffs[0] for d in diffs):  # zero variance: the t-test is undefined
+        return rel, None, (0.0 if diffs[0] != 0 else 1.0)
+    res = ttest_rel(treated, base)
+    return rel, float(res.statistic), float(res.pvalue)
 
 
-def significant(treated, base, alpha=0.05):
-    rel, p = paired_test(treated, base)
+def corrected(pvalues):
+    """Benjamini-Hochberg adjusted p-values (scipy)."""
+    from scipy.stats import false_discovery_control
+
+    if not pvalues:
+        return []
+    return [float(p) for p in false_discovery_control(pvalues, method="bh")]
+
+
+def mark(rel, p, p_corr, alpha=ALPHA):
+    """(raw mark, corrected mark): ▲ / ▼ when p < alpha (better / worse), ▲▲ / ▼▼ when the corrected p is too."""
+    if p is None or p >= alpha:
+        return "", ""
+    arrow = "▲" if rel > 0 else "▼"
+    return arrow, arrow * 2 if p_corr is not None and p_corr < alpha else ""
+
+
+def significant(treated, base, alpha=ALPHA):
+    rel, _, p = paired_test(treated, base)
     return p is not None and p < alpha and rel > 0
 
 
+# ---------------------------------------------------------------------------------------------- the harness
 class Comparison:
     def __init__(self, dataset, models, seeds, lr_grid, out, epochs=30, data_path="dataset/", extra=None,
-                 config_files=None, first_seed=2020):
-        self.dataset, self.models, self.lr_grid = dataset, models, lr_grid
+                 config_files=None, first_seed=2020, lr_seed=None):
+        self.dataset, self.models, self.lr_grid = dataset, list(models), [float(x) for x in lr_grid]
+        for label in self.models:
+            parse_label(label)  # a malformed label fails before any run
         self.seeds = [first_seed + k for k in range(seeds)]
-        self.out, self.epochs, self.data_path = out, epochs, data_path
-        self.extra, self.config_files = dict(extra or {}), config_files
-        os.makedirs(out, exist_ok=True)
-        self.csv = os.path.join(out, "runs.csv")
+        self.lr_seed = first_seed - 1 if lr_seed is None else int(lr_seed)
+        if self.lr_seed in self.seeds:
+            raise ValueError(f"--lr_seed {self.lr_seed} is one of the reported seeds {self.seeds}: the learning rate "
+                             f"must be chosen on a seed that is not reported")
+        # runs happen in temporary folders: every path is made absolute first
+        self.out, self.epochs, self.data_path = os.path.abspath(out), epochs, os.path.abspath(data_path)
+        self.extra = dict(extra or {})
+        self.config_files = [os.path.abspath(f) for f in config_files] if config_files else None
+        os.makedirs(self.out, exist_ok=True)
+        self.csv = os.path.join(self.out, "runs.csv")
         self.rows = self._load()
+        self._hashes = {}
 
     def _load(self):
         self.fields = list(FIELDS)
@@ -75,13 +184,14 @@ class Comparison:
         self.fields += [c for c in reader.fieldnames or [] if c not in self.fields]
         return rows
 
-    def _append(self, row):
+    def _record(self, row):
+        """Add ``row``, replacing a row of the same (model, seed, rate) from another config (stale)."""
+        row = {k: "" if v is None else str(v) for k, v in row.items()}
+        self.rows = [r for r in self.rows if not (r["model"] == row["model"] and r["seed"] == row["seed"]
+                                                 and float(r["learning_rate"]) == float(row["learning_rate"]))]
         self.fields += [k for k in row if k not in self.fields]
-        self.rows.append({k: "" if v is None else str(v) for k, v in row.items()})
-        self._write()
+        self.rows.append(row)
 
-    def _write(self):
-        """runs.csv rewritten atomically (a kill never leaves a torn row), with every column seen so far."""
         def write(f):
             w = csv.DictWriter(f, fieldnames=self.fields, restval="")
             w.writeheader()
@@ -89,25 +199,57 @@ class Comparison:
 
         atomic_write(self.csv, write)
 
-    def done(self, model, seed, lr):
-        return next((r for r in self.rows if r["model"] == model and r["seed"] == str(seed)
-                     and float(r["learning_rate"]) == float(lr) and r["status"] == "ok"), None)
+    # ------------------------------------------------------------------ one run
+    def run_config(self, label, seed, lr):
+        name, settings = parse_label(label)
+        return name, {"seed": seed, "learning_rate": lr, "epochs": self.epochs, "data_path": self.data_path,
+                      "state": "WARNING", "show_progress": False, **self.extra, **settings}
 
-    def run_one(self, model, seed, lr, phase):
+    def config_hash(self, label, seed, lr):
+        """Digest of the run's full effective config (RecBole's merged config, paths left out) and of the
+        dataset's split files."""
+        key = (label, seed, float(lr))
+        if key not in self._hashes:
+            from recbole_llm4msr.config import MultiScenarioConfig
+            from recbole_llm4msr.knowledge.fingerprint import file_digest
+
+            name, config_dict = self.run_config(label, seed, lr)
+            config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
+                                         config_dict=config_dict)
+            from recbole_llm4msr.results import json_safe_config
+
+            effective = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
+            folder = os.path.join(self.data_path, self.dataset)
+            data = {f: file_digest(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
+                    if f.endswith(".inter") or f.endswith(".user") or f.endswith(".item")}
+            payload = json.dumps({"config": effective, "data": data}, sort_keys=True, default=str)
+            self._hashes[key] = hashlib.sha256(payload.encode()).hexdigest()[:12]
+        return self._hashes[key]
+
+    def done(self, label, seed, lr):
+        """The finished row of (label, seed, rate) whose config hash matches the current config, or None."""
+        for r in self.rows:
+            if r["model"] == label and r["seed"] == str(seed) and float(r["learning_rate"]) == float(lr) \
+                    and r["status"] == "ok":
+                return r if r.get("config_hash") == self.config_hash(label, seed, lr) else None
+        return None
+
+    def run_one(self, label, seed, lr, phase):
         from recbole_llm4msr.quick_start import run_recbole
 
-        found = self.done(model, seed, lr)
+        found = self.done(label, seed, lr)
         if found:
             return found
         work = tempfile.mkdtemp(prefix="llm4msr-compare-")
-        config = {"seed": seed, "learning_rate": lr, "epochs": self.epochs, "data_path": self.data_path,
-                  "state": "WARNING", "show_progress": False, "checkpoint_dir": os.path.join(work, "saved"),
-                  "results_file": os.path.join(self.out, "runs", f"{model}-lr{lr}-seed{seed}.json"), **self.extra}
-        row = {"model": model, "phase": phase, "seed": seed, "learning_rate": lr}
+        row = {"model": label, "phase": phase, "seed": seed, "learning_rate": lr}
         cwd = os.getcwd()
         try:
+            row["config_hash"] = self.config_hash(label, seed, lr)
+            name, config = self.run_config(label, seed, lr)
+            config.update(checkpoint_dir=os.path.join(work, "saved"),
+                          results_file=os.path.join(self.out, "runs", f"{_slug(label)}-lr{lr}-seed{seed}.json"))
             os.chdir(work)
-            result = run_recbole(model=model, dataset=self.dataset, config_dict=config,
+            result = run_recbole(model=name, dataset=self.dataset, config_dict=config,
                                  config_file_list=self.config_files)
             payload = result["results"]
             row.update(status="ok", valid_auc=payload["best_valid"]["auc"], valid_logloss=payload["best_valid"]["logloss"],
@@ -119,105 +261,141 @@ class Comparison:
                 for scen, m in payload[part]["scenarios"].items():
                     for metric in ("auc", "logloss"):
                         row[f"{'valid' if part == 'best_valid' else 'test'}_{metric}_{scen}"] = m[metric]
-        except Exception as e:  # a crash in one run is recorded; the comparison goes on
+        except Exception as e:  # noqa: BLE001  (a crash in one run is recorded; the comparison goes on)
             row.update(status="error", error=f"{type(e).__name__}: {e}"[:300])
             traceback.print_exc()
         finally:
             os.chdir(cwd)
-        self._append(row)
-        return {k: str(v) for k, v in row.items()}
+        self._record(row)
+        return {k: "" if v is None else str(v) for k, v in row.items()}
 
-    def best_lr(self, model):
+    def best_lr(self, label):
         scores = {}
         for lr in self.lr_grid:
-            r = self.done(model, self.seeds[0], lr)
-            if r:
+            r = self.done(label, self.lr_seed, lr)
+            if r and r.get("valid_auc") not in (None, ""):
                 scores[lr] = float(r["valid_auc"])
         return max(scores, key=scores.get) if scores else None
 
     def run(self):
-        total = len(self.models) * (len(self.lr_grid) + len(self.seeds) - 1)
+        total = len(self.models) * (len(self.lr_grid) + len(self.seeds))
         bar = tqdm(total=total, desc=f"compare {self.dataset}", unit="run")
-        for model in self.models:
+        for label in self.models:
             for lr in self.lr_grid:
-                r = self.run_one(model, self.seeds[0], lr, "lr-search")
+                r = self.run_one(label, self.lr_seed, lr, "lr-search")
                 bar.update(1)
-                tqdm.write(f"{model} lr={lr} seed={self.seeds[0]}: {r['status']} valid AUC {r.get('valid_auc')} "
-                           f"test AUC {r.get('test_auc')}")
-            lr = self.best_lr(model)
-            for seed in self.seeds[1:]:
-                if lr is None:
-                    bar.update(1)
-                    continue
-                r = self.run_one(model, seed, lr, "seeds")
+                tqdm.write(f"{label} lr={lr} seed={self.lr_seed}: {r['status']} valid AUC {r.get('valid_auc')}")
+            lr = self.best_lr(label)
+            for seed in self.seeds:
+                if lr is not None:
+                    r = self.run_one(label, seed, lr, "seeds")
+                    tqdm.write(f"{label} lr={lr} seed={seed}: {r['status']} test AUC {r.get('test_auc')}")
                 bar.update(1)
-                tqdm.write(f"{model} lr={lr} seed={seed}: {r['status']} test AUC {r.get('test_auc')}")
         bar.close()
         return self.report()
 
     # ------------------------------------------------------------------ reporting
-    def final_runs(self, model):
-        """The runs at the chosen learning rate, one per seed (in seed order)."""
-        lr = self.best_lr(model)
+    def final_runs(self, label):
+        """The runs at the chosen learning rate, one per reported seed (in seed order)."""
+        lr = self.best_lr(label)
         if lr is None:
             return []
-        return [r for r in (self.done(model, s, lr) for s in self.seeds) if r]
+        return [r for r in (self.done(label, s, lr) for s in self.seeds) if r]
 
     def scenarios(self):
         keys = {k for r in self.rows for k in r if k.startswith("test_auc_") and r.get(k) not in (None, "")}
         return sorted(k[len("test_auc_"):] for k in keys)
 
+    def order(self):
+        stock = [m for m in self.models if family(m)[1] == "plain" and not _is_backbone(parse_label(m)[0])]
+        return stock + [m for m in self.models if m not in stock]
+
+    def tests(self, columns):
+        """Every paired test of the table, with raw and corrected p-values and marks (also -> tests.csv)."""
+        rows = []
+        for label in self.models:
+            runs = self.final_runs(label)
+            for base, relation in baselines(label, self.models):
+                base_runs = self.final_runs(base)
+                for col in columns:
+                    vals = _values(runs, col)
+                    base_vals = _values(base_runs, col)
+                    if not vals or len(vals) != len(base_vals):
+                        continue
+                    rel, t, p = paired_test(vals, base_vals)
+                    rows.append({"model": label, "baseline": base, "relation": relation, "column": col,
+                                 "n": len(vals), "mean": statistics.mean(vals),
+                                 "baseline_mean": statistics.mean(base_vals), "rel_pct": rel, "t": t, "p_raw": p,
+                                 "test": TEST_NAME, "correction": CORRECTION})
+        testable = [r for r in rows if r["p_raw"] is not None]
+        for r, q in zip(testable, corrected([r["p_raw"] for r in testable])):
+            r["p_corrected"] = q
+        for r in rows:
+            r.setdefault("p_corrected", None)
+            r["mark_raw"], r["mark_corrected"] = mark(r["rel_pct"], r["p_raw"], r["p_corrected"])
+
+        def write(f):
+            w = csv.DictWriter(f, fieldnames=TEST_FIELDS, restval="")
+            w.writeheader()
+            w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+
+        atomic_write(os.path.join(self.out, "tests.csv"), write)
+        return rows
+
     def report(self):
         scen = self.scenarios()
         columns = [f"test_auc_{s}" for s in scen] + ["test_auc"]
-        stock = [m for m in self.models if family(m)[1] == "plain" and not any(
-            x.startswith(m + "_") for x in self.models) and not _is_backbone(m)]
-        order = stock + [m for m in self.models if m not in stock]
-        lines = [f"Test AUC on {self.dataset}: mean ± std over seeds {self.seeds} at the learning rate chosen on "
-                 f"validation (grid {self.lr_grid}); `*` = better than the plain backbone by a paired t-test over "
-                 f"seeds (p < 0.05); (+x%) = relative change of the mean.", "",
-                 "| model | lr | " + " | ".join(scen + ["overall"]) + " | s/epoch | params |",
-                 "|---" * (len(scen) + 5) + "|"]
-        summary = {}
-        for model in order:
-            runs = self.final_runs(model)
+        tests = self.tests(columns)
+        by_key = {(r["model"], r["baseline"], r["column"]): r for r in tests}
+        n_tests = sum(r["p_raw"] is not None for r in tests)
+        lines = [
+            f"Test AUC on {self.dataset}: mean ± std over the reported seeds {self.seeds}, at the learning rate chosen "
+            f"on validation with seed {self.lr_seed} (not reported; grid {self.lr_grid}, `†` = best rate at the grid's "
+            f"edge). (±x%) = relative change of the mean against the plain backbone. ▲ / ▼ = better / worse by a "
+            f"{TEST_NAME} at raw p < {ALPHA}; ▲▲ / ▼▼ = still significant after {CORRECTION} correction over all "
+            f"{n_tests} tests of this table (tests.csv). 'vs control' = overall AUC against the same model with "
+            f"shuffled (`[shuffle]`) or zeroed (`[zero]`) knowledge.", "",
+            "| model | lr | " + " | ".join(scen + ["overall"]) + " | vs control | s/epoch | params |",
+            "|---" * (len(scen) + 6) + "|"]
+        for label in self.order():
+            runs = self.final_runs(label)
             if not runs:
-                failed = [r for r in self.rows if r["model"] == model and r["status"] == "error"]
-                lines.append(f"| {model} | failed: {failed[-1]['error'] if failed else 'no run'} |")
+                failed = [r for r in self.rows if r["model"] == label and r["status"] == "error"]
+                lines.append(f"| {label} | failed: {failed[-1]['error'] if failed else 'no run'} |")
                 continue
-            base_model, variant = family(model)
-            base_runs = self.final_runs(base_model) if variant != "plain" else []
+            backbone, kind = family(label)
             cells = []
             for col in columns:
-                vals = [float(r[col]) for r in runs if r.get(col) not in (None, "")]
-                summary[(model, col)] = vals
+                vals = _values(runs, col)
                 if not vals:
                     cells.append("n/a")
                     continue
                 cell = f"{statistics.mean(vals):.4f}" + (f" ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else "")
-                base_vals = [float(r[col]) for r in base_runs if r.get(col) not in (None, "")]
-                if base_vals and len(base_vals) == len(vals):
-                    rel, _ = paired_test(vals, base_vals)
-                    cell += (" *" if significant(vals, base_vals) else "") + f" ({rel:+.2f}%)"
+                t = by_key.get((label, backbone, col)) if kind != "plain" else None
+                if t is not None:
+                    cell += f" ({t['rel_pct']:+.2f}%)" + (f" {t['mark_corrected'] or t['mark_raw']}"
+                                                         if t["mark_raw"] else "")
                 cells.append(cell)
+            controls = [by_key[(label, b, "test_auc")] for b, rel in baselines(label, self.models)
+                        if rel != "vs plain backbone" and (label, b, "test_auc") in by_key]
+            vs = "; ".join(f"{t['baseline'][t['baseline'].index('['):]} {t['rel_pct']:+.2f}%"
+                           + (f" {t['mark_corrected'] or t['mark_raw']}" if t["mark_raw"] else "") for t in controls)
+            lr = float(runs[0]["learning_rate"])
+            edge = "†" if len(self.lr_grid) > 1 and lr in (min(self.lr_grid), max(self.lr_grid)) else ""
             speed = statistics.mean(float(r["train_s_per_epoch"]) for r in runs)
-            lines.append(f"| {model} | {runs[0]['learning_rate']} | " + " | ".join(cells) + f" | {speed:.2f} | "
-                         f"{runs[0]['params']} |")
+            lines.append(f"| {label} | {runs[0]['learning_rate']}{edge} | " + " | ".join(cells) + f" | {vs or '–'} | "
+                         f"{speed:.2f} | {runs[0]['params']} |")
         table = "\n".join(lines) + "\n"
-        with open(os.path.join(self.out, "table.md"), "w") as f:
-            f.write(table)
-        self.plot(order, scen)
+        atomic_write_text(os.path.join(self.out, "table.md"), table)
+        self.plot(self.order(), scen)
         return table
 
     def plot(self, order, scen):
-        try:
-            import matplotlib
+        import matplotlib
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("matplotlib is not installed: no plot (pip install -e '.[bench]')")
-            return None
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
         cols = [f"test_auc_{s}" for s in scen] + ["test_auc"]
         models = [m for m in order if self.final_runs(m)]
         if not models:
@@ -227,22 +405,33 @@ class Comparison:
         colors = {"plain": "tab:gray", "dn": "tab:blue", "ep": "tab:orange", "llm4msr": "tab:red"}
         for ax, col in zip(axes, cols):
             for i, m in enumerate(models):
-                vals = [float(r[col]) for r in self.final_runs(m) if r.get(col) not in (None, "")]
+                vals = _values(self.final_runs(m), col)
                 if not vals:
                     continue
+                kind = family(m)[1]
                 err = statistics.stdev(vals) if len(vals) > 1 else 0.0
-                ax.errorbar(statistics.mean(vals), i, xerr=err, fmt="o", color=colors[family(m)[1]], capsize=3)
+                ax.errorbar(statistics.mean(vals), i, xerr=err, fmt="o" if "[" not in kind else "x",
+                            color=colors.get(kind.split("[")[0], "tab:purple"), alpha=0.5 if "[" in kind else 1.0,
+                            capsize=3)
             ax.set_title(col.replace("test_auc_", "").replace("test_auc", "overall"))
             ax.set_xlabel("test AUC")
             ax.grid(axis="x", alpha=0.3)
         axes[0].set_yticks(range(len(models)), models)
         axes[0].invert_yaxis()
-        fig.suptitle(f"{self.dataset}: per-scenario test AUC (mean ± std over {len(self.seeds)} seeds)")
+        fig.suptitle(f"{self.dataset}: per-scenario test AUC (mean ± std over {len(self.seeds)} seeds; x = control)")
         fig.tight_layout()
         path = os.path.join(self.out, "auc.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         return path
+
+
+def _values(runs, col):
+    return [float(r[col]) for r in runs if r.get(col) not in (None, "")]
+
+
+def _slug(label):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
 
 
 def _is_backbone(model):
@@ -261,9 +450,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="llm4msr-compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--models", required=True, help="comma-separated model names")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (2020, 2021, ...)")
-    p.add_argument("--lr_grid", default="0.001,0.005", help="comma-separated learning rates")
+    p.add_argument("--models", required=True, help="comma-separated labels: NAME or NAME[shuffle|zero|key=value;...]")
+    p.add_argument("--seeds", type=int, default=3, help="number of reported seeds (first_seed, first_seed + 1, ...)")
+    p.add_argument("--first_seed", type=int, default=2020)
+    p.add_argument("--lr_seed", type=int, default=None, help="the seed of the learning-rate search (default "
+                                                             "first_seed - 1; never a reported seed)")
+    p.add_argument("--lr_grid", default=",".join(map(str, DEFAULT_LR_GRID)), help="comma-separated learning rates")
     p.add_argument("--epochs", type=int, default=30, help="at most; early stopping on validation AUC")
     p.add_argument("--out", default=None, help="default compare/<dataset>")
     p.add_argument("--data_path", default="dataset/")
@@ -274,12 +466,15 @@ def main(argv=None):
     for item in args.set:
         key, _, value = item.partition("=")
         extra[key] = _value(value)
-    comparison = Comparison(
-        args.dataset, [m.strip() for m in args.models.split(",") if m.strip()], args.seeds,
-        [float(x) for x in args.lr_grid.split(",")], args.out or os.path.join("compare", args.dataset),
-        epochs=args.epochs, data_path=args.data_path, extra=extra,
-        config_files=[f for f in args.config_files.split(",") if f] or None,
-    )
+    try:
+        comparison = Comparison(
+            args.dataset, split_models(args.models), args.seeds, [float(x) for x in args.lr_grid.split(",")],
+            args.out or os.path.join("compare", args.dataset), epochs=args.epochs, data_path=args.data_path,
+            extra=extra, config_files=[f for f in args.config_files.split(",") if f] or None,
+            first_seed=args.first_seed, lr_seed=args.lr_seed)
+    except ValueError as e:
+        print(f"llm4msr-compare: error: {e}", file=sys.stderr)
+        return 2
     sys.argv = sys.argv[:1]  # RecBole's Config would read our own flags as its parameters
     print(comparison.run())
     return 0

@@ -2,20 +2,49 @@
 import csv
 import os
 
-from recbole_llm4msr.compare import Comparison, family, paired_test, significant
+import pytest
+
+from recbole_llm4msr.compare import (
+    Comparison,
+    baselines,
+    corrected,
+    family,
+    mark,
+    paired_test,
+    parse_label,
+    significant,
+    split_models,
+)
 
 TINY = {"embedding_size": 4, "expert_mlp_sizes": [16], "tower_mlp_sizes": [8], "expert_num": 2,
         "train_batch_size": 4096, "meta_bottom_hidden_sizes": [8], "meta_parallel_hidden_sizes": [8]}
 
 
-def test_significance_marker_on_fixed_numbers():
+def test_significance_marks_gains_and_losses_with_a_correction():
     assert significant([0.80, 0.82, 0.81, 0.83], [0.70, 0.71, 0.72, 0.70])
     assert not significant([0.80, 0.70, 0.75], [0.76, 0.74, 0.75])  # noisy: no marker
-    assert not significant([0.70, 0.71, 0.72, 0.70], [0.80, 0.82, 0.81, 0.83])  # significantly worse: no marker
     assert not significant([0.8], [0.7])  # one seed: no test
-    rel, p = paired_test([0.80, 0.82, 0.81, 0.83], [0.70, 0.71, 0.72, 0.70])
-    assert round(rel, 2) == 15.19 and p < 0.01  # means 0.815 vs 0.7075
+    rel, t, p = paired_test([0.80, 0.82, 0.81, 0.83], [0.70, 0.71, 0.72, 0.70])
+    assert round(rel, 2) == 15.19 and p < 0.01 and t > 0  # means 0.815 vs 0.7075
+    worse = paired_test([0.70, 0.71, 0.72, 0.70], [0.80, 0.82, 0.81, 0.83])
+    assert mark(worse[0], worse[2], worse[2]) == ("▼", "▼▼")  # a significant loss is marked too
+    assert mark(+1.0, 0.01, 0.2) == ("▲", "") and mark(+1.0, 0.2, 0.3) == ("", "")
+    # Benjamini-Hochberg: p_(i) * m / i, made monotone
+    assert corrected([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.0533333, 0.0533333, 0.2], rel=1e-4)
     assert family("MMoE_LLM4MSR") == ("MMoE", "llm4msr") and family("DeepFM") == ("DeepFM", "plain")
+
+
+def test_labels_with_controls_and_settings():
+    assert parse_label("MMoE_LLM4MSR[shuffle]") == ("MMoE_LLM4MSR", {"knowledge_control": "shuffle"})
+    assert parse_label("MMoE[dropout_prob=0.2;embedding_size=8]") == ("MMoE", {"dropout_prob": 0.2, "embedding_size": 8})
+    assert family("STAR_LLM4MSR[zero]") == ("STAR", "llm4msr[zero]")
+    labels = split_models("MMoE,MMoE_LLM4MSR,MMoE_LLM4MSR[shuffle],MMoE[a=1;b=2]")
+    assert labels == ["MMoE", "MMoE_LLM4MSR", "MMoE_LLM4MSR[shuffle]", "MMoE[a=1;b=2]"]
+    assert baselines("MMoE_LLM4MSR", labels) == [("MMoE", "vs plain backbone"),
+                                                 ("MMoE_LLM4MSR[shuffle]", "vs shuffle control")]
+    assert baselines("MMoE_LLM4MSR[shuffle]", labels) == [("MMoE", "vs plain backbone")]
+    with pytest.raises(ValueError, match="neither a control"):
+        parse_label("MMoE_LLM4MSR[shufle]")
 
 
 def rows(path):
@@ -25,25 +54,72 @@ def rows(path):
 
 def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     out = str(tmp_path / "cmp")
-    comparison = Comparison("ml-100k-msr", ["DeepFM", "MMoE", "MMoE_EP", "NoSuchModel"], seeds=2,
+    comparison = Comparison("ml-100k-msr", ["MMoE", "MMoE_EP", "NoSuchModel"], seeds=2,
                             lr_grid=[0.005, 0.01], out=out, epochs=1, data_path=data_dir, extra=TINY)
     table = comparison.run()
     runs = rows(os.path.join(out, "runs.csv"))
     ok = [r for r in runs if r["status"] == "ok"]
-    assert len(ok) == 3 * 3  # 2 learning rates on the first seed + 1 more seed, per working model
+    assert len(ok) == 2 * 4  # 2 learning rates on the lr seed + 2 reported seeds, per working model
+    assert {r["seed"] for r in ok if r["phase"] == "lr-search"} == {"2019"}  # chosen on a seed never reported
+    assert {r["seed"] for r in ok if r["phase"] == "seeds"} == {"2020", "2021"}
+    assert all(len(r["config_hash"]) == 12 for r in ok)
     failed = [r for r in runs if r["status"] == "error"]
     assert {r["model"] for r in failed} == {"NoSuchModel"} and "Unknown model" in failed[0]["error"]
     for r in ok:
         assert float(r["test_auc_young"]) > 0 and float(r["params"]) > 0 and float(r["train_s_per_epoch"]) > 0
     assert os.path.isfile(os.path.join(out, "auc.png")) and os.path.getsize(os.path.join(out, "auc.png")) > 1000
     assert open(os.path.join(out, "table.md")).read() == table
-    assert "| DeepFM |" in table and "| MMoE_EP |" in table and "%)" in table  # relative change vs MMoE
+    assert "| MMoE |" in table and "| MMoE_EP |" in table and "%)" in table  # relative change vs MMoE
+    assert "†" in table and "Benjamini-Hochberg" in table  # a 2-rate grid: the best rate is always at an edge
     assert "NoSuchModel | failed" in table
+    tests = rows(os.path.join(out, "tests.csv"))
+    assert {(t["model"], t["baseline"]) for t in tests} == {("MMoE_EP", "MMoE")} and len(tests) == 4
+    assert all(t["test"].startswith("paired t-test") and t["correction"] == "Benjamini-Hochberg" for t in tests)
+    assert all(float(t["p_corrected"]) >= float(t["p_raw"]) for t in tests if t["p_raw"])
     # resume: a new comparison over the same folder recomputes nothing that finished
-    again = Comparison("ml-100k-msr", ["DeepFM", "MMoE", "MMoE_EP"], seeds=2, lr_grid=[0.005, 0.01], out=out,
+    again = Comparison("ml-100k-msr", ["MMoE", "MMoE_EP"], seeds=2, lr_grid=[0.005, 0.01], out=out,
                        epochs=1, data_path=data_dir, extra=TINY)
+    assert all(again.done(r["model"], int(r["seed"]), float(r["learning_rate"])) for r in ok)
+    mtimes = {f: os.path.getmtime(os.path.join(out, "runs", f)) for f in os.listdir(os.path.join(out, "runs"))}
     again.run()
-    assert len([r for r in rows(os.path.join(out, "runs.csv")) if r["status"] == "ok"]) == 9
+    assert len([r for r in rows(os.path.join(out, "runs.csv")) if r["status"] == "ok"]) == 8
+    assert mtimes == {f: os.path.getmtime(os.path.join(out, "runs", f)) for f in mtimes}
+    # another config into the same folder reuses nothing
+    for changed in (dict(epochs=2, extra=TINY), dict(epochs=1, extra=dict(TINY, embedding_size=8))):
+        other = Comparison("ml-100k-msr", ["MMoE"], seeds=2, lr_grid=[0.005, 0.01], out=out, data_path=data_dir,
+                           **changed)
+        assert other.done("MMoE", 2020, 0.005) is None and other.done("MMoE", 2019, 0.01) is None
+
+
+def test_relative_data_path_and_the_lr_seed_rule(data_dir, tmp_path, monkeypatch):
+    parent, name = os.path.split(data_dir)
+    monkeypatch.chdir(parent)
+    comparison = Comparison("ml-100k-msr", ["DeepFM"], seeds=1, lr_grid=[0.01], out="cmp-rel", epochs=1,
+                            data_path=name, extra=TINY)
+    assert comparison.data_path == data_dir and comparison.out == os.path.join(parent, "cmp-rel")
+    table = comparison.run()
+    assert [r["status"] for r in rows(os.path.join(parent, "cmp-rel", "runs.csv"))] == ["ok", "ok"]
+    assert "| DeepFM | 0.01 |" in table  # a stock model; a one-rate grid has no edge flag
+    with pytest.raises(ValueError, match="not reported"):
+        Comparison("ml-100k-msr", ["DeepFM"], seeds=3, lr_grid=[0.01], out="x", lr_seed=2021)
+
+
+def test_controls_sit_beside_the_real_run(data_dir, store, tmp_path, workdir):
+    out = str(tmp_path / "ctl")
+    labels = ["MMoE_LLM4MSR", "MMoE_LLM4MSR[shuffle]"]
+    comparison = Comparison("ml-100k-msr", labels, seeds=2, lr_grid=[0.01], out=out, epochs=1, data_path=data_dir,
+                            extra=dict(TINY, knowledge_store=store))
+    table = comparison.run()
+    line = next(x for x in table.splitlines() if x.startswith("| MMoE_LLM4MSR |"))
+    assert "[shuffle] " in line and "%" in line  # the 'vs control' cell
+    assert "| MMoE_LLM4MSR[shuffle] |" in table
+    tests = rows(os.path.join(out, "tests.csv"))
+    assert {t["relation"] for t in tests} == {"vs shuffle control"}
+    runs = rows(os.path.join(out, "runs.csv"))
+    real = [r for r in runs if r["model"] == "MMoE_LLM4MSR" and r["phase"] == "seeds"]
+    shuffled = [r for r in runs if r["model"] == "MMoE_LLM4MSR[shuffle]" and r["phase"] == "seeds"]
+    assert real[0]["params"] == shuffled[0]["params"]  # same architecture
+    assert real[0]["test_auc"] != shuffled[0]["test_auc"] and real[0]["config_hash"] != shuffled[0]["config_hash"]
 
 
 def test_families_come_from_the_variant_list(monkeypatch):

@@ -243,3 +243,26 @@ def test_memory_mapped_knowledge_predicts_exactly_as_loaded(fallback, data_dir, 
     assert torch.equal(loaded.enhancement.user_knowledge(uid), mapped.enhancement.user_knowledge(uid))
     with pytest.raises(ValueError, match="knowledge_memory must be"):
         build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_memory="ssd")
+
+
+def test_knowledge_controls_keep_the_architecture_and_remove_the_information(data_dir, store, batch_and_data):
+    real, batch = build("MMoE_LLM4MSR", data_dir, store, batch_and_data)
+    shuffled, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="shuffle")
+    again, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="shuffle")
+    zero, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="zero")
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(real) == count(shuffled) == count(zero)
+    r, s = real.enhancement.user_knowledge, shuffled.enhancement.user_knowledge
+    assert torch.equal(r.has, s.has)  # the same users have a vector ...
+    have = torch.nonzero(r.has).squeeze(1)
+    rows_r, rows_s = r.table[have], s.table[have]
+    assert not (rows_r == rows_s).all(dim=1).any()  # ... but nobody keeps their own
+    assert sorted(map(tuple, rows_r.tolist())) == sorted(map(tuple, rows_s.tolist()))  # the same set of vectors
+    assert torch.equal(s.table, again.enhancement.user_knowledge.table)  # a fixed seeded permutation
+    sr, ss = real.enhancement.scenario_knowledge, shuffled.enhancement.scenario_knowledge
+    assert not (sr == ss).all(dim=1).any() and torch.equal(sr.sum(0), ss.sum(0))
+    z = zero.enhancement.user_knowledge
+    assert not z.has.any() and z.table.abs().sum() == 0
+    assert torch.equal(zero.enhancement.scenario_knowledge, sr)
+    with pytest.raises(ValueError, match="knowledge_control must be one of"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="random")

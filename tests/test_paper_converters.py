@@ -85,6 +85,7 @@ def test_kuaisar_counts(tmp_path, form):
     assert (rec["interactions"], rec["positives"], rec["users"], rec["items"]) == (12, 7, 6, 6)
     assert (src["interactions"], src["positives"], src["users"], src["items"]) == (10, 5, 7, 6)
     assert stats["overall"]["users"] == 7 and stats["overall"]["items"] == 11
+    assert set(stats["splits"]["pair_overlap"].values()) == {0}  # repeated shows of one item stay in one part
     assert json.load(open(os.path.join(path, "kuaisar-small.stats.json")))["scenarios"]["search"]["positives"] == 5
     users = read(os.path.join(path, "kuaisar-small.user"))
     assert list(users.columns) == kuaisar.USER_COLS and len(users) == 7  # only users that interacted
@@ -148,6 +149,7 @@ def test_amazon_2014_format(tmp_path):
     assert set(stats["scenarios"]) == {"Books", "Movies_and_TV"}
     assert (stats["scenarios"]["Books"]["interactions"], stats["scenarios"]["Books"]["positives"]) == (4, 2)
     assert (stats["scenarios"]["Movies_and_TV"]["interactions"], stats["scenarios"]["Movies_and_TV"]["positives"]) == (3, 2)
+    assert set(stats["splits"]["pair_overlap"].values()) == {0}
     assert stats["notes"]["malformed_lines"] == {"reviews_Books_5.json.gz": 1, "reviews_Movies_and_TV_5.json.gz": 0,
                                                  "meta_Books.json.gz": 0, "meta_Movies_and_TV.json.gz": 0}
     assert stats["notes"]["items_without_meta"] == 1
@@ -182,6 +184,7 @@ def test_amazon_2018_format_and_duplicate_meta(tmp_path):
     path, stats = amazon.convert([reviews, second], [meta, meta2], str(tmp_path / "out"), "amz18")
     assert stats["scenarios"]["Toys_and_Games"]["interactions"] == 4
     assert stats["scenarios"]["Toys_and_Games"]["positives"] == 3
+    assert set(stats["splits"]["pair_overlap"].values()) == {0}
     assert stats["notes"]["duplicate_meta_asins_dropped"]["meta_Toys_and_Games.json.gz"] == 1
     items = read(os.path.join(path, "amz18.item")).set_index("item_id")
     assert items.loc["t1", "title"] == "Jigsaw" and items.loc["t1", "category"] == "Jigsaw_Puzzles"

@@ -64,7 +64,7 @@ def data_fingerprint(files, builder):
         "train_split": file_digest(files.train_file),
         "item_texts": text_digest(sorted(builder.item_text.items(), key=lambda kv: str(kv[0]))),
         "scenario_descriptions": text_digest(builder.descriptions),
-        "fields": text_digest({"fields": files.field_names(), "positive": "label > 0.5"}),
+        "fields": text_digest({"fields": files.field_names(), "positive": " ".join(map(str, files.positive_rule()))}),
     }
 
 

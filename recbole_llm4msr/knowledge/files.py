@@ -44,19 +44,34 @@ class DatasetFiles:
     def field_names(self):
         return {k: self.field(k) for k in FIELD_DEFAULTS}
 
+    def positive_rule(self):
+        """``(column, operator, value)``: the dataset's own rule for a positive. RecBole's ``threshold: {col: t}``
+        makes ``label = col >= t``; without a threshold the label column is 0/1 and a positive is ``label > 0.5``."""
+        threshold = self.config.get("threshold")
+        if isinstance(threshold, dict) and threshold:
+            if len(threshold) != 1:
+                raise ValueError(f"dataset '{self.name}': threshold {threshold} names {len(threshold)} fields; RecBole "
+                                 f"binarises one field")
+            (column, value), = threshold.items()
+            return str(column), ">=", float(value)
+        return self.field("LABEL_FIELD"), ">", 0.5
+
     def train_interactions(self):
-        """The training split with columns user, item, label (float), scenario and timestamp (if present)."""
+        """The training split with columns user, item, label (1.0 for a positive by the dataset's own rule,
+        :meth:`positive_rule`, else 0.0), scenario and timestamp (if present)."""
         df = read_atomic(self.train_file)
-        cols = {"user": self.field("USER_ID_FIELD"), "item": self.field("ITEM_ID_FIELD"),
-                "label": self.field("LABEL_FIELD"), "scenario": self.field("SCENARIO_FIELD")}
+        column, op, value = self.positive_rule()
+        cols = {"user": self.field("USER_ID_FIELD"), "item": self.field("ITEM_ID_FIELD"), "label": column,
+                "scenario": self.field("SCENARIO_FIELD")}
         missing = [v for v in cols.values() if v not in df.columns]
         if missing:
             raise ValueError(f"{self.train_file}: column(s) {missing} missing (columns: {list(df.columns)}); "
-                             f"check USER_ID_FIELD / ITEM_ID_FIELD / LABEL_FIELD / SCENARIO_FIELD")
+                             f"check USER_ID_FIELD / ITEM_ID_FIELD / LABEL_FIELD / SCENARIO_FIELD / threshold")
         out = pd.DataFrame({k: df[v] for k, v in cols.items()})
-        out["label"] = pd.to_numeric(out["label"], errors="coerce")
-        if out["label"].isna().any():
-            raise ValueError(f"{self.train_file}: label column '{cols['label']}' has non-numeric values")
+        raw = pd.to_numeric(out["label"], errors="coerce")
+        if raw.isna().any():
+            raise ValueError(f"{self.train_file}: label column '{column}' has non-numeric values")
+        out["label"] = ((raw >= value) if op == ">=" else (raw > value)).astype(float)
         time_field = self.field("TIME_FIELD")
         if time_field in df.columns:
             out["timestamp"] = pd.to_numeric(df[time_field], errors="coerce")

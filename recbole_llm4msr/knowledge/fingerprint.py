@@ -6,7 +6,7 @@ Parts (each a short digest, all recorded in the store's header):
 ``train_split``             the bytes of ``<dataset>.train.inter`` (another split seed -> another store)
 ``item_texts``              the item texts exactly as rendered into prompts
 ``scenario_descriptions``   the descriptions from the dataset's YAML / ``--config_files``
-``fields``                  the field names read and the positive rule (label > 0.5)
+``fields``                  the field names read and the dataset's positive rule (threshold or label > 0.5)
 ``prompts``                 the templates and the prompt settings (items per scenario, token budget)
 ``llm``                     the LLM's files by content (config, tokenizer, weights; see :func:`llm_identity`)
 ``mode``, ``pooling``,      how a prompt becomes a vector; ``dtype`` is the resolved one (``auto`` is

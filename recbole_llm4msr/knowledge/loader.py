@@ -6,7 +6,7 @@ order (e.g. RecBole's ``field2id_token[uid_field]``: row ``i`` is internal id ``
 the vectors themselves. Ids without a vector (cold start; the padding id) get a row of zeros and ``has = False``;
 what a model does with them is its own setting. Nothing here knows about models or configs.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -83,3 +83,36 @@ def align(store, kind, tokens, expected_dim=None, memory="load", padding=False, 
             table[idx[order]] = np.asarray(source[rows[idx][order]], dtype=np.float32)
     return Aligned(kind=kind, rows=rows, has=has, dim=store.dim, memory=memory, table=table, source=source,
                    path=store.path, padding=padding)
+
+
+CONTROLS = ("none", "shuffle", "zero")
+
+
+def control(aligned, mode, seed=0):
+    """A control for "is it the knowledge, or just the extra layers?" -- same shapes, no information:
+
+    * ``shuffle``: every id that has a vector gets another such id's vector (one seeded random cycle: nobody keeps
+      their own, the set of vectors is unchanged);
+    * ``zero``: no id has a vector (every id is treated as cold start);
+    * ``none``: ``aligned`` unchanged.
+    """
+    mode = str(mode or "none").lower()
+    if mode not in CONTROLS:
+        raise ValueError(f"knowledge_control must be one of {', '.join(CONTROLS)}, not '{mode}'")
+    if mode == "none":
+        return aligned
+    if mode == "zero":
+        table = None if aligned.table is None else np.zeros_like(aligned.table)
+        return replace(aligned, rows=np.full_like(aligned.rows, -1), has=np.zeros_like(aligned.has), table=table)
+    idx = np.flatnonzero(aligned.has)
+    if idx.size < 2:
+        return aligned
+    cycle = idx[np.random.default_rng(seed).permutation(idx.size)]
+    source = np.roll(cycle, -1)  # cycle[k] takes the vector of cycle[k + 1]
+    rows = aligned.rows.copy()
+    rows[cycle] = aligned.rows[source]
+    table = None
+    if aligned.table is not None:
+        table = aligned.table.copy()
+        table[cycle] = aligned.table[source]
+    return replace(aligned, rows=rows, table=table)

@@ -20,7 +20,7 @@ POOLINGS = ("last",)
 
 # the dataset settings the prompts depend on (read from the dataset's YAML files or the RecBole config)
 DATASET_KEYS = ("USER_ID_FIELD", "ITEM_ID_FIELD", "LABEL_FIELD", "SCENARIO_FIELD", "TIME_FIELD",
-                "scenario_descriptions", "item_text_fields")
+                "scenario_descriptions", "item_text_fields", "threshold")
 FIELD_DEFAULTS = {"USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "LABEL_FIELD": "label",
                   "SCENARIO_FIELD": "scenario", "TIME_FIELD": "timestamp"}
 

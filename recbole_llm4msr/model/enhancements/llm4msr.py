@@ -10,12 +10,17 @@ built (:mod:`recbole_llm4msr.prepare`); the constructor only aligns its vectors 
 (:func:`recbole_llm4msr.knowledge.loader.align`) and never runs an LLM. Users without a vector (cold start)
 follow ``knowledge_fallback``: ``zeros`` (a zero vector, the layers still see the scenario through the backbone)
 or ``scenario`` (the row's scenario knowledge vector in place of the user's).
+
+Controls, to tell knowledge from extra layers (same architecture, same parameter count): ``knowledge_control:
+shuffle`` gives every user another user's vector (a fixed seeded cycle, ``knowledge_control_seed``) and every
+scenario another scenario's; ``zero`` gives every user the cold-start vector. A claim that knowledge helps must
+beat ``shuffle``, not only the plain backbone.
 """
 import torch
 
 import logging
 
-from recbole_llm4msr.knowledge.loader import align, open_store
+from recbole_llm4msr.knowledge.loader import align, control, open_store
 from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.model.enhancements.base import MetaFusion
 
@@ -45,10 +50,16 @@ class LLM4MSR(MetaFusion):
                       dataset=dataset.dataset_name)
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
+        # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
+        self.control = str(config["knowledge_control"] or "none").lower()
+        seed = int(config["knowledge_control_seed"] or 0)
+        users = control(users, self.control, seed)
+        if self.control == "shuffle":
+            scenarios = control(scenarios, "shuffle", seed)
         super().__init__(backbone, config, dataset, (store.dim, store.dim))
         self.uid_field = dataset.uid_field
         self.knowledge_info = {"path": store.path, "coverage": users.coverage, "dim": store.dim,
-                               "memory": users.memory}
+                               "memory": users.memory, "control": self.control}
         logging.getLogger().info(f"knowledge: {store.path} ({store.dim}-d, {users.coverage:.1%} of the dataset's "
                                  f"users have a vector; user table {users.memory})")
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
