@@ -142,3 +142,18 @@ def test_one_epoch_end_to_end(name, data_dir, workdir):
     result = run_recbole(model=name, dataset="ml-100k-msr", config_dict=quick_config(data_dir), saved=False)
     for scen in ("young", "middle", "senior"):
         assert result["test_result"][f"auc_{scen}"] > 0.55, result["test_result"]
+
+
+def test_partitioned_norm_skips_a_scenario_with_one_row():
+    """A scenario with a single row in a training batch has no variance: its running variance must not move
+    towards 0 (it did), and the row is normalised with the running statistics."""
+    from recbole_llm4msr.layers import PartitionedNorm
+
+    torch.manual_seed(0)
+    norm = PartitionedNorm(4, 2).train()
+    scenario = torch.tensor([0, 0, 0, 1])  # scenario 1 has one row
+    z = torch.randn(4, 4) * 3 + 1
+    out = norm(z, ScenarioGroups(scenario, 2))
+    assert torch.equal(norm.running_var[1], torch.ones(4)) and torch.equal(norm.running_mean[1], torch.zeros(4))
+    assert not torch.allclose(norm.running_var[0], torch.ones(4))  # scenario 0 (3 rows) is updated
+    assert torch.allclose(out[3], (z[3] - 0) / torch.sqrt(torch.ones(4) + norm.eps))  # running statistics

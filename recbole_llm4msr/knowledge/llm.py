@@ -17,10 +17,18 @@ Two modes (``--mode``):
 
 "Last-layer hidden state" is the base model's ``last_hidden_state`` (after the final norm), i.e. what
 ``hidden_states[-1]`` of the causal-LM output is; the LM head is never computed in ``prompt`` mode.
+
+Model layouts. On load, one tiny probe pass tells how the model returns its states and cache, so ChatGLM2-6B's
+remote code (``trust_remote_code``: ``last_hidden_state`` sequence-first, ``[seq, batch, hidden]``, and a legacy
+tuple KV cache of ``[seq, batch, groups, dim]`` tensors) works like Qwen2 / Llama / Gemma (batch-first states and a
+``Cache`` object): states are turned batch-first, and the shared prefix's cache is expanded along the axis the probe
+found to be the batch axis. A cache that cannot be expanded (an unknown type) means no prefix sharing: every prompt
+is run whole (slower, same vectors), with a warning.
 """
 import copy
 import glob
 import importlib.util
+import inspect
 import logging
 import os
 
@@ -141,6 +149,12 @@ class KnowledgeLLM:
         prefix = getattr(model, "base_model_prefix", "model")
         self.base = getattr(model, prefix, None) or model.get_decoder()
         self.hidden_size = int(model.config.hidden_size)
+        self._takes_cache_kwarg = "cache" in inspect.signature(self.base.forward).parameters
+        self.sequence_first, self.cache_batch_axis = self._probe_layout()
+        self.prefix_sharing = self.cache_batch_axis is not None
+        if not self.prefix_sharing:
+            logger.warning(f"{name}: its KV cache cannot be expanded to a batch; prompts are run whole (no shared "
+                           f"prefix): same vectors, slower")
         self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         self.tokens_processed = 0
         self._identity = None
@@ -159,6 +173,45 @@ class KnowledgeLLM:
         llm._identity = file_identity(spec)
         return llm
 
+    # ------------------------------------------------------------------ layout
+    def _probe_layout(self):
+        """(sequence_first, cache batch axis or "cache" or None) from one pass of 3 prompts x 7 tokens."""
+        torch = self.torch
+        batch, seq = 3, 7
+        token = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((batch, seq), int(token), dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = self.base(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
+        shape = tuple(out.last_hidden_state.shape[:2])
+        if shape == (batch, seq):
+            sequence_first = False
+        elif shape == (seq, batch):
+            sequence_first = True
+        else:
+            raise ValueError(f"{self.name}: last_hidden_state has shape {tuple(out.last_hidden_state.shape)} for "
+                             f"{batch} prompts of {seq} tokens; expected [batch, seq, hidden] or [seq, batch, hidden]")
+        cache = out.past_key_values
+        if hasattr(cache, "batch_repeat_interleave"):
+            return sequence_first, "cache"
+        if isinstance(cache, (tuple, list)) and cache and all(isinstance(layer, (tuple, list)) for layer in cache):
+            axes = {i for layer in cache for t in layer for i, n in enumerate(t.shape) if n == batch}
+            candidates = [i for i in axes if all(t.shape[i] == batch for layer in cache for t in layer)]
+            if len(candidates) == 1:
+                return sequence_first, candidates[0]
+            if candidates:
+                axis = 1 if sequence_first else 0
+                return sequence_first, axis if axis in candidates else None
+        return sequence_first, None
+
+    def _expand_cache(self, cache, n):
+        """The prefix's cache repeated for a batch of ``n`` prompts."""
+        if self.cache_batch_axis == "cache":
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(n)
+            return past
+        axis = self.cache_batch_axis
+        return type(cache)(type(layer)(t.repeat_interleave(n, dim=axis) for t in layer) for layer in cache)
+
     # ------------------------------------------------------------------ text -> token ids
     def render(self, prompt):
         if self.use_chat_template:
@@ -175,9 +228,13 @@ class KnowledgeLLM:
 
     # ------------------------------------------------------------------ prompt mode
     def _base_forward(self, input_ids, attention_mask, position_ids, past_key_values=None):
+        kwargs = {}
+        if past_key_values is not None:  # transformers >= 5.x names it `cache`; remote code `past_key_values`
+            kwargs["cache" if self._takes_cache_kwarg else "past_key_values"] = past_key_values
         out = self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                        past_key_values=past_key_values, use_cache=past_key_values is not None)
-        return out.last_hidden_state
+                        use_cache=past_key_values is not None, **kwargs)
+        hidden = out.last_hidden_state
+        return hidden.transpose(0, 1) if self.sequence_first else hidden  # always [batch, seq, hidden]
 
     def prefill_vectors(self, prompts, batch_size=16, progress=None):
         """Prompt mode: last-layer state of each prompt's last token, sharing the common prefix's KV cache."""
@@ -186,7 +243,7 @@ class KnowledgeLLM:
         out = np.zeros((len(ids), self.hidden_size), dtype=np.float32)
         if not ids:
             return out
-        prefix = _common_prefix_length(ids)
+        prefix = _common_prefix_length(ids) if self.prefix_sharing else 0
         prefix = min(prefix, min(len(x) for x in ids) - 1)  # every prompt keeps >= 1 token of its own
         with torch.inference_mode():
             cache = None
@@ -206,8 +263,7 @@ class KnowledgeLLM:
                 position_ids = (prefix + torch.arange(width, device=self.device)).unsqueeze(0).expand(len(rows), -1)
                 past = None
                 if cache is not None:
-                    past = copy.deepcopy(cache)
-                    past.batch_repeat_interleave(len(rows))
+                    past = self._expand_cache(cache, len(rows))
                     mask = torch.cat([torch.ones(len(rows), prefix, dtype=mask.dtype, device=self.device), mask], 1)
                 hidden = self._base_forward(input_ids, mask, position_ids, past)
                 last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
@@ -241,6 +297,9 @@ class KnowledgeLLM:
                     input_ids=input_ids, attention_mask=mask, max_new_tokens=self.max_new_tokens, do_sample=False,
                     num_beams=1, pad_token_id=pad, eos_token_id=list(eos) or None, temperature=None, top_p=None,
                     top_k=None,
+                    # a model with its own legacy tuple cache (ChatGLM2's remote code) cannot take the Cache object
+                    # generate() would give it: it recomputes the sequence each step instead (same tokens, slower)
+                    use_cache=self.cache_batch_axis == "cache",
                 )[:, width:]
                 # keep each answer up to and including its first EOS; what follows is padding
                 full_ids, lengths = [], []

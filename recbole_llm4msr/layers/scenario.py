@@ -36,7 +36,7 @@ class PartitionedNorm(nn.Module):
     """STAR's partitioned normalization (Sheng et al., CIKM 2021).
 
     ``z' = (gamma * gamma_p) * (z - E_p) / sqrt(Var_p + eps) + (beta + beta_p)`` for scenario p. In training E_p,
-    Var_p are the statistics of scenario p's rows in the batch, and per-scenario running statistics are updated; at
+    Var_p are the statistics of scenario p's rows in the batch (with at least 2 rows), and per-scenario running statistics are updated; at
     evaluation the running statistics are used, so a row's output never depends on the other rows of its batch.
     """
 
@@ -52,15 +52,16 @@ class PartitionedNorm(nn.Module):
 
     def forward(self, z, groups):
         def norm(k, zk):
-            if self.training:
+            n = zk.shape[0]
+            if self.training and n >= 2:
                 mean = zk.mean(dim=0)
                 var = zk.var(dim=0, unbiased=False)
                 with torch.no_grad():
-                    n = zk.shape[0]
-                    unbiased = var * n / (n - 1) if n > 1 else var
                     self.running_mean[k].lerp_(mean.detach(), self.momentum)
-                    self.running_var[k].lerp_(unbiased.detach(), self.momentum)
+                    self.running_var[k].lerp_((var * n / (n - 1)).detach(), self.momentum)
             else:
+                # evaluation, or a scenario with a single row in this batch: a batch of one has no variance (its
+                # statistics would pull the running variance towards 0): use the running statistics, update none
                 mean, var = self.running_mean[k], self.running_var[k]
             z_hat = (zk - mean) / torch.sqrt(var + self.eps)
             return (self.gamma * self.gamma_p[k]) * z_hat + (self.beta + self.beta_p[k])
