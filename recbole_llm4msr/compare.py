@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -266,6 +267,7 @@ class Comparison:
             traceback.print_exc()
         finally:
             os.chdir(cwd)
+            shutil.rmtree(work, ignore_errors=True)  # checkpoints and logs of the run (its results JSON is kept)
         self._record(row)
         return {k: "" if v is None else str(v) for k, v in row.items()}
 
@@ -461,6 +463,8 @@ def main(argv=None):
     p.add_argument("--data_path", default="dataset/")
     p.add_argument("--config_files", default="", help="comma-separated YAML files for every run")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any RecBole / model setting")
+    p.add_argument("--report_only", action="store_true", help="write table.md / tests.csv / auc.png from the runs "
+                                                              "finished so far; run nothing")
     args = p.parse_args(argv)
     extra = {}
     for item in args.set:
@@ -476,7 +480,7 @@ def main(argv=None):
         print(f"llm4msr-compare: error: {e}", file=sys.stderr)
         return 2
     sys.argv = sys.argv[:1]  # RecBole's Config would read our own flags as its parameters
-    print(comparison.run())
+    print(comparison.report() if args.report_only else comparison.run())
     return 0
 
 
