@@ -14,7 +14,7 @@ import os
 import sys
 
 from dataset_converters.builtin import ensure_builtin
-from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, merge_shards, shard_from_env
+from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, merge_shards, report, shard_from_env
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec, add_arguments
 from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
 
@@ -30,6 +30,11 @@ def build_parser():
     p.add_argument("--shard-id", "--shard_id", dest="shard_id", type=int, default=None,
                    help="this process's shard, 0..N-1 (default: from torchrun / SLURM, else 0)")
     p.add_argument("--merge", action="store_true", help="only merge finished shards into the store")
+    p.add_argument("--report", action="store_true", help="after building (or for --store), write the knowledge "
+                                                           "report (geometry, neighbour and attribute probes against "
+                                                           "random and no-LLM baselines) as report.json + report.png "
+                                                           "in the store folder")
+    p.add_argument("--report_k", type=int, default=20, help="neighbours of the neighbour probe")
     p.add_argument("--config_files", default="", help="comma-separated YAML files (scenario_descriptions, ...)")
     return p
 
@@ -73,6 +78,8 @@ def main(argv=None):
             summary = {"cache": merge_shards(spec), "merged": True}
         else:
             summary = build_knowledge(spec, num_shards=args.num_shards, shard_id=args.shard_id)
+        if args.report and summary.get("merged") is not False:  # a shard that did not merge has no store yet
+            summary["report"] = report(spec, summary["cache"], k=args.report_k)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"llm4msr-knowledge: error: {e}", file=sys.stderr)
         return 1

@@ -10,6 +10,8 @@ Everything takes one :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`:
 import logging
 import os
 import resource
+
+import numpy as np
 import time
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ from recbole_llm4msr.knowledge.fingerprint import (
 from recbole_llm4msr.knowledge.llm import EncoderLLM, KnowledgeLLM, encoder_identity, file_identity, resolve_llm, \
     resolved_dtype
 from recbole_llm4msr.knowledge.prompts import PromptBuilder
+from recbole_llm4msr.knowledge.report import geometry, knowledge_report
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +189,7 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
         with kstore.MergeLock(path) as lock:
             if lock.held and not kstore.is_complete(path):
                 kstore.merge(path, header, {"scenario": scenarios, "user": users})
+                _record_geometry(path)
             elif not lock.held:
                 merged = False  # another shard finished at the same moment and is merging
                 logger.info(f"{path}: another shard is merging the store")
@@ -203,8 +207,24 @@ def merge_shards(spec):
     """Merge finished shards into the store (for runs whose shards finished on other machines)."""
     p = plan(spec)
     with kstore.MergeLock(p.path, force=True):
-        return kstore.merge(p.path, p.header(spec, p.fingerprint["dtype"]),
+        path = kstore.merge(p.path, p.header(spec, p.fingerprint["dtype"]),
                             {"scenario": p.builder.scenarios, "user": p.users(spec)})
+    _record_geometry(path)
+    return path
+
+
+def _record_geometry(path):
+    """The cheap part of the knowledge report, into the header of every store built (see report.geometry)."""
+    store = kstore.KnowledgeStore(path)
+    g = geometry(np.asarray(store.vectors("user"), dtype=np.float32))
+    kstore.update_header(path, geometry=g)
+    logger.info(f"knowledge store {path}: user vectors {g}")
+
+
+def report(spec, path=None, k=20, plot=True):
+    """The full knowledge report of the store of ``spec`` (or ``path``): report.json + report.png beside it."""
+    store = kstore.KnowledgeStore(path) if path else check_store(plan(spec).path, spec)
+    return knowledge_report(store, DatasetFiles.from_spec(spec), out_dir=store.path, k=k, plot=plot)
 
 
 def shard_from_env(environ=None):

@@ -2,6 +2,7 @@
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from dataset_converters.writer import read_atomic
@@ -59,23 +60,44 @@ class DatasetFiles:
     def train_interactions(self):
         """The training split with columns user, item, label (1.0 for a positive by the dataset's own rule,
         :meth:`positive_rule`, else 0.0), scenario and timestamp (if present)."""
-        df = read_atomic(self.train_file)
+        return self.split_interactions("train")
+
+    def split_interactions(self, part):
+        """``train`` or ``valid`` as :meth:`train_interactions` (the knowledge pipeline never reads ``test``)."""
+        if part not in ("train", "valid"):
+            raise ValueError(f"the knowledge pipeline reads the train and valid splits only, not '{part}'")
+        path = os.path.join(self.folder, f"{self.name}.{part}.inter")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"dataset '{self.name}': {path} is missing (re-run the converter)")
+        df = read_atomic(path)
         column, op, value = self.positive_rule()
         cols = {"user": self.field("USER_ID_FIELD"), "item": self.field("ITEM_ID_FIELD"), "label": column,
                 "scenario": self.field("SCENARIO_FIELD")}
         missing = [v for v in cols.values() if v not in df.columns]
         if missing:
-            raise ValueError(f"{self.train_file}: column(s) {missing} missing (columns: {list(df.columns)}); "
+            raise ValueError(f"{path}: column(s) {missing} missing (columns: {list(df.columns)}); "
                              f"check USER_ID_FIELD / ITEM_ID_FIELD / LABEL_FIELD / SCENARIO_FIELD / threshold")
         out = pd.DataFrame({k: df[v] for k, v in cols.items()})
         raw = pd.to_numeric(out["label"], errors="coerce")
         if raw.isna().any():
-            raise ValueError(f"{self.train_file}: label column '{column}' has non-numeric values")
+            raise ValueError(f"{path}: label column '{column}' has non-numeric values")
         out["label"] = ((raw >= value) if op == ">=" else (raw > value)).astype(float)
         time_field = self.field("TIME_FIELD")
         if time_field in df.columns:
             out["timestamp"] = pd.to_numeric(df[time_field], errors="coerce")
         return out
+
+    def user_attributes(self):
+        """``.user`` file token columns (gender, occupation, ...) with the id as ``user``; None without a file."""
+        path = os.path.join(self.folder, f"{self.name}.user")
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().rstrip("\r\n").split("\t")
+        uid = self.field("USER_ID_FIELD")
+        tokens = [h.split(":")[0] for h in header if h.endswith(":token") and h.split(":")[0] != uid]
+        df = read_atomic(path, usecols=[uid] + tokens).rename(columns={uid: "user"})
+        return df.replace("", np.nan)
 
     def item_texts(self):
         """item token -> readable text, from the ``item_text_fields`` of the .item file (empty if none)."""

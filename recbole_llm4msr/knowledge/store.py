@@ -193,6 +193,16 @@ def merge(path, header, ids_by_kind):
     return path
 
 
+def update_header(path, **fields):
+    """Add ``fields`` to a finished store's header (atomically), e.g. the geometry measured after a build."""
+    file = os.path.join(path, "header.json")
+    with open(file, encoding="utf-8") as f:
+        header = json.load(f)
+    header.update(fields)
+    atomic_write_json(file, header, indent=2)
+    return header
+
+
 class KnowledgeStore:
     """Read side of a finished store; vectors are memory-mapped, never loaded whole unless asked."""
 

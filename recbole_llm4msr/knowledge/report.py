@@ -1,0 +1,207 @@
+"""Does the knowledge carry information about users? Measures of a store's user vectors, against baselines.
+
+* **geometry** (cheap; computed at every build into the store's header): mean pairwise cosine of the raw and of the
+  standardised vectors, the effective rank (exp of the entropy of the normalised singular values), and the share of
+  the mean norm that the population mean explains (``||mean|| / mean ||v||``: near 1, every user is nearly the
+  same vector).
+* **neighbour probe** (no model trained): for every validation row (user, item, label), the score is the mean
+  training label of that item among the user's ``k`` nearest users in knowledge space (cosine) who have a training
+  row for it; the item's training mean when none has. The probe's AUC asks the question that matters: do users the
+  LLM places together like the same things? It is run on the same rows with (a) random vectors of the same shape
+  and (b) a no-LLM profile (TF-IDF bag of the user's training positives and their item words).
+* **attribute probes** (where the dataset has a ``.user`` file): 5-fold cross-validated AUC of PCA(32) + logistic
+  regression predicting each user attribute (binary: AUC; several classes: macro one-vs-rest AUC, the 20 most
+  frequent classes), for the knowledge and the no-LLM profile.
+* **projection**: a 2-D PCA of the vectors coloured by the user's main scenario and by an attribute (PNG).
+
+Nothing here reads the test split. scikit-learn does the neighbours, probes and PCA; matplotlib the plot.
+"""
+import logging
+import os
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from recbole_llm4msr.atomic import atomic_path, atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------- geometry
+def geometry(vectors):
+    """Mean pairwise cosine (raw / standardised), effective rank and mean share of ``vectors`` [n, d]."""
+    v = np.asarray(vectors, dtype=np.float64)
+    n = v.shape[0]
+    if n < 2:
+        return {"users": n}
+
+    def mean_cosine(x):
+        unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        total = unit.sum(axis=0)
+        return float((total @ total - n) / (n * (n - 1)))  # mean over pairs i != j, O(n d)
+
+    std = (v - v.mean(0)) / np.maximum(v.std(0), 1e-12)
+    s = np.linalg.svd(v - v.mean(0), compute_uv=False)
+    p = s ** 2 / max(float((s ** 2).sum()), 1e-12)
+    p = p[p > 0]
+    return {"users": n, "dim": int(v.shape[1]),
+            "mean_cosine_raw": round(mean_cosine(v), 4),
+            "mean_cosine_standardized": round(mean_cosine(std), 4),
+            "effective_rank": round(float(np.exp(-(p * np.log(p)).sum())), 2),
+            "mean_share": round(float(np.linalg.norm(v.mean(0)) / np.linalg.norm(v, axis=1).mean()), 4)}
+
+
+# ---------------------------------------------------------------------------------------------- neighbour probe
+def neighbour_scores(users, vectors, train, rows, k=20):
+    """Scores of ``rows`` (columns user, item) from the training labels of each user's ``k`` nearest users.
+
+    ``users`` [n] ids and ``vectors`` [n, d] (dense array or sparse matrix); ``train`` columns user, item, label."""
+    from sklearn.neighbors import NearestNeighbors
+
+    index = {u: i for i, u in enumerate(users)}
+    k = min(k, len(users) - 1)
+    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(vectors)
+    asked = sorted({u for u in rows["user"] if u in index}, key=lambda u: index[u])
+    neighbours = {}
+    for start in range(0, len(asked), 2048):
+        chunk = asked[start:start + 2048]
+        _, idx = nn.kneighbors(vectors[[index[u] for u in chunk]])
+        for u, row in zip(chunk, idx):
+            neighbours[u] = [users[j] for j in row if users[j] != u][:k]
+    label = train.groupby(["user", "item"], sort=False)["label"].mean().to_dict()
+    item_mean = train.groupby("item")["label"].mean().to_dict()
+    overall = float(train["label"].mean())
+    scores = np.empty(len(rows))
+    for n, (u, i) in enumerate(zip(rows["user"], rows["item"])):
+        seen = [label[(v, i)] for v in neighbours.get(u, ()) if (v, i) in label]
+        scores[n] = np.mean(seen) if seen else item_mean.get(i, overall)
+    return scores
+
+
+def profile_vectors(users, train, item_text):
+    """The no-LLM profile: TF-IDF of each user's training positives (item ids) and the words of their item texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    pos = train[train["label"] > 0.5]
+    docs = defaultdict(list)
+    for u, i in zip(pos["user"], pos["item"]):
+        docs[u].append(f"item_{i} " + str(item_text.get(i, "")))
+    return TfidfVectorizer(token_pattern=r"[^\s,;()]+", min_df=1, sublinear_tf=True).fit_transform(
+        [" ".join(docs.get(u, [])) for u in users])
+
+
+def _auc(y, s):
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    return None if len(np.unique(y)) < 2 else round(float(roc_auc_score(y, s)), 4)
+
+
+# ---------------------------------------------------------------------------------------------- attribute probes
+def attribute_auc(features, values, seed=0, folds=5):
+    """Cross-validated AUC of PCA(32) + logistic regression predicting ``values`` from ``features``."""
+    from sklearn.decomposition import PCA, TruncatedSVD
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    values = pd.Series(values).astype(str).reset_index(drop=True)
+    top = values.value_counts().index[:20]
+    keep = values.isin(top).to_numpy()
+    y = values[keep].to_numpy()
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2 or counts.min() < folds:
+        return None
+    x = features[keep]
+    dims = min(32, x.shape[1] - 1, x.shape[0] - 1)
+    reduce = TruncatedSVD(dims, random_state=seed) if hasattr(x, "tocsr") else PCA(dims, random_state=seed)
+    steps = [reduce, StandardScaler(), LogisticRegression(max_iter=2000)]
+    if not hasattr(x, "tocsr"):
+        steps.insert(0, StandardScaler())
+    proba = cross_val_predict(make_pipeline(*steps), x, y, method="predict_proba",
+                              cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    if len(classes) == 2:
+        return _auc(y == classes[1], proba[:, 1])
+    from sklearn.metrics import roc_auc_score
+
+    return round(float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)), 4)
+
+
+# ---------------------------------------------------------------------------------------------- the report
+def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True):
+    """Every measure above for ``store``'s user vectors on ``files`` (a DatasetFiles); written to
+    ``out_dir/report.json`` (+ ``report.png``) when ``out_dir`` is given. Reads the training and validation splits
+    only."""
+    train = files.train_interactions()
+    valid = files.split_interactions("valid")
+    users = list(store.ids("user"))
+    vectors = np.asarray(store.vectors("user"), dtype=np.float32)
+    out = {"store": store.path, "model": store.header.get("model"), "mode": store.header.get("mode"),
+           "pooling": store.header.get("pooling"), "geometry": geometry(vectors), "k": k,
+           "valid_rows": int(len(valid))}
+    rng = np.random.default_rng(seed)
+    profile = profile_vectors(users, train, files.item_texts())
+    probes = {"knowledge": vectors, "random": rng.standard_normal(vectors.shape).astype(np.float32),
+              "profile (no LLM)": profile}
+    known = valid[valid["user"].isin(set(users))]
+    out["neighbour_probe_auc"] = {name: _auc(known["label"], neighbour_scores(users, x, train, known, k))
+                                  for name, x in probes.items()}
+    out["neighbour_probe_rows"] = int(len(known))
+    attrs = files.user_attributes()
+    out["attribute_auc"] = {}
+    if attrs is not None:
+        attrs = attrs.set_index("user").reindex(users)
+        # attributes with a handful of values (gender, occupation); ids such as zip codes are not attributes
+        attrs = attrs[[c for c in attrs.columns if 2 <= attrs[c].nunique() <= 50]]
+        for col in attrs.columns:
+            ok = attrs[col].notna().to_numpy()
+            if ok.sum() < 20:
+                continue
+            out["attribute_auc"][col] = {
+                "knowledge": attribute_auc(vectors[ok], attrs[col][ok], seed),
+                "profile (no LLM)": attribute_auc(profile[np.flatnonzero(ok)], attrs[col][ok], seed)}
+    if out_dir:
+        atomic_write_json(os.path.join(out_dir, "report.json"), out, indent=2)
+        if plot:
+            main = train.groupby("user")["scenario"].agg(lambda s: s.value_counts().index[0]).reindex(users)
+            attribute = None
+            if attrs is not None and len(attrs.columns):
+                name = next((c for c in ("gender", "occupation") if c in attrs.columns), attrs.columns[0])
+                attribute = (name, attrs[name])
+            projection_plot(vectors, main, attribute, os.path.join(out_dir, "report.png"), out)
+    return out
+
+
+def projection_plot(vectors, scenario, attribute, path, summary=None):
+    """2-D PCA of the user vectors, coloured by main scenario and (if given) by ``attribute = (name, values)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    xy = PCA(2, random_state=0).fit_transform(np.asarray(vectors, dtype=np.float64))
+    panels = [("main scenario", scenario)] + ([attribute] if attribute is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8))
+    axes = np.atleast_1d(axes)
+    for ax, (title, values) in zip(axes, panels):
+        values = pd.Series(np.asarray(values)).astype(str)
+        for j, value in enumerate(values.value_counts().index[:10]):
+            mask = (values == value).to_numpy()
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=6, alpha=0.6, label=value, color=plt.cm.tab10(j % 10))
+        ax.set_title(f"users by {title}")
+        ax.legend(markerscale=2, fontsize=7)
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+    if summary:
+        g, p = summary["geometry"], summary["neighbour_probe_auc"]
+        fig.suptitle(f"{os.path.basename(summary['store'])}: mean cosine {g.get('mean_cosine_raw')}, effective rank "
+                     f"{g.get('effective_rank')}; neighbour-probe AUC {p.get('knowledge')} (random {p.get('random')}, "
+                     f"no-LLM profile {p.get('profile (no LLM)')})", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path

@@ -1,0 +1,76 @@
+"""The knowledge report: geometry, the neighbour probe against random and no-LLM baselines, attribute probes,
+the projection plot; it never reads the test split."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from recbole_llm4msr.knowledge.files import DatasetFiles
+from recbole_llm4msr.knowledge.report import geometry, knowledge_report, profile_vectors
+from recbole_llm4msr.knowledge.store import KnowledgeStore
+from tests.knowledge_helpers import make_spec
+
+
+def test_geometry_tells_one_shared_vector_from_real_spread():
+    rng = np.random.default_rng(0)
+    shared = rng.standard_normal(64) * 10 + rng.standard_normal((500, 64)) * 0.5  # "every user the same vector"
+    spread = rng.standard_normal((500, 64))
+    g_shared, g_spread = geometry(shared), geometry(spread)
+    assert g_shared["mean_cosine_raw"] > 0.95 and g_shared["mean_share"] > 0.95
+    assert abs(g_spread["mean_cosine_raw"]) < 0.02 and g_spread["mean_share"] < 0.2
+    assert abs(g_shared["mean_cosine_standardized"]) < 0.02  # standardising removes the shared direction
+    assert g_spread["effective_rank"] > 50 and g_shared["effective_rank"] > 50  # the noise itself is full rank
+    assert geometry(np.outer(rng.standard_normal(500), rng.standard_normal(64)))["effective_rank"] < 1.5
+
+
+class FakeStore:
+    """A store whose user vectors are given (the report only reads ids, vectors and the header)."""
+
+    def __init__(self, users, vectors, path):
+        self._users, self._vectors, self.path = users, vectors, str(path)
+        self.header = {"model": "fake", "mode": "prompt", "pooling": "last"}
+
+    def ids(self, kind):
+        return self._users
+
+    def vectors(self, kind):
+        return self._vectors
+
+
+def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir, tmp_path, monkeypatch):
+    files = DatasetFiles.from_spec(make_spec(data_dir))
+    read = []
+    real = DatasetFiles.split_interactions
+    monkeypatch.setattr(DatasetFiles, "split_interactions", lambda self, part: read.append(part) or real(self, part))
+    train = files.train_interactions()
+    users = sorted(train["user"].unique(), key=str)
+    informative = profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
+    out = knowledge_report(FakeStore(users, informative, tmp_path), files, out_dir=str(tmp_path), k=20)
+    probe = out["neighbour_probe_auc"]
+    assert probe["knowledge"] == pytest.approx(probe["profile (no LLM)"], abs=1e-3)  # the same vectors
+    assert probe["knowledge"] > probe["random"] + 0.02
+    assert set(read) == {"train", "valid"}  # never the test split
+    with pytest.raises(ValueError, match="never|not 'test'"):
+        files.split_interactions("test")
+    attrs = out["attribute_auc"]
+    assert set(attrs) == {"gender", "occupation"}  # age (61 values) and zip codes are no attributes here
+    assert attrs["gender"]["knowledge"] > 0.6  # what a user watched says something about them
+    saved = json.load(open(tmp_path / "report.json"))
+    assert saved["neighbour_probe_auc"] == probe and saved["geometry"]["users"] == len(users)
+    assert os.path.getsize(tmp_path / "report.png") > 5000
+
+
+def test_a_built_store_records_its_geometry_and_the_cli_writes_the_report(data_dir, tmp_path):
+    from tests.cli_helpers import run_cli
+    from tests.knowledge_helpers import tiny_model_dir
+
+    model_dir = tiny_model_dir(tmp_path)
+    out = run_cli("recbole_llm4msr.knowledge.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
+                  f"--llm={model_dir}", "--limit_users=120", "--max_prompt_tokens=3000", "--report",
+                  f"--cache_dir={tmp_path / 'kc'}", cwd=tmp_path)
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    store = KnowledgeStore(summary["cache"])
+    assert store.header["geometry"]["users"] == 120 and "mean_cosine_raw" in store.header["geometry"]
+    assert summary["report"]["neighbour_probe_auc"]["knowledge"] is not None
+    assert os.path.isfile(os.path.join(store.path, "report.json"))
