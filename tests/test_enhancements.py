@@ -1,6 +1,7 @@
 """LLM4MSR / DN / EP on every backbone: meta-layer math, gradients, ablations, variants, errors, save/load."""
 import os
 
+import numpy as np
 import pytest
 import torch
 from recbole.data import data_preparation
@@ -266,3 +267,52 @@ def test_knowledge_controls_keep_the_architecture_and_remove_the_information(dat
     assert torch.equal(zero.enhancement.scenario_knowledge, sr)
     with pytest.raises(ValueError, match="knowledge_control must be one of"):
         build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="random")
+
+
+@pytest.mark.parametrize("norm", ["standardize", "whiten"])
+def test_knowledge_normalisation_at_load_time(norm, data_dir, store, batch_and_data):
+    model, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm=norm, knowledge_memory="load")
+    table = model.enhancement.user_knowledge
+    x = table.table[table.has].double()
+    assert torch.allclose(x.mean(0), torch.zeros(x.shape[1], dtype=torch.float64), atol=1e-3)
+    if norm == "standardize":
+        assert torch.allclose(x.std(0, unbiased=False), torch.ones(x.shape[1], dtype=torch.float64), atol=1e-2)
+    assert table.table[~table.has].abs().sum() == 0  # cold users stay zero
+    mapped, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm=norm, knowledge_memory="mmap")
+    uid = torch.arange(len(table.has))
+    assert torch.allclose(mapped.enhancement.user_knowledge(uid), table(uid), atol=1e-5)
+    with pytest.raises(ValueError, match="knowledge_norm must be one of"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm="l2")
+
+
+def test_whitening_gives_unit_covariance(tmp_path):
+    from recbole_llm4msr.knowledge.loader import apply_transform, normalization
+
+    class Store:
+        path = str(tmp_path)
+
+        def vectors(self, kind):
+            rng = np.random.default_rng(0)
+            return rng.standard_normal((4000, 6)) @ rng.standard_normal((6, 6)) + 3.0  # correlated, shifted
+
+    x = np.asarray(Store().vectors("user"))
+    white = apply_transform(x, normalization(Store(), "user", "whiten"))
+    np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(6), atol=1e-3)
+    assert os.path.isfile(tmp_path / "norm-user-whiten.npz")  # stored with the store
+
+
+@pytest.mark.parametrize("name", ["MMoE_LLM4MSR", "STAR_DN"])
+def test_residual_fusion_starts_as_the_identity_and_learns(name, data_dir, store, batch_and_data):
+    model, batch = build(name, data_dir, store, batch_and_data, meta_residual=True)
+    enh = model.enhancement
+    inputs = model.embed(batch)
+    assert enh.residual and torch.equal(enh.transform_input(inputs), inputs.x)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(3):
+        opt.zero_grad()
+        model.calculate_loss(batch).backward()
+        opt.step()
+    inputs = model.embed(batch)
+    assert not torch.allclose(enh.transform_input(inputs), inputs.x)
+    paper, _ = build(name, data_dir, store, batch_and_data)
+    assert not paper.enhancement.residual and paper.enhancement.bottom.last_activation

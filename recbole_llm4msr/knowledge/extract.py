@@ -27,8 +27,15 @@ from recbole_llm4msr.knowledge.fingerprint import (
     store_key,
     text_digest,
 )
-from recbole_llm4msr.knowledge.llm import EncoderLLM, KnowledgeLLM, encoder_identity, file_identity, resolve_llm, \
-    resolved_dtype
+from recbole_llm4msr.knowledge.llm import (
+    EncoderLLM,
+    KnowledgeLLM,
+    encoder_identity,
+    file_identity,
+    resolve_encoder,
+    resolve_llm,
+    resolved_dtype,
+)
 from recbole_llm4msr.knowledge.prompts import PromptBuilder
 from recbole_llm4msr.knowledge.report import geometry, knowledge_report
 
@@ -79,12 +86,13 @@ def plan(spec, llm_model=None):
     if llm_model is not None:
         name, identity, dtype = llm_model.name, llm_model.identity, llm_model.dtype
     elif spec.mode == "encoder":
-        name, identity, dtype = os.path.basename(os.path.normpath(spec.llm)), encoder_identity(spec.llm), "float32"
+        name, identity, dtype = resolve_encoder(spec.llm)[0], encoder_identity(spec.llm), "float32"
     else:
         name, identity, dtype = resolve_llm(spec.llm)[0], file_identity(spec.llm), resolved_dtype(spec.dtype,
                                                                                                     spec.device)
     parts = data_fingerprint(files, builder)
-    parts.update(prompts=builder.template_hash, llm=identity, mode=spec.mode, pooling=spec.pooling, dtype=dtype,
+    pooling = "mean" if spec.mode == "encoder" else spec.pooling  # a sentence encoder always mean-pools
+    parts.update(prompts=builder.template_hash, llm=identity, mode=spec.mode, pooling=pooling, dtype=dtype,
                  max_new_tokens=spec.max_new_tokens if spec.mode == "generate" else None,
                  limit_users=spec.limit_users)
     path = kstore.store_path(spec.cache_dir or default_cache_dir(), spec.dataset, name, spec.mode, store_key(parts))
@@ -165,17 +173,20 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
 
     if do_scenarios:
         prompts = builder.scenario_prompts()
-        vecs, texts = model.encode([prompts[s] for s in scenarios], encode_mode, spec.batch_size)
+        vecs, texts = model.encode([prompts[s] for s in scenarios], encode_mode, spec.batch_size,
+                                   pooling=spec.pooling)
         writer.write_chunk("scenario", scenarios, vecs, [
             {"kind": "scenario", "id": s, "prompt": prompts[s], "text": t} for s, t in zip(scenarios, texts)])
 
+    empty_prompt = builder.user_prompt({})  # where a user's own tokens start and end (mean pooling)
     t_users = time.perf_counter()
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"knowledge {spec.dataset} ({spec.mode})",
                unit="user", disable=not show_progress)
     for i in range(0, len(todo), spec.chunk_size):
         chunk = todo[i:i + spec.chunk_size]
         prompts = builder.user_prompts(chunk)
-        vecs, texts = model.encode([prompts[u] for u in chunk], encode_mode, spec.batch_size, progress=bar.update)
+        vecs, texts = model.encode([prompts[u] for u in chunk], encode_mode, spec.batch_size, progress=bar.update,
+                                   pooling=spec.pooling, reference=empty_prompt)
         writer.write_chunk("user", chunk, vecs, [
             {"kind": "user", "id": u, "prompt": prompts[u], "text": t} for u, t in zip(chunk, texts)])
     bar.close()

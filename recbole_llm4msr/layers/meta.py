@@ -46,6 +46,16 @@ class MetaLayers(nn.Module):
                 self.generator.bias[w_sl].copy_(nn.init.xavier_normal_(torch.empty(o, i)).t().reshape(-1))
                 self.generator.bias[b_sl].zero_()
 
+    def zero_last_layer(self):
+        """The last generated layer outputs 0 at initialisation (its constant part zero; its conditional part is
+        already near zero): a residual ``x + MetaLayers(x)`` then starts as the identity."""
+        w_sl, b_sl = list(self._slices())[-1]
+        with torch.no_grad():
+            self.generator.bias[w_sl].zero_()
+            self.generator.bias[b_sl].zero_()
+            self.generator.weight[w_sl].zero_()
+            self.generator.weight[b_sl].zero_()
+
     def _slices(self):
         off = 0
         for i, o in self.shapes:

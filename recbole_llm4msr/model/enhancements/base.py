@@ -56,10 +56,13 @@ class MetaFusion(Enhancement):
         rank, dropout = config["meta_rank"], config["meta_dropout"] or 0.0
         bottom_dim, parallel_dim = condition_dims
         self.bottom = self.parallel = None
+        # meta_residual: x + MetaLayers(x) (no activation after the last layer, which starts at zero, so training
+        # starts from the plain backbone); False is the paper's form MetaLayers(x) with a ReLU after every layer
+        self.residual = bool(config["meta_residual"])
         if self.use_bottom:
             self.bottom = MetaLayers(bottom_dim, backbone.input_dim,
                                      list(config["meta_bottom_hidden_sizes"]) + [backbone.input_dim], rank, dropout,
-                                     last_activation=True)
+                                     last_activation=not self.residual)
         if self.use_parallel:
             self.parallel = MetaLayers(parallel_dim, backbone.input_dim,
                                        list(config["meta_parallel_hidden_sizes"]) + [1], rank, dropout,
@@ -71,6 +74,8 @@ class MetaFusion(Enhancement):
         for meta in (self.bottom, self.parallel):
             if meta is not None:
                 meta.reset_parameters()
+        if self.residual and self.bottom is not None:
+            self.bottom.zero_last_layer()
 
     @property
     def a(self):
@@ -93,7 +98,8 @@ class MetaFusion(Enhancement):
     def transform_input(self, inputs):
         if self.bottom is None:
             return inputs.x
-        return self._run(self.bottom, inputs.x, *self.bottom_condition(inputs))
+        out = self._run(self.bottom, inputs.x, *self.bottom_condition(inputs))
+        return inputs.x + out if self.residual else out
 
     def fuse_output(self, output, inputs):
         if self.parallel is None:
@@ -105,6 +111,7 @@ class MetaFusion(Enhancement):
     def summary(self):
         out = super().summary()
         out["levels"] = [n for n, m in (("bottom", self.bottom), ("parallel", self.parallel)) if m is not None]
+        out["residual"] = self.residual
         if self.parallel is not None:
             out["a"] = round(float(self.a.detach()), 6)
         return out

@@ -47,7 +47,7 @@ class LLM4MSR(MetaFusion):
         store = open_store(config["knowledge_store"])
         users = align(store, "user", dataset.field2id_token[dataset.uid_field], expected_dim=config["knowledge_dim"],
                       memory=str(config["knowledge_memory"] or "auto").lower(), padding=True,
-                      dataset=dataset.dataset_name)
+                      dataset=dataset.dataset_name, norm=config["knowledge_norm"] or "none")
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
         # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
