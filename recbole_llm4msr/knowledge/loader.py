@@ -31,6 +31,10 @@ class Aligned:
     padding: bool = False          # id 0 is padding (never has a vector)
     transform: Optional[tuple] = None  # (mean [d], scale [d] or matrix [d, d]) applied to looked-up rows (mmap)
 
+    def transform_rows(self, x):
+        """Rows read from ``source`` as the consumer must see them (the normalisation, for memory-mapped use)."""
+        return x if self.transform is None else apply_transform(x, self.transform)
+
     @property
     def coverage(self):
         """Share of the (non-padding) ids that have a vector."""

@@ -8,7 +8,7 @@ class KnowledgeTable(nn.Module):
     """``forward(ids) -> [B, d]`` float32 vectors of an aligned knowledge kind; zeros for ids without a vector.
 
     Built from :func:`recbole_llm4msr.knowledge.loader.align`'s result (any object with ``memory``, ``dim``,
-    ``has``, ``rows``, ``table``, ``source``). ``load``: one float32 table in this process's memory (a
+    ``has``, ``rows``, ``table``, ``source`` and ``transform_rows``). ``load``: one float32 table in this process's memory (a
     non-persistent buffer: it moves with the model and is never written into checkpoints). ``mmap``: only the rows
     a batch needs are read from the store's memory-mapped file; the operating system's page cache is shared by
     every process on the machine, so N training workers hold the store once, not N times.
@@ -20,7 +20,7 @@ class KnowledgeTable(nn.Module):
         self.register_buffer("has", torch.from_numpy(np.asarray(aligned.has, dtype=bool)), persistent=False)
         self._rows = np.asarray(aligned.rows)
         self._source = aligned.source if self.memory == "mmap" else None
-        self._transform = getattr(aligned, "transform", None)  # mmap: a normalisation applied to looked-up rows
+        self._transform_rows = aligned.transform_rows  # mmap: e.g. a normalisation applied to looked-up rows
         if self.memory == "load":
             self.register_buffer("table", torch.from_numpy(aligned.table), persistent=False)
 
@@ -32,9 +32,5 @@ class KnowledgeTable(nn.Module):
         ok = rows >= 0
         if ok.any():
             unique, inverse = np.unique(rows[ok], return_inverse=True)  # sorted: the file is read in order
-            rows_ok = np.asarray(self._source[unique], dtype=np.float32)
-            if self._transform is not None:
-                mean, op = self._transform
-                rows_ok = (rows_ok - mean) * op if op.ndim == 1 else (rows_ok - mean) @ op
-            out[ok] = rows_ok[inverse]
+            out[ok] = self._transform_rows(np.asarray(self._source[unique], dtype=np.float32))[inverse]
         return torch.from_numpy(out).to(self.has.device)
