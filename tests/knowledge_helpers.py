@@ -17,11 +17,14 @@ def byte_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
 
 
-def tiny_causal_lm(seed=0, hidden=32):
+def tiny_causal_lm(seed=0, hidden=32, initializer_range=0.02):
+    """A tiny random Llama. With the default init its frozen output head is so small that no adapter can move the
+    logits much (fine-tuning tests use initializer_range=0.5)."""
     tokenizer = byte_tokenizer()
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=4096, eos_token_id=1, pad_token_id=0, bos_token_id=None)
+                         max_position_embeddings=4096, eos_token_id=1, pad_token_id=0, bos_token_id=None,
+                         initializer_range=initializer_range)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
     return tokenizer, model

@@ -21,6 +21,7 @@ LEAVES = ("recbole_llm4msr.atomic", "recbole_llm4msr.settings", "recbole_llm4msr
 ALLOWED = {
     "dataset_converters": ("dataset_converters",),
     "recbole_llm4msr.knowledge": ("recbole_llm4msr.knowledge", "dataset_converters"),
+    "recbole_llm4msr.align": ("recbole_llm4msr.align", "recbole_llm4msr.knowledge", "dataset_converters"),
     "recbole_llm4msr.layers": ("recbole_llm4msr.layers",),
     "recbole_llm4msr.data": ("recbole_llm4msr.data", "dataset_converters"),
     "recbole_llm4msr.model": ("recbole_llm4msr.model", "recbole_llm4msr.layers", "recbole_llm4msr.knowledge"),
@@ -158,7 +159,8 @@ def test_relative_and_from_imports_are_resolved(tmp_path):
     assert imports_of("pkg.sub.c", src, modules) == {"pkg.a", "pkg.sub.b"}
 
 
-@pytest.mark.parametrize("module", ["recbole_llm4msr.knowledge.cli", "dataset_converters.__main__"])
+@pytest.mark.parametrize("module", ["recbole_llm4msr.knowledge.cli", "recbole_llm4msr.align.cli",
+                                    "dataset_converters.__main__"])
 def test_offline_pipelines_load_without_recbole(module):
     """llm4msr-knowledge and the converters never import RecBole (nor our training code)."""
     code = (f"import sys, importlib; importlib.import_module({module!r}); "

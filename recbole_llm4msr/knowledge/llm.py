@@ -122,7 +122,11 @@ def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False):
     kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     if gguf is not None:
         kwargs["gguf_file"] = gguf
-    tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+    except (OSError, ValueError, TypeError) as e:
+        raise LLMNotFound(f"{directory}: no usable tokenizer ({type(e).__name__}: {str(e)[:200]}); a model directory "
+                          f"needs its tokenizer files (tokenizer.json / tokenizer_config.json)") from None
     torch_dtype = _torch_dtype(dtype, device)
     if gguf is not None and torch_dtype != torch.float32:
         # transformers de-quantises GGUF to float32; cast afterwards (asking for bf16 at load time only warns)

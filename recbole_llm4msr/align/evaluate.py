@@ -1,0 +1,97 @@
+"""The LLM as a ranker, on the validation split (never the test split).
+
+For each of the first ``users`` users (sorted, seeded) with a validation positive: the held-out item and
+``negatives`` items of the same scenario that the user has no training or validation positive for. The prompt is
+the user's training history in that scenario ("In the office scenario the user bought, in this order: A; B. What
+did the user buy next?", as the ``next`` task writes it); each candidate is scored by the model's mean
+log-likelihood per token of its title as the answer (no generation; the mean keeps long titles from losing by
+length). HR@1, HR@5 and NDCG@5 of the held-out item, for any model and for a popularity ranker (training positive
+counts in the scenario).
+"""
+import math
+import random
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from recbole_llm4msr.align.finetune import encode_pair
+
+
+def ranking_cases(builder, files, users=200, negatives=19, seed=0):
+    """[(user, scenario, history items, candidates (held-out first))] from the validation split."""
+    rng = random.Random(seed)
+    valid = files.split_interactions("valid")
+    valid_pos = valid[valid["label"] > 0.5]
+    held = defaultdict(list)
+    for u, i, s in zip(valid_pos["user"], valid_pos["item"], valid_pos["scenario"]):
+        held[u].append((s, i))
+    seen = defaultdict(set)
+    for u, i in zip(valid_pos["user"], valid_pos["item"]):
+        seen[u].add(i)
+    candidates_users = sorted((u for u in held if u in builder.positives), key=str)
+    rng.shuffle(candidates_users)
+    cases = []
+    for user in candidates_users:
+        if len(cases) >= users:
+            break
+        scen, item = held[user][0]
+        history = builder.positives[user].get(scen, [])
+        if not history:
+            continue
+        banned = builder.bought.get(user, set()) | seen[user]
+        pool = [i for i in builder.pool.get(scen, []) if i not in banned]
+        if len(pool) < negatives:
+            continue
+        cases.append((user, scen, history, [item] + rng.sample(pool, negatives)))
+    return cases
+
+
+def _metrics(ranks):
+    ranks = np.asarray(ranks)
+    return {"cases": int(len(ranks)), "HR@1": round(float((ranks == 0).mean()), 4),
+            "HR@5": round(float((ranks < 5).mean()), 4),
+            "NDCG@5": round(float(np.mean([1 / math.log2(r + 2) if r < 5 else 0.0 for r in ranks])), 4)}
+
+
+def rank_of_first(scores):
+    """0-based rank of candidate 0 (ties count against it)."""
+    scores = np.asarray(scores)
+    return int((scores[1:] >= scores[0]).sum())
+
+
+def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20):
+    import torch
+
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    ranks = []
+    model.eval()
+    with torch.inference_mode():
+        for user, scen, history, candidates in cases:
+            prompt = (f"In the {scen} scenario the user bought, in this order: {builder._history(history)}. "
+                      f"What did the user buy next?")
+            pairs = [encode_pair(tokenizer, prompt, builder.text(c), max_length) for c in candidates]
+            scores = []
+            for start in range(0, len(pairs), batch_size):
+                chunk = pairs[start:start + batch_size]
+                width = max(len(x) for x, _ in chunk)
+                ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in chunk], device=device)
+                labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in chunk], device=device)
+                mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in chunk], device=device)
+                logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+                target = labels[:, 1:]
+                logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                keep = (target != -100).float()
+                scores += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+            ranks.append(rank_of_first(scores))
+    return _metrics(ranks)
+
+
+def popularity_ranker(builder, cases):
+    counts = defaultdict(Counter)
+    for user, per in builder.positives.items():
+        for scen, items in per.items():
+            counts[scen].update(items)
+    rng = random.Random(0)
+    # ties (items never bought in training) are broken at random, not in the held-out item's favour
+    return _metrics([rank_of_first([counts[s][c] + rng.random() * 1e-3 for c in cands]) for _, s, _, cands in cases])

@@ -1,0 +1,208 @@
+"""LoRA fine-tuning of a causal LM on (prompt, answer) samples: a plain, resumable loop on ``peft``.
+
+Shared by the alignment (``llm4msr-align``) and TSLRec's user-level SFT. The loss is the causal-LM cross-entropy of
+the answer tokens only (prompt tokens are masked with -100); prompts are rendered with the model's chat template
+when it has one, exactly as the knowledge extractor renders them. Prompts longer than ``max_length`` keep their end.
+
+Resuming: every ``save_every`` steps ``<out>/.work/`` gets the adapter, the optimizer, the step, the data order and
+the RNG states (written to a temporary folder and swapped in, so a kill never leaves a torn checkpoint); the same
+command continues from there. The finished model -- LoRA merged into the base weights -- is written to
+``<out>/model/`` (safetensors + tokenizer) in a temporary folder and swapped into place, with ``manifest.json``
+written last: a directory without a manifest is not finished.
+"""
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from recbole_llm4msr.atomic import atomic_write_json, building_dir
+
+logger = logging.getLogger(__name__)
+
+
+class FinetuneError(ValueError):
+    """A fine-tuning setting or model that cannot work; the message names it."""
+
+
+@dataclass
+class LoraSettings:
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"   # peft's name for every linear layer but the output head
+    learning_rate: float = 5e-4
+    batch_size: int = 8
+    epochs: int = 1
+    max_length: int = 384
+    save_every: int = 25
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def render(tokenizer, prompt):
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True), False
+    return prompt + "\n", True
+
+
+def encode_pair(tokenizer, prompt, answer, max_length):
+    """(input_ids, labels): the prompt (chat-rendered) then the answer and EOS; labels -100 on the prompt."""
+    text, special = render(tokenizer, prompt)
+    p = tokenizer(text, add_special_tokens=special)["input_ids"]
+    a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        a = a + [tokenizer.eos_token_id]
+    a = a[: max_length // 2]
+    p = p[-(max_length - len(a)):]
+    return p + a, [-100] * len(p) + a
+
+
+def wrap_lora(model, settings):
+    """The base model with LoRA adapters (peft); a clear error for an architecture peft cannot wrap."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                        target_modules=settings.target_modules, task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, config)
+    except (ValueError, TypeError, KeyError) as e:
+        raise FinetuneError(f"peft cannot put LoRA adapters on {type(model).__name__} ({e}); pass target_modules "
+                            f"naming its linear layers, or use a supported architecture (Llama, Qwen2, Gemma, ...)")
+
+
+def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_after=None):
+    """LoRA-train ``model`` on ``pairs`` [(prompt, answer)], resumably under ``out_dir/.work``; returns
+    (merged model, history dict). ``stop_after``: end after this many steps of this call (tests of resuming)."""
+    import torch
+    from tqdm import tqdm
+
+    if len(pairs) < settings.batch_size:
+        raise FinetuneError(f"{len(pairs)} sample(s) is below one batch ({settings.batch_size}); raise max_samples or "
+                            f"lower batch_size")
+    work = os.path.join(out_dir, ".work")
+    device = next(model.parameters()).device
+    peft_model = wrap_lora(model, settings)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
+    steps_per_epoch = math.ceil(len(pairs) / settings.batch_size)
+    total = steps_per_epoch * settings.epochs
+    state = {"step": 0, "losses": [], "seconds": 0.0}
+    rng = random.Random(settings.seed)
+    orders = [rng.sample(range(len(pairs)), len(pairs)) for _ in range(settings.epochs)]
+    if os.path.isfile(os.path.join(work, "state.json")):
+        state = _load_checkpoint(work, peft_model, optimizer)
+        logger.warning(f"resuming {out_dir}: step {state['step']} of {total}")
+    encoded = [encode_pair(tokenizer, p, a, settings.max_length) for p, a in pairs]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    peft_model.train()
+    bar = tqdm(total=total, initial=state["step"], desc="LoRA fine-tuning", unit="step", disable=not progress)
+    start, done_here = time.perf_counter(), 0
+    while state["step"] < total:
+        epoch, k = divmod(state["step"], steps_per_epoch)
+        batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
+        width = max(len(x) for x, _ in batch)
+        ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in batch], device=device)
+        labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in batch], device=device)
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in batch], device=device)
+        torch.manual_seed(settings.seed + state["step"])  # dropout depends on the step only: resuming is exact
+        loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        state["step"] += 1
+        state["losses"].append(round(float(loss.detach()), 5))
+        bar.update(1)
+        bar.set_postfix(loss=f"{state['losses'][-1]:.3f}")
+        done_here += 1
+        if state["step"] % settings.save_every == 0 or state["step"] == total:
+            state["seconds"] += time.perf_counter() - start
+            start = time.perf_counter()
+            _save_checkpoint(work, peft_model, optimizer, state)
+        if stop_after is not None and done_here >= stop_after:
+            bar.close()
+            return None, state
+    bar.close()
+    merged = peft_model.merge_and_unload()
+    merged.eval()
+    for p in merged.parameters():
+        p.requires_grad_(False)
+    return merged, dict(state, steps=total, steps_per_epoch=steps_per_epoch)
+
+
+def _save_checkpoint(work, peft_model, optimizer, state):
+    import torch
+
+    parent, name = os.path.split(work)
+    with building_dir(parent, name) as tmp:
+        peft_model.save_pretrained(os.path.join(tmp, "adapter"))
+        torch.save({"optimizer": optimizer.state_dict()}, os.path.join(tmp, "optimizer.pt"))
+        with open(os.path.join(tmp, "state.json"), "w") as f:
+            json.dump(state, f)
+
+
+def _load_checkpoint(work, peft_model, optimizer):
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    adapter = os.path.join(work, "adapter")
+    files = [f for f in os.listdir(adapter) if f.startswith("adapter_model")]
+    if not files:
+        raise FinetuneError(f"{work}: the checkpoint has no adapter weights; delete {work} and start again")
+    path = os.path.join(adapter, files[0])
+    weights = load_file(path) if path.endswith(".safetensors") else torch.load(path, map_location="cpu")
+    set_peft_model_state_dict(peft_model, weights)
+    extra = torch.load(os.path.join(work, "optimizer.pt"), map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(extra["optimizer"])
+    with open(os.path.join(work, "state.json")) as f:
+        return json.load(f)
+
+
+def save_model(model, tokenizer, out_dir, manifest):
+    """``out_dir/model``: the merged weights (safetensors), the tokenizer and ``manifest.json`` (written last)."""
+    with building_dir(out_dir, "model") as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(os.path.join(tmp, "manifest.json"), manifest, indent=2)
+    shutil.rmtree(os.path.join(out_dir, ".work"), ignore_errors=True)
+    return os.path.join(out_dir, "model")
+
+
+def is_finished(model_dir):
+    return os.path.isfile(os.path.join(model_dir, "manifest.json"))
+
+
+def loss_plot(losses, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recbole_llm4msr.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(losses) + 1), losses, lw=0.8, alpha=0.5, label="step")
+    if len(losses) >= 10:
+        w = max(5, len(losses) // 20)
+        smooth = np.convolve(losses, np.ones(w) / w, mode="valid")
+        ax.plot(range(w, len(losses) + 1), smooth, lw=2, label=f"mean of {w}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("answer-token loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def settings_dict(settings):
+    return asdict(settings)

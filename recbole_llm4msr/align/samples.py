@@ -1,0 +1,201 @@
+"""Recommendation signals written as natural-language samples (after Cao et al., "Aligning Large Language Models
+with Recommendation Knowledge", NAACL 2024 Findings). The paper's templates are not available: these are ours.
+
+Every sample is built from the **training split only** (the histories the knowledge prompts use), never names a
+user id, and says which scenario it is about. A user's history is their training positives in one scenario, in
+order (oldest first), the most recent ``max_history``. Negatives are the user's own training negatives in that
+scenario (label 0: a shown-but-not-clicked item, or a converter's sampled negative), so a negative can never be a
+held-out positive of the user; only a user without one gets an item of the scenario they have no positive for.
+
+=========  ==========================================================================================
+task       prompt -> answer
+=========  ==========================================================================================
+``mim``    masked item modelling: "In the office scenario the user bought, oldest first: A; B; [MASK]; D.
+           Which item is [MASK]?" -> "C"
+``bpr``    pairwise preference: "... bought: A; B; C. Which of these two items did the user also buy?
+           (1) X (2) Y" -> the title of the one they bought
+``mlm``    masked words of the title of an item the user bought -> the masked words, comma-separated
+``next``   "... bought, in this order: A; B. What did the user buy next?" -> "C"
+``rank``   "... bought: A; B. Rank these candidates from most to least likely: (1) .. (4) .." -> the
+           candidate numbers, the bought one first, then the others in listed order ("3, 1, 2, 4")
+``click``  "... bought: A; B. Would the user buy X? Answer yes or no." -> "yes" / "no" (half each)
+=========  ==========================================================================================
+"""
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+TASKS = ("mim", "bpr", "mlm", "next", "rank", "click")
+MASK = "[MASK]"
+
+
+class SampleError(ValueError):
+    """Samples cannot be built (no item text, an unknown task, ...); the message says what to do."""
+
+
+@dataclass
+class Sample:
+    task: str
+    user: str
+    scenario: str
+    prompt: str
+    answer: str
+
+
+class SampleBuilder:
+    def __init__(self, files, seed=0, max_history=10, allow_id_text=False, logger=None):
+        self.files, self.rng, self.max_history = files, random.Random(seed), int(max_history)
+        texts = files.item_texts()
+        if not texts:
+            if not allow_id_text:
+                raise SampleError(f"dataset '{files.name}' has no item text (item_text_fields in {files.folder}/"
+                                  f"{files.name}.yaml, read from {files.item_file}): an LLM learns nothing from bare "
+                                  f"ids. Add item texts, or pass --allow_id_text to write items as 'item <id>'")
+            if logger is not None:
+                logger.warning(f"dataset '{files.name}' has no item text: items are written as 'item <id>'")
+        self.text = lambda item: texts.get(item) or f"item {item}"
+        inter = files.train_interactions()
+        if "timestamp" in inter.columns:
+            inter = inter.sort_values("timestamp", kind="stable")
+        self.positives = defaultdict(lambda: defaultdict(list))   # user -> scenario -> [items, oldest first]
+        self.negatives = defaultdict(lambda: defaultdict(list))
+        self.pool = defaultdict(set)
+        for user, item, label, scen in zip(inter["user"], inter["item"], inter["label"], inter["scenario"]):
+            (self.positives if label > 0.5 else self.negatives)[user][scen].append(item)
+            self.pool[scen].add(item)
+        self.pool = {s: sorted(p, key=str) for s, p in self.pool.items()}
+        self.bought = {u: {i for items in per.values() for i in items} for u, per in self.positives.items()}
+        self.users = sorted(self.positives, key=str)
+
+    # ------------------------------------------------------------------ pieces
+    def _scenario(self, user, need):
+        options = [s for s, items in sorted(self.positives[user].items()) if len(items) >= need]
+        return self.rng.choice(options) if options else None
+
+    def _history(self, items):
+        return "; ".join(self.text(i) for i in items[-self.max_history:])
+
+    def _negative(self, user, scen, avoid=()):
+        own = [i for i in self.negatives[user].get(scen, []) if i not in avoid]
+        if own:
+            return self.rng.choice(own)
+        for _ in range(50):
+            item = self.rng.choice(self.pool[scen])
+            if item not in self.bought.get(user, ()) and item not in avoid:
+                return item
+        return None
+
+    # ------------------------------------------------------------------ tasks
+    def mim(self, user):
+        scen = self._scenario(user, 2)
+        if scen is None:
+            return None
+        items = self.positives[user][scen][-self.max_history:]
+        k = self.rng.randrange(len(items))
+        shown = [MASK if j == k else self.text(i) for j, i in enumerate(items)]
+        return Sample("mim", user, scen, f"In the {scen} scenario the user bought, oldest first: {'; '.join(shown)}. "
+                                         f"Which item is {MASK}?", self.text(items[k]))
+
+    def bpr(self, user):
+        scen = self._scenario(user, 2)
+        if scen is None:
+            return None
+        items = self.positives[user][scen]
+        target = self.rng.randrange(len(items))
+        history = items[:target] + items[target + 1:]
+        neg = self._negative(user, scen)
+        if neg is None:
+            return None
+        options = [items[target], neg]
+        self.rng.shuffle(options)
+        return Sample("bpr", user, scen, f"In the {scen} scenario the user bought: {self._history(history)}. Which of "
+                                         f"these two items did the user also buy? (1) {self.text(options[0])} (2) "
+                                         f"{self.text(options[1])}", self.text(items[target]))
+
+    def mlm(self, user):
+        scen = self._scenario(user, 1)
+        if scen is None:
+            return None
+        words_of = [(i, self.text(i).split()) for i in self.positives[user][scen]]
+        words_of = [(i, w) for i, w in words_of if len(w) >= 3]
+        if not words_of:
+            return None
+        _, words = self.rng.choice(words_of)
+        k = max(1, round(0.15 * len(words)))
+        masked = sorted(self.rng.sample(range(len(words)), k))
+        shown = " ".join(MASK if j in masked else w for j, w in enumerate(words))
+        return Sample("mlm", user, scen, f"Fill in the {MASK} words of the title of an item the user bought in the "
+                                         f"{scen} scenario: {shown}", ", ".join(words[j] for j in masked))
+
+    def next(self, user):
+        scen = self._scenario(user, 2)
+        if scen is None:
+            return None
+        items = self.positives[user][scen]
+        k = self.rng.randrange(1, len(items))
+        return Sample("next", user, scen, f"In the {scen} scenario the user bought, in this order: "
+                                          f"{self._history(items[:k])}. What did the user buy next?",
+                      self.text(items[k]))
+
+    def rank(self, user, candidates=4):
+        scen = self._scenario(user, 2)
+        if scen is None:
+            return None
+        items = self.positives[user][scen]
+        k = self.rng.randrange(1, len(items))
+        negs = []
+        for _ in range(candidates - 1):
+            neg = self._negative(user, scen, avoid=set(negs))
+            if neg is not None:
+                negs.append(neg)
+        if not negs:
+            return None
+        listed = [items[k]] + negs
+        self.rng.shuffle(listed)
+        order = [listed.index(items[k]) + 1] + [j + 1 for j, i in enumerate(listed) if i != items[k]]
+        shown = " ".join(f"({j + 1}) {self.text(i)}" for j, i in enumerate(listed))
+        return Sample("rank", user, scen, f"In the {scen} scenario the user bought: {self._history(items[:k])}. Rank "
+                                          f"these candidates from most to least likely to be bought next: {shown}",
+                      ", ".join(map(str, order)))
+
+    def click(self, user):
+        scen = self._scenario(user, 2)
+        if scen is None:
+            return None
+        items = self.positives[user][scen]
+        k = self.rng.randrange(len(items))
+        history = items[:k] + items[k + 1:]
+        buy = self.rng.random() < 0.5
+        item = items[k] if buy else self._negative(user, scen)
+        if item is None:
+            return None
+        return Sample("click", user, scen, f"In the {scen} scenario the user bought: {self._history(history)}. Would "
+                                           f"the user buy {self.text(item)}? Answer yes or no.", "yes" if buy else "no")
+
+    # ------------------------------------------------------------------ all
+    def build(self, tasks, max_samples):
+        """Up to ``max_samples`` samples, the tasks taking turns over users in a seeded order."""
+        tasks = [t.strip().lower() for t in tasks if t.strip()]
+        if not tasks:
+            raise SampleError(f"the task list is empty; choose from {', '.join(TASKS)}")
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown:
+            raise SampleError(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
+        users = list(self.users)
+        self.rng.shuffle(users)
+        samples, misses = [], 0
+        while len(samples) < max_samples and misses < 5 * len(users) * len(tasks) and users:
+            for user in users:
+                for task in tasks:
+                    if len(samples) >= max_samples:
+                        break
+                    sample = getattr(self, task)(user)
+                    if sample is None:
+                        misses += 1
+                    else:
+                        samples.append(sample)
+                if len(samples) >= max_samples:
+                    break
+            if len(samples) == 0:
+                break
+        return samples

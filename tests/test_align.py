@@ -1,0 +1,188 @@
+"""llm4msr-align: samples from the training split only, templates as documented, LoRA fine-tuning that learns and
+resumes, the ranker, the saved model directory, and clear errors. Tiny random models (seconds)."""
+import json
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dataset_converters import csv as csv_conv
+from recbole_llm4msr.align.evaluate import llm_ranker, popularity_ranker, ranking_cases
+from recbole_llm4msr.align.finetune import FinetuneError, LoraSettings, finetune, is_finished
+from recbole_llm4msr.align.samples import MASK, SampleBuilder, SampleError
+from recbole_llm4msr.knowledge.files import DatasetFiles
+from tests.knowledge_helpers import make_spec, tiny_causal_lm, tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def files(data_dir):
+    return DatasetFiles.from_spec(make_spec(data_dir))
+
+
+@pytest.fixture(scope="module")
+def builder(files):
+    return SampleBuilder(files, seed=1)
+
+
+def read(path):
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df.columns = [c.split(":")[0] for c in df.columns]
+    return df
+
+
+def segments(prompt):
+    """The items a prompt lists (split at the separators the templates use; titles are whole segments)."""
+    parts = re.split(r": |; | \(\d+\) |\. (?=[A-Z])|\? ", prompt)
+    return {p.rstrip(".?") for p in parts} | {p.rsplit(" buy ", 1)[-1].rstrip("?") for p in parts}
+
+
+def test_samples_never_contain_held_out_items(files, builder):
+    samples = builder.build(["mim", "bpr", "mlm", "next", "rank", "click"], 1500)
+    assert {s.task for s in samples} == {"mim", "bpr", "mlm", "next", "rank", "click"} and len(samples) == 1500
+    texts = files.item_texts()
+    unique = {t for t, n in pd.Series(list(texts.values())).value_counts().items() if n == 1}
+    held = pd.concat([read(os.path.join(files.folder, f"ml-100k-msr.{p}.inter")) for p in ("valid", "test")])
+    held_by_user = held.groupby("user_id")["item_id"].agg(set)
+    train_by_user = files.train_interactions().groupby("user")["item"].agg(set)
+    checked = 0
+    for s in samples:
+        for item in held_by_user.get(s.user, set()) - train_by_user.get(s.user, set()):
+            if texts.get(item) in unique:
+                assert texts[item] not in segments(s.prompt) and texts[item] != s.answer, (s.user, item, s.task)
+                checked += 1
+    assert checked > 1000
+    assert all(not re.search(r"\buser \d", s.prompt) for s in samples)  # no user ids
+
+
+def test_templates_render_as_documented(builder):
+    b = builder
+    mim = b.mim("13")
+    assert mim.prompt.count(MASK) == 2 and mim.prompt.startswith(f"In the {mim.scenario} scenario the user bought")
+    listed = mim.prompt.split("oldest first: ")[1].rsplit(". Which item", 1)[0].split("; ")
+    history = [b.text(i) for i in b.positives["13"][mim.scenario][-b.max_history:]]
+    assert [mim.answer if x == MASK else x for x in listed] == history
+    bpr = b.bpr("13")
+    first, second = re.search(r"\(1\) (.*) \(2\) (.*)$", bpr.prompt).groups()
+    assert bpr.answer in (first, second)
+    other = second if bpr.answer == first else first
+    bought = {b.text(i) for i in b.positives["13"][bpr.scenario]}
+    assert bpr.answer in bought and other not in bought
+    nxt = b.next("13")
+    seq = [b.text(i) for i in b.positives["13"][nxt.scenario]]
+    shown = nxt.prompt.split("in this order: ")[1].rsplit(". What did", 1)[0].split("; ")
+    assert seq[seq.index(shown[-1]) + 1] == nxt.answer
+    rank = b.rank("13")
+    order = [int(x) for x in rank.answer.split(", ")]
+    assert sorted(order) == list(range(1, len(order) + 1))
+    options = dict(re.findall(r"\((\d)\) (.*?)(?= \(\d\) |$)", rank.prompt))
+    assert options[str(order[0])] in bought
+    mlm = b.mlm("13")
+    assert MASK in mlm.prompt and all(w for w in mlm.answer.split(", "))
+    assert {b.click("13").answer for _ in range(30)} == {"yes", "no"}
+
+
+# ---------------------------------------------------------------------------------------------- a toy pattern
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """Users buy 'red' items and skip 'blue' ones: a pattern a tiny model can learn."""
+    root = tmp_path_factory.mktemp("toy")
+    rng = np.random.default_rng(0)
+    rows, items = [], []
+    reds, blues = [f"r{k}" for k in range(12)], [f"b{k}" for k in range(40)]
+    items = [(i, f"red thing {i[1:]}") for i in reds] + [(i, f"blue thing {i[1:]}") for i in blues]
+    for u in range(40):
+        for k, i in enumerate(rng.choice(reds, 8, replace=False)):
+            rows.append((f"u{u}", i, 1, "shop", k))
+        for k, i in enumerate(rng.choice(blues, 8, replace=False)):
+            rows.append((f"u{u}", i, 0, "shop", k))
+        rows.append((f"u{u}", "r0" if u % 2 else "b0", 1 if u % 2 else 0, "other", 0))
+    (root / "toy.csv").write_text("u,i,y,s,t\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    (root / "items.csv").write_text("i,title\n" + "\n".join(f"{i},{t}" for i, t in items) + "\n")
+    csv_conv.convert(str(root / "toy.csv"), str(root / "data"), "toy", "u", "i", "y", "s", item_file=str(root / "items.csv"),
+                     order_col="t")
+    return DatasetFiles.from_spec(make_spec(root / "data", dataset="toy"))
+
+
+def test_loss_falls_and_the_ranker_learns_the_pattern(toy, tmp_path):
+    builder = SampleBuilder(toy, seed=0)
+    samples = builder.build(["next"], 160)
+    cases = ranking_cases(builder, toy, users=30, negatives=9)
+    assert len(cases) >= 10
+    tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)  # a head that adapters can move (see helper)
+    before = llm_ranker(model, tokenizer, builder, cases)
+    settings = LoraSettings(lora_r=8, learning_rate=1e-2, batch_size=8, epochs=3, save_every=1000, lora_dropout=0.0)
+    merged, history = finetune(model, tokenizer, [(s.prompt, s.answer) for s in samples], str(tmp_path), settings,
+                               progress=False)
+    after = llm_ranker(merged, tokenizer, builder, cases)
+    losses = history["losses"]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    assert after["HR@1"] > before["HR@1"] + 0.15, (before, after)
+    pop = popularity_ranker(builder, cases)
+    assert set(pop) == {"cases", "HR@1", "HR@5", "NDCG@5"} and 0 <= pop["HR@5"] <= 1
+
+
+def test_a_killed_fine_tuning_resumes_exactly(toy, tmp_path):
+    builder = SampleBuilder(toy, seed=0)
+    pairs = [(s.prompt, s.answer) for s in builder.build(["next", "bpr"], 64)]
+    settings = LoraSettings(lora_r=4, learning_rate=1e-3, batch_size=8, epochs=2, save_every=1, lora_dropout=0.1)
+    whole, h_whole = finetune(tiny_causal_lm(seed=0)[1], tiny_causal_lm()[0], pairs, str(tmp_path / "a"), settings,
+                              progress=False)
+    stopped, state = finetune(tiny_causal_lm(seed=0)[1], tiny_causal_lm()[0], pairs, str(tmp_path / "b"), settings,
+                              progress=False, stop_after=5)
+    assert stopped is None and state["step"] == 5 and not is_finished(str(tmp_path / "b" / "model"))
+    resumed, h_resumed = finetune(tiny_causal_lm(seed=0)[1], tiny_causal_lm()[0], pairs, str(tmp_path / "b"),
+                                  settings, progress=False)
+    assert h_resumed["losses"] == pytest.approx(h_whole["losses"], rel=1e-4)
+    for (n, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), n
+
+
+def test_errors_name_the_problem(toy, files, tmp_path):
+    builder = SampleBuilder(toy, seed=0)
+    with pytest.raises(SampleError, match="task list is empty"):
+        builder.build([], 10)
+    with pytest.raises(SampleError, match=r"unknown task\(s\) \['mask'\]"):
+        builder.build(["mask"], 10)
+    with pytest.raises(FinetuneError, match="below one batch"):
+        finetune(tiny_causal_lm()[1], tiny_causal_lm()[0], [("a", "b")] * 3, str(tmp_path), LoraSettings(batch_size=8))
+    with pytest.raises(FinetuneError, match="peft cannot put LoRA adapters"):
+        finetune(tiny_causal_lm()[1], tiny_causal_lm()[0], [("a", "b")] * 8, str(tmp_path),
+                 LoraSettings(batch_size=8, target_modules="no_such_layer"))
+    bare = DatasetFiles(files.name, files.folder, {k: v for k, v in files.config.items() if k != "item_text_fields"})
+    with pytest.raises(SampleError, match="no item text.*--allow_id_text"):
+        SampleBuilder(bare)
+    assert SampleBuilder(bare, allow_id_text=True).next("13").answer.startswith("item ")
+
+
+def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
+    from recbole_llm4msr.knowledge.extract import plan
+    from recbole_llm4msr.knowledge.llm import KnowledgeLLM
+    from tests.cli_helpers import run_cli
+
+    base = tiny_model_dir(tmp_path)
+    out = tmp_path / "aligned"
+    proc = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
+                   f"--out={out}", "--max_samples=24", "--batch_size=8", "--eval_users=5", "--max_length=256",
+                   "--tasks=next,bpr", cwd=tmp_path)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["samples"] == 24 and summary["steps"] == 3 and set(summary["evaluation"]) >= {"aligned", "base",
+                                                                                                  "popularity"}
+    manifest = json.load(open(out / "model" / "manifest.json"))
+    assert manifest["sample_counts"] == {"next": 12, "bpr": 12} and manifest["data_fingerprint"]["train_split"]
+    assert os.path.isfile(out / "loss.png") and os.path.isfile(out / "eval.json") and not os.path.exists(out / ".work")
+    llm = KnowledgeLLM.load(str(out / "model"))
+    assert llm.hidden_size == 32
+    spec = dict(limit_users=10, max_prompt_tokens=4000)
+    assert plan(make_spec(data_dir, llm=str(out / "model"), **spec)).fingerprint["llm"] != \
+        plan(make_spec(data_dir, llm=str(base), **spec)).fingerprint["llm"]
+    again = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
+                    f"--out={out}", cwd=tmp_path)
+    assert json.loads(again.stdout.strip().splitlines()[-1])["samples"] == 24  # finished: nothing redone
+    os.remove(base / "tokenizer.json")
+    os.remove(base / "tokenizer_config.json")
+    bad = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
+                  f"--out={tmp_path / 'x'}", "--max_samples=16", "--eval_users=0", cwd=tmp_path, check=False)
+    assert bad.returncode == 1 and "no usable tokenizer" in bad.stderr and "Traceback" not in bad.stderr
