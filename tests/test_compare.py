@@ -131,3 +131,12 @@ def test_families_come_from_the_variant_list(monkeypatch):
     seventh = variants.make_variant(variants.BACKBONES[0], "ep")
     monkeypatch.setitem(variants.VARIANTS, "Seventh_EP", type("Seventh_EP", (seventh,), {}))
     assert family("Seventh_EP") == ("SharedBottom", "ep")  # a new name is recognised with no change to compare.py
+
+
+def test_the_plot_needs_no_extra():
+    """The plot is part of the feature: matplotlib (and scipy for the tests) are regular dependencies."""
+    from importlib.metadata import requires
+
+    needed = {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in requires("recbole-llm4msr")
+              if "extra ==" not in r}
+    assert {"matplotlib", "scipy", "peft"} <= needed

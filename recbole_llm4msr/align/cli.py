@@ -104,12 +104,14 @@ def run(args):
             with open(base_eval) as f:
                 evaluation = json.load(f)
         else:  # before training: merging LoRA changes the base weights in place
-            evaluation = {"base": llm_ranker(model, tokenizer, builder, cases, settings.max_length),
+            evaluation = {"base": llm_ranker(model, tokenizer, builder, cases, settings.max_length,
+                                             desc="ranking (base model)"),
                           "popularity": popularity_ranker(builder, cases)}
             atomic_write_json(base_eval, evaluation)
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer) for s in samples], args.out, settings)
     if cases:
-        evaluation["aligned"] = llm_ranker(merged, tokenizer, builder, cases, settings.max_length)
+        evaluation["aligned"] = llm_ranker(merged, tokenizer, builder, cases, settings.max_length,
+                                           desc="ranking (aligned model)")
         evaluation.update(candidates=1 + args.negatives, split="valid", scoring="mean answer-token log-likelihood")
     counts = {t: sum(s.task == t for s in samples) for t in tasks}
     manifest = {

@@ -59,15 +59,16 @@ def rank_of_first(scores):
     return int((scores[1:] >= scores[0]).sum())
 
 
-def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20):
+def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, progress=True, desc="ranking"):
     import torch
+    from tqdm import tqdm
 
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     ranks = []
     model.eval()
     with torch.inference_mode():
-        for user, scen, history, candidates in cases:
+        for user, scen, history, candidates in tqdm(cases, desc=desc, unit="user", disable=not progress):
             prompt = (f"In the {scen} scenario the user bought, in this order: {builder._history(history)}. "
                       f"What did the user buy next?")
             pairs = [encode_pair(tokenizer, prompt, builder.text(c), max_length) for c in candidates]
