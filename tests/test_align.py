@@ -186,3 +186,14 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     bad = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
                   f"--out={tmp_path / 'x'}", "--max_samples=16", "--eval_users=0", cwd=tmp_path, check=False)
     assert bad.returncode == 1 and "no usable tokenizer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_ranker_shares_the_prompt_and_scores_as_a_whole_pass():
+    from recbole_llm4msr.align.evaluate import _whole_scores, answer_scores
+    from recbole_llm4msr.align.finetune import encode_pair
+
+    tokenizer, model = tiny_causal_lm(seed=3, initializer_range=0.5)
+    prompt, answers = "In the shop scenario the user bought: red thing 1. What next?", ["red thing 2", "blue 7", "x"]
+    shared = answer_scores(model, tokenizer, prompt, answers, batch_size=2)
+    whole = _whole_scores(model, tokenizer, [encode_pair(tokenizer, prompt, a, 384) for a in answers], 3)
+    np.testing.assert_allclose(shared, whole, atol=1e-4)

@@ -60,32 +60,82 @@ def rank_of_first(scores):
 
 
 def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, progress=True, desc="ranking"):
-    import torch
+    """Ranks of the held-out items by each candidate's mean answer-token log-likelihood (:func:`answer_scores`)."""
     from tqdm import tqdm
+
+    model.eval()
+    ranks = []
+    for user, scen, history, candidates in tqdm(cases, desc=desc, unit="user", disable=not progress):
+        prompt = (f"In the {scen} scenario the user bought, in this order: {builder._history(history)}. "
+                  f"What did the user buy next?")
+        ranks.append(rank_of_first(answer_scores(model, tokenizer, prompt, [builder.text(c) for c in candidates],
+                                                 max_length, batch_size)))
+    return _metrics(ranks)
+
+
+def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20):
+    """Mean log-likelihood per token of each answer (+ EOS) after ``prompt`` (rendered as in fine-tuning). The
+    prompt runs once; its KV cache is shared by the candidates when the model's cache can be expanded (every
+    transformers model), otherwise each candidate runs whole."""
+    import copy
+    import inspect
+
+    import torch
+
+    device = next(model.parameters()).device
+    pairs = [encode_pair(tokenizer, prompt, a, max_length) for a in answers]
+    start = min(sum(1 for y in labels if y == -100) for _, labels in pairs)
+    prefix = pairs[0][0][:start]
+    if any(ids[:start] != prefix for ids, _ in pairs) or start == 0:
+        return _whole_scores(model, tokenizer, pairs, batch_size)
+    suffixes = [(ids[start:], labels[start:]) for ids, labels in pairs]
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
+        cache = out.past_key_values
+        if not hasattr(cache, "batch_repeat_interleave"):
+            return _whole_scores(model, tokenizer, pairs, batch_size)
+        first = out.logits[0, -1].float()
+        name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        scores = []
+        for k in range(0, len(suffixes), batch_size):
+            chunk = suffixes[k:k + batch_size]
+            n, width = len(chunk), max(len(x) for x, _ in chunk)
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(n)
+            ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in chunk], device=device)
+            mask = torch.tensor([[1] * (start + len(x)) + [0] * (width - len(x)) for x, _ in chunk], device=device)
+            pos = (start + torch.arange(width, device=device)).unsqueeze(0).expand(n, -1)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                           **{name: past}).logits.float()
+            # token t of a suffix is predicted by position t - 1 of the suffix, token 0 by the prompt's last position
+            pred = torch.cat([first.expand(n, 1, -1), logits[:, :-1]], dim=1)
+            target = torch.tensor([y + [-100] * (width - len(y)) for _, y in chunk], device=device)
+            logp = torch.log_softmax(pred, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            keep = (target != -100).float()
+            scores += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+    return scores
+
+
+def _whole_scores(model, tokenizer, pairs, batch_size):
+    import torch
 
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    ranks = []
-    model.eval()
+    scores = []
     with torch.inference_mode():
-        for user, scen, history, candidates in tqdm(cases, desc=desc, unit="user", disable=not progress):
-            prompt = (f"In the {scen} scenario the user bought, in this order: {builder._history(history)}. "
-                      f"What did the user buy next?")
-            pairs = [encode_pair(tokenizer, prompt, builder.text(c), max_length) for c in candidates]
-            scores = []
-            for start in range(0, len(pairs), batch_size):
-                chunk = pairs[start:start + batch_size]
-                width = max(len(x) for x, _ in chunk)
-                ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in chunk], device=device)
-                labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in chunk], device=device)
-                mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in chunk], device=device)
-                logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-                target = labels[:, 1:]
-                logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-                keep = (target != -100).float()
-                scores += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
-            ranks.append(rank_of_first(scores))
-    return _metrics(ranks)
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start:start + batch_size]
+            width = max(len(x) for x, _ in chunk)
+            ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in chunk], device=device)
+            labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in chunk], device=device)
+            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in chunk], device=device)
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            target = labels[:, 1:]
+            logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            keep = (target != -100).float()
+            scores += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+    return scores
 
 
 def popularity_ranker(builder, cases):
