@@ -363,7 +363,7 @@ class Comparison:
             runs = self.final_runs(label)
             if not runs:
                 failed = [r for r in self.rows if r["model"] == label and r["status"] == "error"]
-                lines.append(f"| {label} | failed: {failed[-1]['error'] if failed else 'no run'} |")
+                lines.append(f"| {label} | " + (f"failed: {failed[-1]['error']}" if failed else "not run yet") + " |")
                 continue
             backbone, kind = family(label)
             cells = []
