@@ -47,17 +47,16 @@ def full_run(args, cache):
 def compare(args):
     import torch
 
-    from recbole_llm4msr.knowledge.files import DatasetFiles
+    from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
     from recbole_llm4msr.knowledge.llm import KnowledgeLLM
     from recbole_llm4msr.knowledge.prompts import PromptBuilder
     from recbole_llm4msr.knowledge.spec import KnowledgeSpec
-    from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
 
     llm = KnowledgeLLM.load("smollm2", max_new_tokens=args.max_new_tokens)  # our defaults (dtype auto)
     # the official code runs the model as transformers loads it: float32 on CPU
     official = KnowledgeLLM.load("smollm2", dtype="float32", max_new_tokens=args.max_new_tokens)
     spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path,
-                         settings=merge_yaml_files(dataset_yaml_files(args.dataset, args.data_path)))
+                         settings=dataset_settings(args.dataset, args.data_path))
     builder = PromptBuilder(DatasetFiles.from_spec(spec), count_tokens=llm.count_tokens)
     users = sorted(builder.users(), key=str)[: args.compare_users]
     prompts = [builder.user_prompts(users)[u] for u in users]

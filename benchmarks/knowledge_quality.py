@@ -20,15 +20,13 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from dataset_converters.builtin import ensure_builtin  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
-from recbole_llm4msr.knowledge.files import DatasetFiles  # noqa: E402
+from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.loader import apply_transform, normalization  # noqa: E402
-from recbole_llm4msr.knowledge.report import knowledge_report, neighbour_scores, _auc  # noqa: E402
+from recbole_llm4msr.knowledge.report import auc, knowledge_report, neighbour_scores  # noqa: E402
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
-from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files  # noqa: E402
 
 FIELDS = ["option", "users", "extract_s", "dim", "mean_cosine_raw", "mean_cosine_standardized", "effective_rank",
           "mean_share", "probe_knowledge", "probe_knowledge_standardized", "probe_random", "probe_profile",
@@ -44,8 +42,7 @@ def spec_for(dataset, data_path, option):
         llm, _, how = name.partition("-")
         kw.update(llm=llm)
         kw.update({"generate": {"mode": "generate"}, "mean": {"pooling": "mean"}, "last": {}}[how or "last"])
-    settings = merge_yaml_files(dataset_yaml_files(dataset, data_path))
-    return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=settings, **kw)
+    return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path), **kw)
 
 
 def measure(dataset, data_path, option):
@@ -60,7 +57,7 @@ def measure(dataset, data_path, option):
     std = apply_transform(np.asarray(store.vectors("user"), np.float32), normalization(store, "user", "standardize"))
     valid = files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
-    probe_std = _auc(known["label"], neighbour_scores(users, std, files.train_interactions(), known))
+    probe_std = auc(known["label"], neighbour_scores(users, std, files.train_interactions(), known))
     g, p = rep["geometry"], rep["neighbour_probe_auc"]
     attrs = "; ".join(f"{a}: {v['knowledge']} (profile {v['profile (no LLM)']})" for a, v in rep["attribute_auc"].items())
     return {"option": option, "users": len(users), "extract_s": round(seconds, 1) if not summary.get("reused") else "",
@@ -78,7 +75,6 @@ def main(argv=None):
     p.add_argument("--options", nargs="+", default=["smollm2-last", "smollm2-mean", "minilm"])
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     args = p.parse_args(argv)
-    ensure_builtin(args.dataset, args.data_path)
     path = os.path.join(args.out, f"knowledge-quality-{args.dataset}.csv")
     rows = []
     if os.path.isfile(path):

@@ -213,12 +213,11 @@ class Comparison:
         if key not in self._hashes:
             from recbole_llm4msr.config import MultiScenarioConfig
             from recbole_llm4msr.knowledge.fingerprint import file_digest
+            from recbole_llm4msr.results import json_safe_config
 
             name, config_dict = self.run_config(label, seed, lr)
             config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
                                          config_dict=config_dict)
-            from recbole_llm4msr.results import json_safe_config
-
             effective = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
             folder = os.path.join(self.data_path, self.dataset)
             data = {f: file_digest(os.path.join(folder, f)) for f in sorted(os.listdir(folder))

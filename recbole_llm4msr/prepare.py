@@ -30,14 +30,13 @@ def knowledge_kinds(config):
     return tuple(getattr(cls, "knowledge_kinds", ())) if cls is not None else ()
 
 
-def prepare_knowledge(config, show_progress=None):
+def prepare_knowledge(config):
     """Find, build or check the knowledge store of ``config``; returns its path (also set as ``knowledge_store``)."""
     spec = KnowledgeSpec.from_config(config)
     if spec.store:
         path = check_store(spec.store, spec).path
     else:
-        progress = config["show_progress"] if show_progress is None else show_progress
-        summary = build_knowledge(spec, show_progress=bool(progress))
+        summary = build_knowledge(spec, show_progress=bool(config["show_progress"]))
         if not summary.get("reused"):
             getLogger().info(f"knowledge built: {summary}")
         path = summary["cache"]
@@ -47,11 +46,11 @@ def prepare_knowledge(config, show_progress=None):
     return path
 
 
-def prepare(config, show_progress=None):
+def prepare(config):
     """Convert the dataset if it is built in; find / build / check the knowledge stores the model needs."""
     ensure_dataset(config)
     if knowledge_kinds(config):
-        prepare_knowledge(config, show_progress)
+        prepare_knowledge(config)
     return config
 
 

@@ -6,7 +6,9 @@ per-scenario table for the best validation and the test results and writes them 
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from logging import getLogger
+from typing import Any
 
 from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed, set_color
@@ -87,12 +89,17 @@ def _distributed_worker(local_rank, model, dataset, config_file_list, config_dic
             dist.destroy_process_group()
 
 
+@dataclass
 class Built:
     """What :func:`build` returns: the config, the dataset, its three loaders, the model and its trainer."""
 
-    def __init__(self, config, dataset, train_data, valid_data, test_data, model, trainer):
-        self.config, self.dataset, self.model, self.trainer = config, dataset, model, trainer
-        self.train_data, self.valid_data, self.test_data = train_data, valid_data, test_data
+    config: Any
+    dataset: Any
+    train_data: Any
+    valid_data: Any
+    test_data: Any
+    model: Any
+    trainer: Any
 
 
 def build(config, quiet=False, log=True):

@@ -46,9 +46,9 @@ def tiny_model_dir(folder, seed=0):
 
 def make_spec(data_dir, cache_dir=None, dataset="ml-100k-msr", config_files=(), **options):
     """A KnowledgeSpec for a converted dataset in ``data_dir``, with its YAML settings merged as the CLI does."""
+    from recbole_llm4msr.knowledge.files import dataset_settings
     from recbole_llm4msr.knowledge.spec import KnowledgeSpec
-    from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
 
-    settings = merge_yaml_files(dataset_yaml_files(dataset, data_dir), config_files)
+    settings = dataset_settings(dataset, str(data_dir), config_files)
     return KnowledgeSpec(dataset=dataset, data_path=str(data_dir), settings=settings,
                          cache_dir=None if cache_dir is None else str(cache_dir), **options)

@@ -11,12 +11,12 @@ run resumes with the same command; ``model/`` appears only when finished.
 """
 import argparse
 import json
+from dataclasses import asdict
 import logging
 import os
 import sys
 import time
 
-from dataset_converters.builtin import ensure_builtin
 from recbole_llm4msr.align.evaluate import llm_ranker, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import (
     FinetuneError,
@@ -25,15 +25,13 @@ from recbole_llm4msr.align.finetune import (
     is_finished,
     loss_plot,
     save_model,
-    settings_dict,
 )
 from recbole_llm4msr.align.samples import TASKS, SampleBuilder, SampleError
 from recbole_llm4msr.atomic import atomic_write, atomic_write_json
-from recbole_llm4msr.knowledge.files import DatasetFiles
+from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
 from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
 from recbole_llm4msr.knowledge.llm import LLMNotFound, file_identity, load_model
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec
-from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
 
 logger = logging.getLogger("llm4msr-align")
 
@@ -58,16 +56,14 @@ def build_parser():
     p.add_argument("--negatives", type=int, default=19)
     p.add_argument("--seed", type=int, default=0)
     for name, f in LoraSettings.__dataclass_fields__.items():
-        if name in ("extra", "seed"):
+        if name == "seed":
             continue
         p.add_argument(f"--{name}", type=type(f.default), default=f.default)
     return p
 
 
 def dataset_files(args):
-    ensure_builtin(args.dataset, args.data_path)
-    settings = merge_yaml_files(dataset_yaml_files(args.dataset, args.data_path),
-                                [f for f in args.config_files.split(",") if f])
+    settings = dataset_settings(args.dataset, args.data_path, [f for f in args.config_files.split(",") if f])
     return DatasetFiles.from_spec(KnowledgeSpec(dataset=args.dataset, data_path=args.data_path, settings=settings))
 
 
@@ -84,8 +80,8 @@ def run(args):
                             logger=logger)
     tasks = [t for t in args.tasks.split(",") if t.strip()]
     samples = builder.build(tasks, args.max_samples)
-    settings = LoraSettings(**{k: getattr(args, k) for k in LoraSettings.__dataclass_fields__ if k not in
-                               ("extra", "seed")}, seed=args.seed)
+    settings = LoraSettings(**{k: getattr(args, k) for k in LoraSettings.__dataclass_fields__ if k != "seed"},
+                            seed=args.seed)
     if len(samples) < settings.batch_size:
         raise FinetuneError(f"{len(samples)} sample(s) is below one batch ({settings.batch_size}); raise --max_samples "
                             f"or lower --batch_size")
@@ -118,7 +114,7 @@ def run(args):
         "base_llm": str(args.llm), "base_model": name, "base_identity": file_identity(args.llm),
         "dataset": args.dataset, "data_fingerprint": {"train_split": file_digest(files.train_file),
                                                       "item_texts": text_digest(sorted(files.item_texts().items()))},
-        "tasks": tasks, "sample_counts": counts, "samples": len(samples), "settings": settings_dict(settings),
+        "tasks": tasks, "sample_counts": counts, "samples": len(samples), "settings": asdict(settings),
         "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
         "mean_loss_last_10pct": _mean(history["losses"][-max(1, len(history["losses"]) // 10):]),

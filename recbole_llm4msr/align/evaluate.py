@@ -14,7 +14,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from recbole_llm4msr.align.finetune import encode_pair
+from recbole_llm4msr.align.finetune import encode_pair, pad_batch
+from recbole_llm4msr.knowledge.llm import cache_argument, expand_cache
 
 
 def ranking_cases(builder, files, users=200, negatives=19, seed=0):
@@ -22,11 +23,9 @@ def ranking_cases(builder, files, users=200, negatives=19, seed=0):
     rng = random.Random(seed)
     valid = files.split_interactions("valid")
     valid_pos = valid[valid["label"] > 0.5]
-    held = defaultdict(list)
+    held, seen = defaultdict(list), defaultdict(set)
     for u, i, s in zip(valid_pos["user"], valid_pos["item"], valid_pos["scenario"]):
         held[u].append((s, i))
-    seen = defaultdict(set)
-    for u, i in zip(valid_pos["user"], valid_pos["item"]):
         seen[u].add(i)
     candidates_users = sorted((u for u in held if u in builder.positives), key=str)
     rng.shuffle(candidates_users)
@@ -66,10 +65,9 @@ def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, 
     model.eval()
     ranks = []
     for user, scen, history, candidates in tqdm(cases, desc=desc, unit="user", disable=not progress):
-        prompt = (f"In the {scen} scenario the user bought, in this order: {builder._history(history)}. "
-                  f"What did the user buy next?")
-        ranks.append(rank_of_first(answer_scores(model, tokenizer, prompt, [builder.text(c) for c in candidates],
-                                                 max_length, batch_size)))
+        scores = answer_scores(model, tokenizer, builder.next_prompt(scen, history),
+                               [builder.text(c) for c in candidates], max_length, batch_size)
+        ranks.append(rank_of_first(scores))
     return _metrics(ranks)
 
 
@@ -77,43 +75,32 @@ def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=
     """Mean log-likelihood per token of each answer (+ EOS) after ``prompt`` (rendered as in fine-tuning). The
     prompt runs once; its KV cache is shared by the candidates when the model's cache can be expanded (every
     transformers model), otherwise each candidate runs whole."""
-    import copy
-    import inspect
-
     import torch
 
     device = next(model.parameters()).device
     pairs = [encode_pair(tokenizer, prompt, a, max_length) for a in answers]
     start = min(sum(1 for y in labels if y == -100) for _, labels in pairs)
     prefix = pairs[0][0][:start]
-    if any(ids[:start] != prefix for ids, _ in pairs) or start == 0:
+    if start == 0 or any(ids[:start] != prefix for ids, _ in pairs):
         return _whole_scores(model, tokenizer, pairs, batch_size)
-    suffixes = [(ids[start:], labels[start:]) for ids, labels in pairs]
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
         cache = out.past_key_values
         if not hasattr(cache, "batch_repeat_interleave"):
             return _whole_scores(model, tokenizer, pairs, batch_size)
         first = out.logits[0, -1].float()
-        name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        argument = cache_argument(model)
         scores = []
-        for k in range(0, len(suffixes), batch_size):
-            chunk = suffixes[k:k + batch_size]
-            n, width = len(chunk), max(len(x) for x, _ in chunk)
-            past = copy.deepcopy(cache)
-            past.batch_repeat_interleave(n)
-            ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in chunk], device=device)
-            mask = torch.tensor([[1] * (start + len(x)) + [0] * (width - len(x)) for x, _ in chunk], device=device)
+        for k in range(0, len(pairs), batch_size):
+            ids, labels, mask = pad_batch([(x[start:], y[start:]) for x, y in pairs[k:k + batch_size]], tokenizer,
+                                        device)
+            n, width = ids.shape
+            mask = torch.cat([torch.ones(n, start, dtype=mask.dtype, device=device), mask], 1)
             pos = (start + torch.arange(width, device=device)).unsqueeze(0).expand(n, -1)
             logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                           **{name: past}).logits.float()
+                           **{argument: expand_cache(cache, n)}).logits.float()
             # token t of a suffix is predicted by position t - 1 of the suffix, token 0 by the prompt's last position
-            pred = torch.cat([first.expand(n, 1, -1), logits[:, :-1]], dim=1)
-            target = torch.tensor([y + [-100] * (width - len(y)) for _, y in chunk], device=device)
-            logp = torch.log_softmax(pred, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            keep = (target != -100).float()
-            scores += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+            scores += _mean_logprob(torch.cat([first.expand(n, 1, -1), logits[:, :-1]], dim=1), labels)
     return scores
 
 
@@ -121,21 +108,22 @@ def _whole_scores(model, tokenizer, pairs, batch_size):
     import torch
 
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     scores = []
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start:start + batch_size]
-            width = max(len(x) for x, _ in chunk)
-            ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in chunk], device=device)
-            labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in chunk], device=device)
-            mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in chunk], device=device)
+            ids, labels, mask = pad_batch(pairs[start:start + batch_size], tokenizer, device)
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            target = labels[:, 1:]
-            logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            keep = (target != -100).float()
-            scores += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+            scores += _mean_logprob(logits, labels[:, 1:])
     return scores
+
+
+def _mean_logprob(logits, target):
+    """Per row, the mean log-probability of the ``target`` tokens (-100: not scored) under ``logits``."""
+    import torch
+
+    logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    keep = (target != -100).float()
+    return ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
 
 
 def popularity_ranker(builder, cases):

@@ -17,11 +17,12 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from recbole_llm4msr.atomic import atomic_write_json, building_dir
+from recbole_llm4msr.knowledge.llm import prompt_token_ids
 
 logger = logging.getLogger(__name__)
 
@@ -42,26 +43,32 @@ class LoraSettings:
     max_length: int = 384
     save_every: int = 25
     seed: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-def render(tokenizer, prompt):
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True), False
-    return prompt + "\n", True
 
 
 def encode_pair(tokenizer, prompt, answer, max_length):
-    """(input_ids, labels): the prompt (chat-rendered) then the answer and EOS; labels -100 on the prompt."""
-    text, special = render(tokenizer, prompt)
-    p = tokenizer(text, add_special_tokens=special)["input_ids"]
+    """(input_ids, labels): the prompt as the extractor renders it (:func:`prompt_token_ids`; without a chat
+    template a line break follows it), then the answer and EOS; labels -100 on the prompt."""
+    p = prompt_token_ids(tokenizer, prompt)
+    if getattr(tokenizer, "chat_template", None) is None:
+        p = p + tokenizer("\n", add_special_tokens=False)["input_ids"]
     a = tokenizer(answer, add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:
         a = a + [tokenizer.eos_token_id]
     a = a[: max_length // 2]
     p = p[-(max_length - len(a)):]
     return p + a, [-100] * len(p) + a
+
+
+def pad_batch(pairs, tokenizer, device):
+    """(input_ids, labels, attention_mask) of :func:`encode_pair` results, right-padded to the longest."""
+    import torch
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    width = max(len(x) for x, _ in pairs)
+    ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in pairs], device=device)
+    labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in pairs], device=device)
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in pairs], device=device)
+    return ids, labels, mask
 
 
 def wrap_lora(model, settings):
@@ -100,17 +107,13 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         state = _load_checkpoint(work, peft_model, optimizer)
         logger.warning(f"resuming {out_dir}: step {state['step']} of {total}")
     encoded = [encode_pair(tokenizer, p, a, settings.max_length) for p, a in pairs]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     peft_model.train()
     bar = tqdm(total=total, initial=state["step"], desc="LoRA fine-tuning", unit="step", disable=not progress)
     start, done_here = time.perf_counter(), 0
     while state["step"] < total:
         epoch, k = divmod(state["step"], steps_per_epoch)
         batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
-        width = max(len(x) for x, _ in batch)
-        ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in batch], device=device)
-        labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in batch], device=device)
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in batch], device=device)
+        ids, labels, mask = pad_batch(batch, tokenizer, device)
         torch.manual_seed(settings.seed + state["step"])  # dropout depends on the step only: resuming is exact
         loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad()
@@ -202,7 +205,3 @@ def loss_plot(losses, path, title):
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
-
-
-def settings_dict(settings):
-    return asdict(settings)

@@ -75,6 +75,20 @@ class SampleBuilder:
     def _history(self, items):
         return "; ".join(self.text(i) for i in items[-self.max_history:])
 
+    def _pick(self, user, first=0):
+        """(scenario, the user's positives there (oldest first), a random position >= ``first``) or None when no
+        scenario has two positives."""
+        scen = self._scenario(user, 2)
+        if scen is None:
+            return None
+        items = self.positives[user][scen]
+        return scen, items, self.rng.randrange(first, len(items))
+
+    def next_prompt(self, scen, history):
+        """The ``next`` task's question (the ranker asks it too)."""
+        return (f"In the {scen} scenario the user bought, in this order: {self._history(history)}. "
+                f"What did the user buy next?")
+
     def _negative(self, user, scen, avoid=()):
         own = [i for i in self.negatives[user].get(scen, []) if i not in avoid]
         if own:
@@ -97,11 +111,10 @@ class SampleBuilder:
                                          f"Which item is {MASK}?", self.text(items[k]))
 
     def bpr(self, user):
-        scen = self._scenario(user, 2)
-        if scen is None:
+        picked = self._pick(user)
+        if picked is None:
             return None
-        items = self.positives[user][scen]
-        target = self.rng.randrange(len(items))
+        scen, items, target = picked
         history = items[:target] + items[target + 1:]
         neg = self._negative(user, scen)
         if neg is None:
@@ -128,21 +141,17 @@ class SampleBuilder:
                                          f"{scen} scenario: {shown}", ", ".join(words[j] for j in masked))
 
     def next(self, user):
-        scen = self._scenario(user, 2)
-        if scen is None:
+        picked = self._pick(user, first=1)
+        if picked is None:
             return None
-        items = self.positives[user][scen]
-        k = self.rng.randrange(1, len(items))
-        return Sample("next", user, scen, f"In the {scen} scenario the user bought, in this order: "
-                                          f"{self._history(items[:k])}. What did the user buy next?",
-                      self.text(items[k]))
+        scen, items, k = picked
+        return Sample("next", user, scen, self.next_prompt(scen, items[:k]), self.text(items[k]))
 
     def rank(self, user, candidates=4):
-        scen = self._scenario(user, 2)
-        if scen is None:
+        picked = self._pick(user, first=1)
+        if picked is None:
             return None
-        items = self.positives[user][scen]
-        k = self.rng.randrange(1, len(items))
+        scen, items, k = picked
         negs = []
         for _ in range(candidates - 1):
             neg = self._negative(user, scen, avoid=set(negs))
@@ -159,11 +168,10 @@ class SampleBuilder:
                       ", ".join(map(str, order)))
 
     def click(self, user):
-        scen = self._scenario(user, 2)
-        if scen is None:
+        picked = self._pick(user)
+        if picked is None:
             return None
-        items = self.positives[user][scen]
-        k = self.rng.randrange(len(items))
+        scen, items, k = picked
         history = items[:k] + items[k + 1:]
         buy = self.rng.random() < 0.5
         item = items[k] if buy else self._negative(user, scen)
@@ -183,19 +191,15 @@ class SampleBuilder:
             raise SampleError(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
         users = list(self.users)
         self.rng.shuffle(users)
-        samples, misses = [], 0
-        while len(samples) < max_samples and misses < 5 * len(users) * len(tasks) and users:
+        samples = []
+        while len(samples) < max_samples:
+            before = len(samples)
             for user in users:
                 for task in tasks:
-                    if len(samples) >= max_samples:
-                        break
-                    sample = getattr(self, task)(user)
-                    if sample is None:
-                        misses += 1
-                    else:
-                        samples.append(sample)
-                if len(samples) >= max_samples:
-                    break
-            if len(samples) == 0:
-                break
+                    if len(samples) < max_samples:
+                        sample = getattr(self, task)(user)
+                        if sample is not None:
+                            samples.append(sample)
+            if len(samples) == before:
+                break  # no user can give any of these tasks a sample
         return samples

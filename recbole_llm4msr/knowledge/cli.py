@@ -13,10 +13,9 @@ import logging
 import os
 import sys
 
-from dataset_converters.builtin import ensure_builtin
 from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, merge_shards, report, shard_from_env
+from recbole_llm4msr.knowledge.files import dataset_settings
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec, add_arguments
-from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
 
 
 def build_parser():
@@ -59,9 +58,7 @@ def resolve_shard(args, environ=None):
 
 def spec_from_args(args):
     """The dataset (converted first if built in) and its merged settings -> :class:`KnowledgeSpec`."""
-    ensure_builtin(args.dataset, args.data_path)
-    config_files = [f for f in args.config_files.split(",") if f]
-    settings = merge_yaml_files(dataset_yaml_files(args.dataset, args.data_path), config_files)
+    settings = dataset_settings(args.dataset, args.data_path, [f for f in args.config_files.split(",") if f])
     return KnowledgeSpec.from_args(args, settings)
 
 

@@ -10,11 +10,10 @@ Everything takes one :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`:
 import logging
 import os
 import resource
-
-import numpy as np
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm import tqdm
 
 from recbole_llm4msr.knowledge import store as kstore
@@ -59,9 +58,10 @@ class Plan:
         users = sorted(self.builder.users(), key=str)
         return users[: int(spec.limit_users)] if spec.limit_users else users
 
-    def header(self, spec, llm_dtype):
+    def header(self, spec):
         return {"dataset": spec.dataset, "model": self.model_name, "llm": str(spec.llm), "mode": spec.mode,
-                "pooling": spec.pooling, "llm_dtype": llm_dtype, "template_hash": self.builder.template_hash,
+                "pooling": spec.pooling, "llm_dtype": self.fingerprint["dtype"],
+                "template_hash": self.builder.template_hash,
                 "max_items_per_scenario": spec.max_items_per_scenario, "max_prompt_tokens": spec.max_prompt_tokens,
                 "max_new_tokens": spec.max_new_tokens if spec.mode == "generate" else None,
                 "limit_users": spec.limit_users, "fingerprint_version": FINGERPRINT_VERSION,
@@ -78,11 +78,16 @@ def data_fingerprint(files, builder):
     }
 
 
+def _dataset_view(spec):
+    """The dataset files of ``spec`` and the prompt builder over them."""
+    files = DatasetFiles.from_spec(spec)
+    return files, PromptBuilder(files, spec.template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens)
+
+
 def plan(spec, llm_model=None):
     """Where the store for ``spec`` lives and its fingerprint, without loading any model. ``llm_model``: an
     already loaded :class:`KnowledgeLLM` / :class:`EncoderLLM` (its own weights and dtype are fingerprinted)."""
-    files = DatasetFiles.from_spec(spec)
-    builder = PromptBuilder(files, spec.template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens)
+    files, builder = _dataset_view(spec)
     if llm_model is not None:
         name, identity, dtype = llm_model.name, llm_model.identity, llm_model.dtype
     elif spec.mode == "encoder":
@@ -102,13 +107,8 @@ def plan(spec, llm_model=None):
 def check_store(path, spec):
     """Open the finished store at ``path`` for ``spec``'s dataset; a store built from other data (another split,
     other descriptions or item texts, other fields) is refused, naming what changed."""
-    store = kstore.KnowledgeStore(path)
-    if store.header.get("dataset") != spec.dataset:
-        raise kstore.StoreError(f"knowledge store {path} was built for dataset '{store.header.get('dataset')}', not "
-                                f"'{spec.dataset}'; build one for '{spec.dataset}' (llm4msr-knowledge "
-                                f"--dataset={spec.dataset})")
-    files = DatasetFiles.from_spec(spec)
-    builder = PromptBuilder(files, spec.template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens)
+    store = kstore.KnowledgeStore(path).require_dataset(spec.dataset)
+    files, builder = _dataset_view(spec)
     changed = changed_parts(store.fingerprint, data_fingerprint(files, builder), DATA_PARTS)
     if changed:
         raise kstore.StoreError(
@@ -193,7 +193,7 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
     user_seconds = time.perf_counter() - t_users
     writer.mark_done({"shard_id": shard_id, "num_shards": num_shards, "users": len(mine)})
 
-    header = p.header(spec, p.fingerprint["dtype"])
+    header = p.header(spec)
     status = kstore.shard_status(path)
     merged = len(status) == num_shards and all(v is not None for v in status.values())
     if merged:
@@ -218,7 +218,7 @@ def merge_shards(spec):
     """Merge finished shards into the store (for runs whose shards finished on other machines)."""
     p = plan(spec)
     with kstore.MergeLock(p.path, force=True):
-        path = kstore.merge(p.path, p.header(spec, p.fingerprint["dtype"]),
+        path = kstore.merge(p.path, p.header(spec),
                             {"scenario": p.builder.scenarios, "user": p.users(spec)})
     _record_geometry(path)
     return path
@@ -232,9 +232,10 @@ def _record_geometry(path):
     logger.info(f"knowledge store {path}: user vectors {g}")
 
 
-def report(spec, path=None, k=20, plot=True):
-    """The full knowledge report of the store of ``spec`` (or ``path``): report.json + report.png beside it."""
-    store = kstore.KnowledgeStore(path) if path else check_store(plan(spec).path, spec)
+def report(spec, path, k=20, plot=True):
+    """The full knowledge report of the store at ``path`` on ``spec``'s dataset: report.json + report.png beside
+    it."""
+    store = kstore.KnowledgeStore(path).require_dataset(spec.dataset)
     return knowledge_report(store, DatasetFiles.from_spec(spec), out_dir=store.path, k=k, plot=plot)
 
 

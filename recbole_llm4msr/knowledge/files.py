@@ -5,8 +5,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from dataset_converters.builtin import ensure_builtin
 from dataset_converters.writer import read_atomic
 from recbole_llm4msr.knowledge.spec import FIELD_DEFAULTS
+from recbole_llm4msr.settings import dataset_yaml_files, merge_yaml_files
+
+
+def dataset_settings(dataset, data_path, config_files=()):
+    """The settings of ``data_path/dataset`` for tools that build no RecBole Config (``llm4msr-knowledge``,
+    ``llm4msr-align``, benchmarks): a built-in dataset is converted first, then its YAML files and
+    ``config_files`` are merged in the precedence of :mod:`recbole_llm4msr.settings`."""
+    ensure_builtin(dataset, data_path)
+    return merge_yaml_files(dataset_yaml_files(dataset, data_path), config_files)
 
 
 @dataclass

@@ -111,6 +111,33 @@ def _cpu_has_bf16():
         return False
 
 
+def prompt_token_ids(tokenizer, prompt, use_chat_template=True):
+    """A prompt's token ids as the model reads it: one user turn in the chat template (with the generation
+    prompt) when the tokenizer has one, else the plain text with the tokenizer's own special tokens. The extractor,
+    the fine-tuning and the ranker all render prompts here, so a fine-tuned model sees what it will be asked."""
+    if use_chat_template and getattr(tokenizer, "chat_template", None) is not None:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    return tokenizer(prompt, add_special_tokens=True)["input_ids"]
+
+
+def cache_argument(module):
+    """The keyword ``module.forward`` takes a KV cache by: ``cache`` (transformers >= 5.x) or ``past_key_values``
+    (earlier versions and remote code such as ChatGLM2's)."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
+def expand_cache(cache, n, axis="cache"):
+    """A prefix's KV cache repeated for a batch of ``n``: a transformers ``Cache`` (``axis="cache"``) or a legacy
+    tuple of per-layer tensors repeated along ``axis``."""
+    if axis == "cache":
+        past = copy.deepcopy(cache)
+        past.batch_repeat_interleave(n)
+        return past
+    return type(cache)(type(layer)(t.repeat_interleave(n, dim=axis) for t in layer) for layer in cache)
+
+
 def _forget_gguf(model):
     """A GGUF file is de-quantised into ordinary float weights on load, but the model keeps transformers' GGUF
     quantizer marker, which makes ``save_pretrained`` refuse it ("quantized with gguf and is not serializable"). The
@@ -170,7 +197,7 @@ class KnowledgeLLM:
         prefix = getattr(model, "base_model_prefix", "model")
         self.base = getattr(model, prefix, None) or model.get_decoder()
         self.hidden_size = int(model.config.hidden_size)
-        self._takes_cache_kwarg = "cache" in inspect.signature(self.base.forward).parameters
+        self._cache_argument = cache_argument(self.base)
         self.sequence_first, self.cache_batch_axis = self._probe_layout()
         self.prefix_sharing = self.cache_batch_axis is not None
         if not self.prefix_sharing:
@@ -224,25 +251,9 @@ class KnowledgeLLM:
                 return sequence_first, axis if axis in candidates else None
         return sequence_first, None
 
-    def _expand_cache(self, cache, n):
-        """The prefix's cache repeated for a batch of ``n`` prompts."""
-        if self.cache_batch_axis == "cache":
-            past = copy.deepcopy(cache)
-            past.batch_repeat_interleave(n)
-            return past
-        axis = self.cache_batch_axis
-        return type(cache)(type(layer)(t.repeat_interleave(n, dim=axis) for t in layer) for layer in cache)
-
     # ------------------------------------------------------------------ text -> token ids
-    def render(self, prompt):
-        if self.use_chat_template:
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                      add_generation_prompt=True)
-        return prompt
-
     def token_ids(self, prompt):
-        text = self.render(prompt)
-        return self.tokenizer(text, add_special_tokens=not self.use_chat_template)["input_ids"]
+        return prompt_token_ids(self.tokenizer, prompt, self.use_chat_template)
 
     def count_tokens(self, prompt):
         return len(self.token_ids(prompt))
@@ -251,7 +262,7 @@ class KnowledgeLLM:
     def _base_forward(self, input_ids, attention_mask, position_ids, past_key_values=None):
         kwargs = {}
         if past_key_values is not None:  # transformers >= 5.x names it `cache`; remote code `past_key_values`
-            kwargs["cache" if self._takes_cache_kwarg else "past_key_values"] = past_key_values
+            kwargs[self._cache_argument] = past_key_values
         out = self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                         use_cache=past_key_values is not None, **kwargs)
         hidden = out.last_hidden_state
@@ -305,7 +316,7 @@ class KnowledgeLLM:
                 position_ids = (prefix + torch.arange(width, device=self.device)).unsqueeze(0).expand(len(rows), -1)
                 past = None
                 if cache is not None:
-                    past = self._expand_cache(cache, len(rows))
+                    past = expand_cache(cache, len(rows), self.cache_batch_axis)
                     mask = torch.cat([torch.ones(len(rows), prefix, dtype=mask.dtype, device=self.device), mask], 1)
                 hidden = self._base_forward(input_ids, mask, position_ids, past)
                 if spans is None:

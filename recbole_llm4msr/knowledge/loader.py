@@ -95,9 +95,8 @@ def align(store, kind, tokens, expected_dim=None, memory="load", padding=False, 
     (a float32 table), ``mmap`` (rows read on demand from the store's file) or ``auto`` (mmap above 1 GiB).
     ``norm``: ``none`` | ``standardize`` | ``whiten`` (:func:`normalization`; ids without a vector stay zero)."""
     store = open_store(store)
-    if dataset is not None and store.header.get("dataset") != dataset:
-        raise StoreError(f"knowledge store {store.path} was built for dataset '{store.header.get('dataset')}', not "
-                         f"'{dataset}'; build one for '{dataset}' (llm4msr-knowledge --dataset={dataset})")
+    if dataset is not None:
+        store.require_dataset(dataset)
     if expected_dim is not None and int(expected_dim) != store.dim:
         raise StoreError(f"knowledge dimension mismatch: the model expects {expected_dim}-d knowledge, store "
                          f"{store.path} holds {store.dim}-d vectors (model {store.header.get('model')}); use the "

@@ -91,7 +91,7 @@ def profile_vectors(users, train, item_text):
         [" ".join(docs.get(u, [])) for u in users])
 
 
-def _auc(y, s):
+def auc(y, s):
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y)
@@ -123,7 +123,7 @@ def attribute_auc(features, values, seed=0, folds=5):
     proba = cross_val_predict(make_pipeline(*steps), x, y, method="predict_proba",
                               cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     if len(classes) == 2:
-        return _auc(y == classes[1], proba[:, 1])
+        return auc(y == classes[1], proba[:, 1])
     from sklearn.metrics import roc_auc_score
 
     return round(float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)), 4)
@@ -146,7 +146,7 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True):
     probes = {"knowledge": vectors, "random": rng.standard_normal(vectors.shape).astype(np.float32),
               "profile (no LLM)": profile}
     known = valid[valid["user"].isin(set(users))]
-    out["neighbour_probe_auc"] = {name: _auc(known["label"], neighbour_scores(users, x, train, known, k))
+    out["neighbour_probe_auc"] = {name: auc(known["label"], neighbour_scores(users, x, train, known, k))
                                   for name, x in probes.items()}
     out["neighbour_probe_rows"] = int(len(known))
     attrs = files.user_attributes()

@@ -12,7 +12,7 @@ dataclass's. ``properties/enhancement/llm4msr.yaml`` does not repeat them; the r
 into the run's config by ``prepare`` (so they appear in its log, results file and checkpoint).
 """
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 MODES = ("prompt", "generate", "encoder")
@@ -124,17 +124,9 @@ class KnowledgeSpec:
         settings = _dataset_settings(settings)
         return cls(dataset=args.dataset, data_path=args.data_path, settings=settings, **_typed(values))
 
-    # ------------------------------------------------------------------ views
-    def field_name(self, key):
-        """A dataset field name (``USER_ID_FIELD`` ...) with RecBole's default."""
-        return self.settings.get(key) or FIELD_DEFAULTS[key]
-
     def config_items(self):
         """``{config key: value}`` of every option (to write the resolved settings back into a RecBole config)."""
         return {o.config_key: getattr(self, o.name) for o in OPTIONS}
-
-    def with_(self, **changes):
-        return replace(self, **changes)
 
 
 def _dataset_settings(source):

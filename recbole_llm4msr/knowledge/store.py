@@ -237,6 +237,13 @@ class KnowledgeStore:
     def dim(self):
         return int(self.header["hidden_size"])
 
+    def require_dataset(self, name):
+        """A clear error unless this store was built for dataset ``name``."""
+        if self.header.get("dataset") != name:
+            raise StoreError(f"knowledge store {self.path} was built for dataset '{self.header.get('dataset')}', not "
+                             f"'{name}'; build one for '{name}' (llm4msr-knowledge --dataset={name})")
+        return self
+
     @property
     def kinds(self):
         return list(self.header["kinds"])
