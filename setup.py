@@ -54,6 +54,7 @@ setup(
             "llm4msr-explain=recbole_llm4msr.explain:main",
             "llm4msr-compare=recbole_llm4msr.compare:main",
             "llm4msr-align=recbole_llm4msr.align.cli:main",
+            "llm4msr-tslrec=recbole_llm4msr.tslrec.cli:main",
         ]
     },
 )

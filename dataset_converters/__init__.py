@@ -13,6 +13,7 @@ BUILTIN = {
     "ml-100k-msr": "dataset_converters.ml100k",
     "ml-1m-msr": "dataset_converters.ml1m",
     "amazon-art-office": "dataset_converters.amazon_art_office",
+    "ml-100k": "dataset_converters.ml100k_seq",  # RecBole's own files, for sequential models (TSLRec)
 }
 CONVERTERS = {
     "ml100k": "dataset_converters.ml100k",
@@ -21,4 +22,5 @@ CONVERTERS = {
     "kuaisar": "dataset_converters.kuaisar",
     "amazon": "dataset_converters.amazon",
     "amazon_art_office": "dataset_converters.amazon_art_office",
+    "ml100k_seq": "dataset_converters.ml100k_seq",
 }

@@ -22,7 +22,8 @@ def ensure_builtin(name, data_path):
     if name not in BUILTIN:
         return False
     target = os.path.join(data_path, name)
-    if is_complete(target, name):
+    module = importlib.import_module(BUILTIN[name])
+    if is_complete(target, name) or getattr(module, "is_present", lambda folder, name: False)(target, name):
         return False
     if os.path.exists(target):
         raise FileExistsError(
@@ -30,7 +31,6 @@ def ensure_builtin(name, data_path):
             f"or point --data_path elsewhere"
         )
     logger.warning(f"dataset '{name}' not found in {data_path}: converting it now ({BUILTIN[name]})")
-    module = importlib.import_module(BUILTIN[name])
     path, stats = module.convert(data_path, name)
     logger.warning(f"dataset '{name}' written to {path}")
     return True

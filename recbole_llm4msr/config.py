@@ -3,12 +3,14 @@
 Precedence, lowest to highest (each later source overrides the earlier ones):
 
 1. RecBole's defaults (its ``overall.yaml``, model YAML, dataset YAML, context-aware quick-start YAML);
-2. our ``properties/overall.yaml`` (CTR defaults for multi-scenario data; only for context-aware models);
+2. our ``properties/overall.yaml`` (CTR defaults for multi-scenario data; only for context-aware models), or
+   ``properties/sequential.yaml`` (leave-one-out, full ranking; only for sequential models);
 3. ``properties/enhancement/<enhancement>.yaml`` (``llm4msr`` / ``dn`` / ``ep``: the enhancement's defaults);
 4. ``properties/model/<Backbone>.yaml`` (``MMoE.yaml`` for ``MMoE_LLM4MSR``);
 5. ``properties/model/<Variant>.yaml`` (``MMoE_LLM4MSR.yaml``: may override the enhancement and the backbone);
 6. ``properties/dataset/<dataset>.yaml``;
-7. the converter-written ``<data_path>/<dataset>/<dataset>.yaml`` (present for every converted dataset);
+7. the converter-written ``<data_path>/<dataset>/<dataset>.yaml`` (present for every converted dataset), then for
+   sequential models ``properties/dataset/<dataset>.sequential.yaml`` (e.g. amazon-art-office: purchases only);
 8. the user's ``config_files``, then ``config_dict``, then the command line (RecBole's external config).
 
 The file lists of 2-7 come from :mod:`recbole_llm4msr.settings` (``llm4msr-knowledge`` reads 6-7 and its own
@@ -22,6 +24,14 @@ from recbole.utils import ModelType
 from dataset_converters.builtin import ensure_builtin
 from recbole_llm4msr.registry import get_model
 from recbole_llm4msr.settings import dataset_yaml_files, model_yaml_files
+
+
+def recbole_model_yaml(model):
+    """RecBole's own ``properties/model/<model>.yaml``, or None (our backbones have theirs in ``properties/``)."""
+    import recbole
+
+    path = os.path.join(os.path.dirname(recbole.__file__), "properties", "model", f"{model}.yaml")
+    return path if os.path.isfile(path) else None
 
 
 class MultiScenarioConfig(Config):
@@ -42,13 +52,19 @@ class MultiScenarioConfig(Config):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
+        model_type = self.internal_config_dict["MODEL_TYPE"]
+        backbone = getattr(model_class, "backbone_name", None)
+        stock = recbole_model_yaml(backbone) if backbone and backbone != model else None
+        if stock is not None and not recbole_model_yaml(model):
+            self._update_internal_config_dict(stock)  # SASRec_TSLRec: RecBole's SASRec defaults first
         files = model_yaml_files(model, getattr(model_class, "backbone_name", None),
                                  self._enhancement(model, model_class),
-                                 context_aware=self.internal_config_dict["MODEL_TYPE"] == ModelType.CONTEXT)
+                                 context_aware=model_type == ModelType.CONTEXT,
+                                 sequential=model_type == ModelType.SEQUENTIAL)
         data_path = self.external_config_dict.get("data_path", self.internal_config_dict.get("data_path", "dataset/"))
         # Built-in datasets are converted now, so that their converter-written YAML (load_col ...) is read below.
         ensure_builtin(dataset, data_path)
-        dataset_files = dataset_yaml_files(dataset, data_path)
+        dataset_files = dataset_yaml_files(dataset, data_path, sequential=model_type == ModelType.SEQUENTIAL)
         for file in files + dataset_files:
             if file.is_file():
                 loaded = self._update_internal_config_dict(str(file))

@@ -24,7 +24,11 @@ from recbole_llm4msr.knowledge.spec import KnowledgeSpec
 def knowledge_kinds(config):
     """The knowledge kinds the configured model needs (empty for models without a knowledge enhancement)."""
     from recbole_llm4msr.model.enhancements import ENHANCEMENTS
+    from recbole_llm4msr.registry import get_model
 
+    kinds = getattr(get_model(config["model"]), "knowledge_kinds", None)
+    if kinds:  # a model that declares its own (TSLRec: item vectors)
+        return tuple(kinds)
     enhancement = str(config["enhancement"] or "none").lower()
     cls = ENHANCEMENTS.get(enhancement)
     return tuple(getattr(cls, "knowledge_kinds", ())) if cls is not None else ()
@@ -46,10 +50,34 @@ def prepare_knowledge(config):
     return path
 
 
+def prepare_item_knowledge(config):
+    """TSLRec: check the item store given as ``knowledge_store``, or find / build the default one with the TSLRec
+    pipeline (pre-train, cluster, SFT, extract; every stage resumable); returns its path (also set in the config)."""
+    from recbole_llm4msr.knowledge.items import check_item_store
+    from recbole_llm4msr.tslrec.pipeline import TSLRecSettings, item_texts, run
+
+    settings = TSLRecSettings.from_config(config)
+    if config["knowledge_store"]:
+        store = check_item_store(config["knowledge_store"], config["dataset"])
+        texts, ids = item_texts(settings), store.ids("item")
+        if texts and all(i in texts for i in ids):  # the item texts it was built from are still the dataset's
+            check_item_store(store.path, config["dataset"], items=ids, texts=texts)
+        path = store.path
+    else:
+        summary = run(settings, show_progress=bool(config["show_progress"]))
+        getLogger().info(f"TSLRec item store: {summary['store']} ({summary['seconds']})")
+        path = summary["store"]
+    config["knowledge_store"] = path
+    return path
+
+
 def prepare(config):
     """Convert the dataset if it is built in; find / build / check the knowledge stores the model needs."""
     ensure_dataset(config)
-    if knowledge_kinds(config):
+    kinds = knowledge_kinds(config)
+    if "item" in kinds:
+        prepare_item_knowledge(config)
+    elif kinds:
         prepare_knowledge(config)
     return config
 

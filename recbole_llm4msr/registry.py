@@ -61,6 +61,15 @@ def get_model(model_name):
     ours = _our_models()
     if model_name in ours:
         return ours[model_name]
+    if model_name.endswith("_TSLRec"):  # the TSLRec variant of any RecBole sequential model, made on demand
+        from recbole_llm4msr.model.tslrec import tslrec_variant
+
+        base = model_name[: -len("_TSLRec")]
+        stock = get_model(base)
+        if getattr(stock, "type", None) != ModelType.SEQUENTIAL:
+            raise ValueError(f"'{model_name}': TSLRec enhances sequential models; {base} is not one")
+        _EXTRA_MODELS[model_name] = tslrec_variant(stock)
+        return _EXTRA_MODELS[model_name]
     module_name = model_name.lower()
     for sub in _RECBOLE_SUBMODULES:
         path = f"recbole.model.{sub}.{module_name}"

@@ -3,12 +3,13 @@
 Precedence, lowest to highest (the same for ``run_recbole`` and ``llm4msr-knowledge``):
 
 1. RecBole's own defaults (its ``overall.yaml``, model YAML, context-aware quick-start YAML);
-2. ``properties/overall.yaml`` (context-aware models only);
+2. ``properties/overall.yaml`` (context-aware models) or ``properties/sequential.yaml`` (sequential models);
 3. ``properties/enhancement/<enhancement>.yaml`` (``llm4msr``, ``dn``, ``ep``);
 4. ``properties/model/<Backbone>.yaml`` (``MMoE.yaml`` for ``MMoE_LLM4MSR``);
 5. ``properties/model/<Variant>.yaml`` (``MMoE_LLM4MSR.yaml``, if present);
 6. ``properties/dataset/<dataset>.yaml``;
-7. the converter-written ``<data_path>/<dataset>/<dataset>.yaml``;
+7. the converter-written ``<data_path>/<dataset>/<dataset>.yaml``, then, for sequential models,
+   ``properties/dataset/<dataset>.sequential.yaml`` (the dataset's sequential view, e.g. purchases only);
 8. ``--config_files``, then ``config_dict``, then the command line.
 
 :func:`model_yaml_files` gives 2-5, :func:`dataset_yaml_files` 6-7; RecBole's Config loads 1 and 8 itself
@@ -32,10 +33,10 @@ def properties_dir():
     raise FileNotFoundError(f"recbole-llm4msr: properties/overall.yaml not found next to {here}; reinstall the package")
 
 
-def model_yaml_files(model, backbone=None, enhancement="none", context_aware=True):
+def model_yaml_files(model, backbone=None, enhancement="none", context_aware=True, sequential=False):
     """Our model-level property files for ``model`` (2-5 above), lowest precedence first; may not exist."""
     props = properties_dir()
-    files = [props / "overall.yaml"] if context_aware else []
+    files = [props / "overall.yaml"] if context_aware else [props / "sequential.yaml"] if sequential else []
     if enhancement and enhancement != "none":
         files.append(props / "enhancement" / f"{enhancement}.yaml")
     if backbone and backbone != model:
@@ -44,9 +45,13 @@ def model_yaml_files(model, backbone=None, enhancement="none", context_aware=Tru
     return files
 
 
-def dataset_yaml_files(dataset, data_path):
-    """The dataset-level files (6-7 above): ours, then the converter's next to the data; may not exist."""
-    return [properties_dir() / "dataset" / f"{dataset}.yaml", Path(data_path) / dataset / f"{dataset}.yaml"]
+def dataset_yaml_files(dataset, data_path, sequential=False):
+    """The dataset-level files (6-7 above): ours, then the converter's next to the data, then (sequential models)
+    our sequential view of the dataset; may not exist."""
+    files = [properties_dir() / "dataset" / f"{dataset}.yaml", Path(data_path) / dataset / f"{dataset}.yaml"]
+    if sequential:
+        files.append(properties_dir() / "dataset" / f"{dataset}.sequential.yaml")
+    return files
 
 
 class _Loader(yaml.SafeLoader):

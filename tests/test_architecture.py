@@ -25,6 +25,9 @@ ALLOWED = {
     "recbole_llm4msr.layers": ("recbole_llm4msr.layers",),
     "recbole_llm4msr.data": ("recbole_llm4msr.data", "dataset_converters"),
     "recbole_llm4msr.model": ("recbole_llm4msr.model", "recbole_llm4msr.layers", "recbole_llm4msr.knowledge"),
+    # TSLRec's pipeline: a tool like align, which also trains a stock RecBole model (config, registry) in stage 0
+    "recbole_llm4msr.tslrec": ("recbole_llm4msr.tslrec", "recbole_llm4msr.align", "recbole_llm4msr.knowledge",
+                               "dataset_converters", "recbole_llm4msr.config", "recbole_llm4msr.registry"),
 }
 for leaf in LEAVES:
     ALLOWED[leaf] = ()

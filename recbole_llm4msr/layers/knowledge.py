@@ -34,3 +34,33 @@ class KnowledgeTable(nn.Module):
             unique, inverse = np.unique(rows[ok], return_inverse=True)  # sorted: the file is read in order
             out[ok] = self._transform_rows(np.asarray(self._source[unique], dtype=np.float32))[inverse]
         return torch.from_numpy(out).to(self.has.device)
+
+
+class KnowledgeItemEmbedding(nn.Module):
+    """An item embedding that adds a trained adapter of frozen knowledge vectors to a stock ID embedding:
+    ``e(i) = id_embedding(i) + adapter(k_i)`` (``k_i``: the item's knowledge vector, zeros without one and for the
+    padding id 0, which also keeps a zero ID row).
+
+    It stands in for a sequential model's ``nn.Embedding``: ``forward(ids)`` looks rows up and ``weight`` is the whole
+    ``[n_items, hidden]`` table (what SASRec / GRU4Rec score every item against in their loss and full ranking).
+    The knowledge table is a non-persistent buffer (``KnowledgeTable``): checkpoints hold the ID embedding and the
+    adapter, and the vectors come back from the store when the model is rebuilt.
+    """
+
+    def __init__(self, id_embedding, knowledge, adapter):
+        super().__init__()
+        self.id_embedding, self.knowledge, self.adapter = id_embedding, knowledge, adapter
+        self.num_embeddings = id_embedding.num_embeddings
+        self.embedding_dim = id_embedding.embedding_dim
+        self.padding_idx = id_embedding.padding_idx
+        self.register_buffer("all_ids", torch.arange(self.num_embeddings), persistent=False)
+
+    @property
+    def weight(self):
+        knowledge = self.knowledge(self.all_ids)
+        extra = self.adapter(knowledge) * self.knowledge.has.unsqueeze(-1).to(knowledge.dtype)
+        return self.id_embedding.weight + extra
+
+    def forward(self, ids):
+        k = self.knowledge(ids)
+        return self.id_embedding(ids) + self.adapter(k) * self.knowledge.has[ids].unsqueeze(-1).to(k.dtype)

@@ -1,0 +1,255 @@
+"""TSLRec: pipeline (pre-train, cluster, SFT, item store) and the _TSLRec variants of RecBole's sequential models,
+end to end on a tiny sequential dataset with a tiny random LLM (seconds)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_llm4msr.align.finetune import LoraSettings
+from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
+from recbole_llm4msr.tslrec.pipeline import TSLRecError, TSLRecSettings, run
+from recbole_llm4msr.tslrec.samples import (
+    category_distribution,
+    parse_distribution,
+    percents,
+    render_distribution,
+    sft_samples,
+)
+from tests.conftest import quick_config, shared_file
+from tests.knowledge_helpers import tiny_model_dir
+from tests.seq_helpers import TINY_SASREC, write_toy_sequences
+
+
+def settings(base, llm, **kw):
+    values = dict(dataset="toyseq", data_path=str(base / "data"), k=4, llm=str(llm), out=str(base / "out"),
+                  max_users=None, pretrain_epochs=2, pretrain_config=dict(TINY_SASREC, state="WARNING"),
+                  lora=LoraSettings(batch_size=8, max_length=256))
+    values.update(kw)
+    return TSLRecSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tslrec")
+    write_toy_sequences(str(base / "data"))
+    llm = tiny_model_dir(base, seed=0)
+    summary = run(settings(base, llm), show_progress=False)
+    return base, llm, summary
+
+
+def full_sequences(folder, name="toyseq"):
+    seqs = {}
+    with open(os.path.join(folder, f"{name}.inter")) as f:
+        next(f)
+        for line in f:
+            u, i, t = line.rstrip("\n").split("\t")
+            seqs.setdefault(u, []).append((float(t), i))
+    return {u: [i for _, i in sorted(v)] for u, v in seqs.items()}
+
+
+def test_sft_targets_are_distributions_of_training_sequences_only(toy):
+    base, _, summary = toy
+    with open(os.path.join(summary["out"], "pretrain.json")) as f:
+        sequences = json.load(f)["sequences"]
+    full = full_sequences(base / "data" / "toyseq")
+    assert set(sequences) == set(full)
+    for user, seq in sequences.items():
+        assert seq == full[user][:-2]  # RecBole's leave-one-out: the last two items are validation and test
+    with open(os.path.join(summary["out"], "categories.json")) as f:
+        categories = json.load(f)
+    samples = [json.loads(line) for line in open(os.path.join(summary["out"], "samples.jsonl"))]
+    assert len(samples) == len(sequences)
+    for s in samples:
+        target = np.array(s["target"])
+        assert target.shape == (4,) and (target >= 0).all() and abs(target.sum() - 1) < 1e-5
+        expected = np.bincount([categories[i] for i in sequences[s["user"]]], minlength=4) / len(sequences[s["user"]])
+        assert np.allclose(target, expected, atol=1e-6)
+        assert np.abs(parse_distribution(s["answer"], 4) - target).max() <= 0.01
+        groups = ("red", "green", "blue", "amber")
+        shown = sequences[s["user"]][-10:]  # the latest training items only, oldest first
+        expected_lines = [f"- {groups[int(i[1:]) // 10]} widget {int(i[1:]) % 10} [C{categories[i]}]" for i in shown]
+        assert s["prompt"].split("\n")[1:-1] == expected_lines
+
+
+def test_distribution_text_is_a_valid_distribution():
+    cats = {"a": 0, "b": 1, "c": 1, "d": 2}
+    dist = category_distribution(["a", "b", "c", "d", "c", "b"], cats, 3)
+    assert np.allclose(dist, [1 / 6, 4 / 6, 1 / 6])
+    assert percents(dist).sum() == 100 and list(percents(dist)) == [17, 66, 17]
+    assert render_distribution(dist) == "C1: 66%, C0: 17%, C2: 17%"
+    assert percents([1 / 3] * 3).sum() == 100
+    out = sft_samples({"u1": ["a", "b"], "u2": ["d"], "u3": []}, {k: k.upper() for k in cats}, cats, 3, max_history=1)
+    assert [u for u, *_ in out] == ["u1", "u2"]  # a user without a training item has no sample
+    assert out[0][1].endswith("- B [C1]\nWhat share of this user's items falls in each latent category?")
+    assert out[0][2] == "C0: 50%, C1: 50%"
+    with pytest.raises(ValueError, match="empty"):
+        category_distribution([], cats, 3)
+
+
+def test_the_pipeline_writes_a_fingerprinted_item_store_and_is_reused(toy):
+    base, llm, summary = toy
+    store = KnowledgeStore(summary["store"])
+    assert store.kinds == ["item"] and len(store.ids("item")) == 40
+    assert store.header["with_categories"] and store.fingerprint["categories"]
+    manifest = json.load(open(os.path.join(summary["out"], "model", "manifest.json")))
+    assert manifest["task"] == "tslrec-sft" and manifest["samples"] == 60
+    again = run(settings(base, llm), show_progress=False)
+    assert again["store"] == summary["store"]
+    with pytest.raises(TSLRecError, match="other settings"):
+        run(settings(base, llm, k=3), show_progress=False)
+    raw = run(settings(base, llm, sft=False, out=str(base / "raw")), show_progress=False)
+    raw_store = KnowledgeStore(raw["store"])
+    assert raw_store.fingerprint["llm"] != store.fingerprint["llm"]  # the base LLM, not the fine-tuned one
+    assert not raw_store.header["with_categories"]
+
+
+def run_model(workdir, base, model, **extra):
+    from recbole_llm4msr.quick_start import run_recbole
+
+    config = quick_config(str(base / "data"), **TINY_SASREC, **extra)
+    return run_recbole(model=model, dataset="toyseq", config_dict=config)
+
+
+@pytest.mark.parametrize("model", ["SASRec_TSLRec", "GRU4Rec_TSLRec"])
+def test_models_train_rank_and_reload(toy, workdir, model):
+    from recbole_llm4msr.quick_start import load_data_and_model
+
+    base, _, summary = toy
+    result = run_model(workdir, base, model, knowledge_store=summary["store"])
+    assert "ndcg@10" in result["test_result"] and result["valid_score_bigger"]
+    config, net, dataset, _, _, test_data = load_data_and_model(result["checkpoint"])
+    net.eval()
+    batch = next(iter(test_data))[0]
+    with torch.no_grad():
+        first = net.full_sort_predict(batch)
+    _, again, *_ = load_data_and_model(result["checkpoint"])
+    again.eval()
+    with torch.no_grad():
+        assert torch.allclose(first, again.full_sort_predict(batch))
+    emb = net.item_embedding
+    assert emb.weight.shape == (dataset.item_num, net.item_embedding.embedding_dim)
+    # aligned to RecBole's ids: row i is the (standardised) vector of the item whose token is field2id_token[i]
+    store = KnowledgeStore(summary["store"])
+    raw = np.asarray(store.vectors("item"), dtype=np.float32)
+    mean, std = raw.mean(0), np.maximum(raw.std(0), 1e-5)
+    tokens = dataset.field2id_token[dataset.iid_field]
+    for i in (1, 7, len(tokens) - 1):
+        expected = (raw[store.row("item", tokens[i])] - mean) / std
+        assert np.allclose(emb.knowledge.table[i].numpy(), expected, atol=1e-3)
+    assert not emb.knowledge.has[0] and torch.equal(emb(torch.tensor([0])), emb.id_embedding(torch.tensor([0])))
+
+
+def build_model(base, model, **extra):
+    from recbole.data import data_preparation
+
+    from recbole_llm4msr.config import MultiScenarioConfig
+    from recbole_llm4msr.registry import create_dataset, get_model
+
+    config = MultiScenarioConfig(model=model, dataset="toyseq",
+                                 config_dict=quick_config(str(base / "data"), **TINY_SASREC, **extra))
+    dataset = create_dataset(config)
+    train, _, _ = data_preparation(config, dataset)
+    return get_model(model)(config, train._dataset), train._dataset
+
+
+def test_controls_and_the_init_only_fusion(toy, workdir):
+    base, _, summary = toy
+    real, dataset = build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"])
+    shuffled, _ = build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"], knowledge_control="shuffle")
+    zero, _ = build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"], knowledge_control="zero")
+    a, b = real.item_embedding.knowledge.table[1:], shuffled.item_embedding.knowledge.table[1:]
+    assert not any(torch.equal(a[i], b[i]) for i in range(len(a)))  # nobody keeps their own vector
+    assert torch.allclose(a.sum(0), b.sum(0), atol=1e-3)  # the same set of vectors
+    assert not zero.item_embedding.knowledge.has.any()
+    n_params = sum(p.numel() for p in real.parameters())
+    assert n_params == sum(p.numel() for p in shuffled.parameters()) == sum(p.numel() for p in zero.parameters())
+    init, _ = build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"], tslrec_fusion="init")
+    stock, _ = build_model(base, "SASRec")
+    assert isinstance(init.item_embedding, torch.nn.Embedding)
+    assert sum(p.numel() for p in init.parameters()) == sum(p.numel() for p in stock.parameters())
+    w = init.item_embedding.weight.detach().numpy()[1:]
+    assert abs(float(w.std()) - 0.02) < 0.01 and not np.allclose(w, stock.item_embedding.weight.detach().numpy()[1:])
+    with pytest.raises(ValueError, match="tslrec_fusion"):
+        build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"], tslrec_fusion="concat")
+
+
+def test_any_sequential_model_gets_a_variant_and_others_are_refused():
+    from recbole_llm4msr.registry import get_model
+
+    narm = get_model("NARM_TSLRec")
+    assert narm.__name__ == "NARM_TSLRec" and narm.backbone_name == "NARM"
+    with pytest.raises(ValueError, match="not one"):
+        get_model("DeepFM_TSLRec")
+
+
+def test_run_recbole_without_a_store_runs_the_pipeline(toy, workdir):
+    base, llm, _ = toy
+    result = run_model(workdir, base, "SASRec_TSLRec", tslrec_llm=str(llm), tslrec_k=3, tslrec_max_users=16,
+                       tslrec_pretrain_epochs=1, tslrec_dir=str(base / "auto"))
+    summary = json.load(open(base / "auto" / "tslrec.json"))
+    assert summary["categories"]["k"] == 3 and summary["sft"]["samples"] == 16
+    assert "ndcg@10" in result["test_result"]
+
+
+def test_errors_name_the_problem(toy, tmp_path, workdir):
+    base, llm, summary = toy
+    with pytest.raises(TSLRecError, match="--k 41"):
+        run(settings(base, llm, k=41, out=str(tmp_path / "k")), show_progress=False)
+    write_toy_sequences(str(tmp_path / "d1"), with_time=False)
+    with pytest.raises(TSLRecError, match="order column"):
+        run(settings(base, llm, data_path=str(tmp_path / "d1"), out=str(tmp_path / "t")), show_progress=False)
+    write_toy_sequences(str(tmp_path / "d2"), with_text=False)
+    with pytest.raises(TSLRecError, match="allow_id_text"):
+        run(settings(base, llm, data_path=str(tmp_path / "d2"), out=str(tmp_path / "x"), sft=False),
+            show_progress=False)
+    ok = run(settings(base, llm, data_path=str(tmp_path / "d2"), out=str(tmp_path / "y"), sft=False,
+                      allow_id_text=True), show_progress=False)
+    assert "item i0" in open(os.path.join(ok["store"], "texts.jsonl")).read()
+    # a store of another dataset, or without item vectors
+    from recbole_llm4msr.knowledge.items import check_item_store
+
+    with pytest.raises(StoreError, match="built for dataset 'toyseq', not 'other'"):
+        check_item_store(summary["store"], "other")
+    with pytest.raises(StoreError, match="another LLM"):
+        check_item_store(summary["store"], "toyseq", llm_identity="0123")
+    texts = {str(i): f"changed {i}" for i in KnowledgeStore(summary["store"]).ids("item")}
+    with pytest.raises(StoreError, match="items"):
+        check_item_store(summary["store"], "toyseq", items=list(texts), texts=texts)
+
+
+def test_msr_store_is_refused_as_an_item_store(store, toy, workdir):
+    base, _, _ = toy
+    with pytest.raises(StoreError):
+        run_model(workdir, base, "SASRec_TSLRec", knowledge_store=store)
+
+
+def test_sequential_views_of_the_builtin_datasets(tmp_path):
+    from recbole_llm4msr.config import MultiScenarioConfig
+
+    config = MultiScenarioConfig(model="SASRec", dataset="ml-100k", config_dict={"data_path": str(tmp_path)})
+    assert config["eval_args"]["split"] == {"LS": "valid_and_test"} and config["eval_args"]["order"] == "TO"
+    assert config["valid_metric"] == "NDCG@10" and config["train_neg_sample_args"]["distribution"] == "none"
+    assert os.path.isfile(tmp_path / "ml-100k" / "ml-100k.inter")  # copied from the recbole package, no download
+    assert config["item_text_fields"] == ["movie_title", "release_year", "class"]
+    ctr = MultiScenarioConfig(model="DeepFM", dataset="ml-100k-msr", config_dict={"data_path": str(tmp_path)})
+    assert ctr["eval_args"]["mode"] in ("labeled", {"valid": "labeled", "test": "labeled"})
+
+
+def test_amazon_art_office_loads_as_a_sequential_dataset(tmp_path):
+    from recbole_llm4msr.config import MultiScenarioConfig
+    from recbole_llm4msr.registry import create_dataset
+
+    shared_file("amazon_art_office.csv")
+    from dataset_converters import amazon_art_office
+
+    amazon_art_office.convert(str(tmp_path))
+    config = MultiScenarioConfig(model="SASRec", dataset="amazon-art-office",
+                                 config_dict={"data_path": str(tmp_path), "state": "WARNING"})
+    assert config["benchmark_filename"] is None and config["eval_args"]["split"] == {"LS": "valid_and_test"}
+    dataset = create_dataset(config)
+    assert dataset.user_num - 1 == 9577
+    labels = dataset.inter_feat[config["LABEL_FIELD"]]
+    assert (labels == 1).all()  # the CTR view's sampled negatives are not interactions
+    assert len(dataset.inter_feat) == 206661
