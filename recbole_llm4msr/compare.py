@@ -21,7 +21,12 @@ correction, a table in the paper's layout and a plot.
   into the same ``--out`` reuses a row only when the hash matches. A run that crashes is recorded
   (``status=error``) and the rest go on.
 
-Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png``.
+* **Metric**: ``--metric auc`` (default; CTR models, per-scenario columns) or a ranking metric of RecBole's result
+  (``--metric ndcg@10``, ``recall@20``, ``mrr@10``, ...) for sequential / general models under full ranking: it is
+  the validation metric of early stopping and of the learning-rate search, the headline column and the one the
+  controls are tested on; the table shows every ranking metric of the runs, each tested.
+
+Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``<metric>.png`` for a ranking metric).
 """
 import argparse
 import csv
@@ -93,10 +98,17 @@ def family(label):
     """``(backbone, kind)`` of a label, from the variant list: ``MMoE_LLM4MSR`` -> ``("MMoE", "llm4msr")``,
     ``MMoE_LLM4MSR[shuffle]`` -> ``("MMoE", "llm4msr[shuffle]")``; any other model is its own ``plain`` family."""
     from recbole_llm4msr.model.variants import VARIANTS
+    from recbole_llm4msr.registry import get_model
 
     name, settings = parse_label(label)
     cls = VARIANTS.get(name)
-    backbone, kind = (cls.backbone_name, cls.fixed_enhancement) if cls is not None else (name, "plain")
+    if cls is None:  # TSLRec variants, stock models
+        try:
+            cls = get_model(name)
+        except ValueError:
+            cls = None
+    fixed = getattr(cls, "fixed_enhancement", None)
+    backbone, kind = (cls.backbone_name, fixed) if fixed else (name, "plain")
     control = settings.get("knowledge_control")
     if control and control != "none":
         kind = f"{kind}[{control}]"
@@ -109,7 +121,7 @@ def baselines(label, labels):
     out = []
     if kind != "plain" and backbone in labels:
         out.append((backbone, "vs plain backbone"))
-    if "[" not in kind and kind != "plain":
+    if "[" not in label and kind != "plain":  # the controls of the model as it is (no other settings)
         name = parse_label(label)[0]
         for control in CONTROLS:
             if f"{name}[{control}]" in labels:
@@ -157,8 +169,12 @@ def significant(treated, base, alpha=ALPHA):
 # ---------------------------------------------------------------------------------------------- the harness
 class Comparison:
     def __init__(self, dataset, models, seeds, lr_grid, out, epochs=30, data_path="dataset/", extra=None,
-                 config_files=None, first_seed=2020, lr_seed=None):
+                 config_files=None, first_seed=2020, lr_seed=None, metric="auc"):
         self.dataset, self.models, self.lr_grid = dataset, list(models), [float(x) for x in lr_grid]
+        self.metric = str(metric).lower()
+        self.ranking = self.metric not in ("auc", "logloss")
+        if self.ranking and not re.fullmatch(r"[a-z]+@\d+", self.metric):
+            raise ValueError(f"--metric {metric}: expected auc, logloss or a ranking metric like ndcg@10")
         for label in self.models:
             parse_label(label)  # a malformed label fails before any run
         self.seeds = [first_seed + k for k in range(seeds)]
@@ -203,8 +219,9 @@ class Comparison:
     # ------------------------------------------------------------------ one run
     def run_config(self, label, seed, lr):
         name, settings = parse_label(label)
+        metric = {"valid_metric": self.metric.upper()} if self.ranking else {}  # CTR: the YAML's AUC
         return name, {"seed": seed, "learning_rate": lr, "epochs": self.epochs, "data_path": self.data_path,
-                      "state": "WARNING", "show_progress": False, **self.extra, **settings}
+                      "state": "WARNING", "show_progress": False, **metric, **self.extra, **settings}
 
     def config_hash(self, label, seed, lr):
         """Digest of the run's full effective config (RecBole's merged config, paths left out) and of the
@@ -251,16 +268,25 @@ class Comparison:
             os.chdir(work)
             result = run_recbole(model=name, dataset=self.dataset, config_dict=config,
                                  config_file_list=self.config_files)
-            payload = result["results"]
-            row.update(status="ok", valid_auc=payload["best_valid"]["auc"], valid_logloss=payload["best_valid"]["logloss"],
-                       test_auc=payload["test"]["auc"], test_logloss=payload["test"]["logloss"],
-                       train_s_per_epoch=round(result.get("train_seconds_per_epoch", 0), 3),
+            row.update(status="ok", train_s_per_epoch=round(result.get("train_seconds_per_epoch", 0), 3),
                        test_ms_per_1000=round(result.get("test_ms_per_1000", 0), 3), params=result["num_parameters"],
                        epochs=result.get("epochs_trained"))
-            for part in ("best_valid", "test"):
-                for scen, m in payload[part]["scenarios"].items():
-                    for metric in ("auc", "logloss"):
-                        row[f"{'valid' if part == 'best_valid' else 'test'}_{metric}_{scen}"] = m[metric]
+            payload = result.get("results")
+            if payload is not None:  # a CTR run: overall and per-scenario AUC / logloss
+                row.update(valid_auc=payload["best_valid"]["auc"], valid_logloss=payload["best_valid"]["logloss"],
+                           test_auc=payload["test"]["auc"], test_logloss=payload["test"]["logloss"])
+                for part in ("best_valid", "test"):
+                    for scen, m in payload[part]["scenarios"].items():
+                        for metric in ("auc", "logloss"):
+                            row[f"{'valid' if part == 'best_valid' else 'test'}_{metric}_{scen}"] = m[metric]
+            else:  # any other run: RecBole's result keys (recall@10, ndcg@10, ...)
+                for key, value in result["best_valid_result"].items():
+                    row[f"valid_{key}"] = value
+                for key, value in result["test_result"].items():
+                    row[f"test_{key}"] = value
+            if row.get(f"valid_{self.metric}") in (None, ""):
+                raise ValueError(f"the run reported no '{self.metric}' (its metrics: "
+                                 f"{sorted(k[6:] for k in row if k.startswith('valid_'))}); choose --metric among them")
         except Exception as e:  # noqa: BLE001  (a crash in one run is recorded; the comparison goes on)
             row.update(status="error", error=f"{type(e).__name__}: {e}"[:300])
             traceback.print_exc()
@@ -274,9 +300,11 @@ class Comparison:
         scores = {}
         for lr in self.lr_grid:
             r = self.done(label, self.lr_seed, lr)
-            if r and r.get("valid_auc") not in (None, ""):
-                scores[lr] = float(r["valid_auc"])
-        return max(scores, key=scores.get) if scores else None
+            if r and r.get(f"valid_{self.metric}") not in (None, ""):
+                scores[lr] = float(r[f"valid_{self.metric}"])
+        if not scores:
+            return None
+        return (min if self.metric == "logloss" else max)(scores, key=scores.get)
 
     def run(self):
         total = len(self.models) * (len(self.lr_grid) + len(self.seeds))
@@ -285,12 +313,14 @@ class Comparison:
             for lr in self.lr_grid:
                 r = self.run_one(label, self.lr_seed, lr, "lr-search")
                 bar.update(1)
-                tqdm.write(f"{label} lr={lr} seed={self.lr_seed}: {r['status']} valid AUC {r.get('valid_auc')}")
+                tqdm.write(f"{label} lr={lr} seed={self.lr_seed}: {r['status']} valid {self.metric} "
+                           f"{r.get(f'valid_{self.metric}')}")
             lr = self.best_lr(label)
             for seed in self.seeds:
                 if lr is not None:
                     r = self.run_one(label, seed, lr, "seeds")
-                    tqdm.write(f"{label} lr={lr} seed={seed}: {r['status']} test AUC {r.get('test_auc')}")
+                    tqdm.write(f"{label} lr={lr} seed={seed}: {r['status']} test {self.metric} "
+                               f"{r.get(f'test_{self.metric}')}")
                 bar.update(1)
         bar.close()
         return self.report()
@@ -306,6 +336,17 @@ class Comparison:
     def scenarios(self):
         keys = {k for r in self.rows for k in r if k.startswith("test_auc_") and r.get(k) not in (None, "")}
         return sorted(k[len("test_auc_"):] for k in keys)
+
+    def columns(self):
+        """(columns of runs.csv shown, their headers, the headline column the controls are tested on)."""
+        if not self.ranking:
+            scen = self.scenarios()
+            return [f"test_auc_{s}" for s in scen] + ["test_auc"], scen + ["overall"], "test_auc"
+        keys = [f for f in self.fields if f.startswith("test_") and "@" in f
+                and any(r.get(f) not in (None, "") for r in self.rows)]
+        head = f"test_{self.metric}"
+        keys = [head] + [k for k in keys if k != head]
+        return keys, [k[len("test_"):] for k in keys], head
 
     def order(self):
         stock = [m for m in self.models if family(m)[1] == "plain" and not _is_backbone(parse_label(m)[0])]
@@ -344,20 +385,21 @@ class Comparison:
         return rows
 
     def report(self):
-        scen = self.scenarios()
-        columns = [f"test_auc_{s}" for s in scen] + ["test_auc"]
+        columns, headers, head = self.columns()
         tests = self.tests(columns)
         by_key = {(r["model"], r["baseline"], r["column"]): r for r in tests}
         n_tests = sum(r["p_raw"] is not None for r in tests)
+        name = "AUC" if not self.ranking else self.metric.upper()
         lines = [
-            f"Test AUC on {self.dataset}: mean ± std over the reported seeds {self.seeds}, at the learning rate chosen "
-            f"on validation with seed {self.lr_seed} (not reported; grid {self.lr_grid}, `†` = best rate at the grid's "
-            f"edge). (±x%) = relative change of the mean against the plain backbone. ▲ / ▼ = better / worse by a "
-            f"{TEST_NAME} at raw p < {ALPHA}; ▲▲ / ▼▼ = still significant after {CORRECTION} correction over all "
-            f"{n_tests} tests of this table (tests.csv). 'vs control' = overall AUC against the same model with "
-            f"shuffled (`[shuffle]`) or zeroed (`[zero]`) knowledge.", "",
-            "| model | lr | " + " | ".join(scen + ["overall"]) + " | vs control | s/epoch | params |",
-            "|---" * (len(scen) + 6) + "|"]
+            f"Test {'AUC' if not self.ranking else 'ranking metrics (full ranking)'} on {self.dataset}: mean ± std "
+            f"over the reported seeds {self.seeds}, at the learning rate chosen on validation {name} with seed "
+            f"{self.lr_seed} (not reported; grid {self.lr_grid}, `†` = best rate at the grid's edge). (±x%) = relative "
+            f"change of the mean against the plain backbone. ▲ / ▼ = better / worse by a {TEST_NAME} at raw p < "
+            f"{ALPHA}; ▲▲ / ▼▼ = still significant after {CORRECTION} correction over all {n_tests} tests of this "
+            f"table (tests.csv). 'vs control' = {'overall AUC' if not self.ranking else name} against the same model "
+            f"with shuffled (`[shuffle]`) or zeroed (`[zero]`) knowledge.", "",
+            "| model | lr | " + " | ".join(headers) + " | vs control | s/epoch | params |",
+            "|---" * (len(headers) + 5) + "|"]
         for label in self.order():
             runs = self.final_runs(label)
             if not runs:
@@ -377,8 +419,8 @@ class Comparison:
                     cell += f" ({t['rel_pct']:+.2f}%)" + (f" {t['mark_corrected'] or t['mark_raw']}"
                                                          if t["mark_raw"] else "")
                 cells.append(cell)
-            controls = [by_key[(label, b, "test_auc")] for b, rel in baselines(label, self.models)
-                        if rel != "vs plain backbone" and (label, b, "test_auc") in by_key]
+            controls = [by_key[(label, b, head)] for b, rel in baselines(label, self.models)
+                        if rel != "vs plain backbone" and (label, b, head) in by_key]
             vs = "; ".join(f"{t['baseline'][t['baseline'].index('['):]} {t['rel_pct']:+.2f}%"
                            + (f" {t['mark_corrected'] or t['mark_raw']}" if t["mark_raw"] else "") for t in controls)
             lr = float(runs[0]["learning_rate"])
@@ -388,23 +430,22 @@ class Comparison:
                          f"{speed:.2f} | {runs[0]['params']} |")
         table = "\n".join(lines) + "\n"
         atomic_write_text(os.path.join(self.out, "table.md"), table)
-        self.plot(self.order(), scen)
+        self.plot(self.order(), columns, headers)
         return table
 
-    def plot(self, order, scen):
+    def plot(self, order, cols, headers):
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        cols = [f"test_auc_{s}" for s in scen] + ["test_auc"]
         models = [m for m in order if self.final_runs(m)]
         if not models:
             return None
         fig, axes = plt.subplots(1, len(cols), figsize=(4 * len(cols), 0.35 * len(models) + 2), sharey=True)
         axes = axes if hasattr(axes, "__len__") else [axes]
-        colors = {"plain": "tab:gray", "dn": "tab:blue", "ep": "tab:orange", "llm4msr": "tab:red"}
-        for ax, col in zip(axes, cols):
+        colors = {"plain": "tab:gray", "dn": "tab:blue", "ep": "tab:orange", "llm4msr": "tab:red", "tslrec": "tab:green"}
+        for ax, col, header in zip(axes, cols, headers):
             for i, m in enumerate(models):
                 vals = _values(self.final_runs(m), col)
                 if not vals:
@@ -414,14 +455,15 @@ class Comparison:
                 ax.errorbar(statistics.mean(vals), i, xerr=err, fmt="o" if "[" not in kind else "x",
                             color=colors.get(kind.split("[")[0], "tab:purple"), alpha=0.5 if "[" in kind else 1.0,
                             capsize=3)
-            ax.set_title(col.replace("test_auc_", "").replace("test_auc", "overall"))
-            ax.set_xlabel("test AUC")
+            ax.set_title(header)
+            ax.set_xlabel("test AUC" if not self.ranking else f"test {header}")
             ax.grid(axis="x", alpha=0.3)
         axes[0].set_yticks(range(len(models)), models)
         axes[0].invert_yaxis()
-        fig.suptitle(f"{self.dataset}: per-scenario test AUC (mean ± std over {len(self.seeds)} seeds; x = control)")
+        what = "per-scenario test AUC" if not self.ranking else "test ranking metrics"
+        fig.suptitle(f"{self.dataset}: {what} (mean ± std over {len(self.seeds)} seeds; x = control)")
         fig.tight_layout()
-        path = os.path.join(self.out, "auc.png")
+        path = os.path.join(self.out, "auc.png" if not self.ranking else f"{_slug(self.metric.replace('@', ''))}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         return path
@@ -457,7 +499,9 @@ def main(argv=None):
     p.add_argument("--lr_seed", type=int, default=None, help="the seed of the learning-rate search (default "
                                                              "first_seed - 1; never a reported seed)")
     p.add_argument("--lr_grid", default=",".join(map(str, DEFAULT_LR_GRID)), help="comma-separated learning rates")
-    p.add_argument("--epochs", type=int, default=30, help="at most; early stopping on validation AUC")
+    p.add_argument("--epochs", type=int, default=30, help="at most; early stopping on the validation metric")
+    p.add_argument("--metric", default="auc", help="auc (CTR) or a ranking metric such as ndcg@10 (sequential / "
+                                                   "general models): early stopping, lr search, headline and tests")
     p.add_argument("--out", default=None, help="default compare/<dataset>")
     p.add_argument("--data_path", default="dataset/")
     p.add_argument("--config_files", default="", help="comma-separated YAML files for every run")
@@ -474,7 +518,7 @@ def main(argv=None):
             args.dataset, split_models(args.models), args.seeds, [float(x) for x in args.lr_grid.split(",")],
             args.out or os.path.join("compare", args.dataset), epochs=args.epochs, data_path=args.data_path,
             extra=extra, config_files=[f for f in args.config_files.split(",") if f] or None,
-            first_seed=args.first_seed, lr_seed=args.lr_seed)
+            first_seed=args.first_seed, lr_seed=args.lr_seed, metric=args.metric)
     except ValueError as e:
         print(f"llm4msr-compare: error: {e}", file=sys.stderr)
         return 2

@@ -253,3 +253,30 @@ def test_amazon_art_office_loads_as_a_sequential_dataset(tmp_path):
     labels = dataset.inter_feat[config["LABEL_FIELD"]]
     assert (labels == 1).all()  # the CTR view's sampled negatives are not interactions
     assert len(dataset.inter_feat) == 206661
+
+
+def test_compare_reports_ranking_metrics_with_controls(toy, tmp_path, workdir):
+    from recbole_llm4msr.compare import Comparison, family
+
+    base, _, summary = toy
+    assert family("SASRec_TSLRec[shuffle]") == ("SASRec", "tslrec[shuffle]")
+    labels = ["SASRec", "SASRec_TSLRec", "SASRec_TSLRec[shuffle]"]
+    out = tmp_path / "cmp"
+    comparison = Comparison("toyseq", labels, seeds=2, lr_grid=[0.01], out=str(out), epochs=1,
+                            data_path=str(base / "data"), extra=dict(TINY_SASREC, knowledge_store=summary["store"]),
+                            metric="ndcg@10")
+    table = comparison.run()
+    header = next(x for x in table.splitlines() if x.startswith("| model |"))
+    assert header.startswith("| model | lr | ndcg@10 |") and "recall@20" in header and "mrr@10" in header
+    line = next(x for x in table.splitlines() if x.startswith("| SASRec_TSLRec |"))
+    assert "[shuffle] " in line
+    import csv
+
+    tests = list(csv.DictReader(open(out / "tests.csv")))
+    assert {(t["relation"], t["column"]) for t in tests} >= {("vs shuffle control", "test_ndcg@10"),
+                                                            ("vs plain backbone", "test_recall@10")}
+    assert (out / "ndcg10.png").is_file()
+    runs = list(csv.DictReader(open(out / "runs.csv")))
+    assert all(r["status"] == "ok" and r["valid_ndcg@10"] for r in runs)
+    with pytest.raises(ValueError, match="--metric"):
+        Comparison("toyseq", labels, seeds=1, lr_grid=[0.01], out=str(out), metric="ndcg")
