@@ -65,7 +65,8 @@ class TSLRecSettings:
 
     @classmethod
     def from_config(cls, config):
-        """The settings a run's config names (``tslrec_*`` keys, properties/enhancement/tslrec.yaml)."""
+        """The settings a run's config names (``tslrec_*`` keys, properties/enhancement/tslrec.yaml). The pipeline
+        has its own seed (``tslrec_seed``), so every training seed of a comparison reads the same store."""
         users = config["tslrec_max_users"]
         return cls(dataset=config["dataset"], data_path=os.path.dirname(os.path.normpath(config["data_path"])),
                    backbone=config["tslrec_backbone"] or "SASRec", k=int(config["tslrec_k"] or 32),
@@ -73,10 +74,12 @@ class TSLRecSettings:
                    sft=config["tslrec_sft"] is not False, max_users=None if users in (None, 0) else int(users),
                    max_history=int(config["tslrec_max_history"] or 10),
                    pretrain_epochs=int(config["tslrec_pretrain_epochs"] or 20),
-                   pooling=str(config["tslrec_pooling"] or "mean"), seed=int(config["seed"] or 2020),
+                   pooling=str(config["tslrec_pooling"] or "mean"),
+                   seed=int(config["tslrec_seed"] if config["tslrec_seed"] is not None else 2020),
                    allow_id_text=bool(config["tslrec_allow_id_text"]),
-                   config_files=tuple(config["config_files"] or ()) if isinstance(config["config_files"], (list, tuple))
-                   else (), lora=LoraSettings(epochs=int(config["tslrec_sft_epochs"] or 1)))
+                   pretrain_config=dict(config["tslrec_pretrain_config"] or {}),
+                   lora=LoraSettings(epochs=int(config["tslrec_sft_epochs"] or 1),
+                                     max_length=int(config["tslrec_max_length"] or 384)))
 
     def identity(self):
         """Everything but where the outputs go and how fast they are made."""
