@@ -8,6 +8,10 @@ Outputs in ``--out``: ``model/`` (merged weights as safetensors, tokenizer, ``ma
 tasks, sample counts, losses, seconds, settings), ``eval.json`` (HR@1 / HR@5 / NDCG@5 among 1 + 19 candidates on the
 validation split for the aligned model, the base model and popularity), ``loss.png``, ``samples.jsonl``. A killed
 run resumes with the same command; ``model/`` appears only when finished.
+
+Several GPUs or machines: the same command under ``torchrun --nproc_per_node=N [--nnodes ...]`` (or ``accelerate
+launch``) trains with DistributedDataParallel (each global batch split over the ranks, ``--device=cuda`` puts rank k
+on ``cuda:LOCAL_RANK``); rank 0 evaluates and writes everything.
 """
 import argparse
 import json
@@ -21,9 +25,11 @@ from recbole_llm4msr.align.evaluate import llm_ranker, popularity_ranker, rankin
 from recbole_llm4msr.align.finetune import (
     FinetuneError,
     LoraSettings,
+    distributed_context,
     finetune,
     is_finished,
     loss_plot,
+    rank_device,
     save_model,
 )
 from recbole_llm4msr.align.samples import TASKS, SampleBuilder, SampleError
@@ -88,13 +94,16 @@ def run(args):
     atomic_write(os.path.join(args.out, "samples.jsonl"),
                  lambda f: f.writelines(json.dumps(s.__dict__, ensure_ascii=False) + "\n" for s in samples))
     dtype = args.dtype if args.dtype != "auto" else ("bfloat16" if str(args.device).startswith("cuda") else "float32")
-    name, tokenizer, model = load_model(args.llm, device=args.device, dtype=dtype,
+    device = rank_device(args.device)
+    rank, world, _ = distributed_context(device)
+    name, tokenizer, model = load_model(args.llm, device=device, dtype=dtype,
                                         trust_remote_code=args.trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     evaluation = {}
     base_eval = os.path.join(args.out, ".base-eval.json")
-    cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed) if args.eval_users else []
+    cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed) \
+        if args.eval_users and rank == 0 else []
     if cases:
         if os.path.isfile(base_eval):
             with open(base_eval) as f:
@@ -105,6 +114,8 @@ def run(args):
                           "popularity": popularity_ranker(builder, cases)}
             atomic_write_json(base_eval, evaluation)
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer) for s in samples], args.out, settings)
+    if rank != 0:  # rank 0 evaluates and writes the model
+        return {"rank": rank, "world_size": world, "steps": history["steps"]}
     if cases:
         evaluation["aligned"] = llm_ranker(merged, tokenizer, builder, cases, settings.max_length,
                                            desc="ranking (aligned model)")
@@ -119,7 +130,7 @@ def run(args):
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
         "mean_loss_last_10pct": _mean(history["losses"][-max(1, len(history["losses"]) // 10):]),
         "train_seconds": round(history["seconds"], 1), "seconds": round(time.perf_counter() - start, 1),
-        "device": args.device, "dtype": dtype, "evaluation": evaluation or None,
+        "device": args.device, "dtype": dtype, "world_size": world, "evaluation": evaluation or None,
     }
     loss_plot(history["losses"], os.path.join(args.out, "loss.png"),
               f"{args.dataset}: LoRA r={settings.lora_r} on {name}, {len(samples)} samples")

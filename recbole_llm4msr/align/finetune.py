@@ -4,6 +4,11 @@ Shared by the alignment (``llm4msr-align``) and TSLRec's user-level SFT. The los
 the answer tokens only (prompt tokens are masked with -100); prompts are rendered with the model's chat template
 when it has one, exactly as the knowledge extractor renders them. Prompts longer than ``max_length`` keep their end.
 
+Several processes (``torchrun --nproc_per_node=N``, on one machine or several; ``accelerate launch`` sets the same
+variables): every global batch of ``batch_size`` samples is split over the N ranks, the adapters are wrapped in
+PyTorch's ``DistributedDataParallel`` (NCCL on GPUs, gloo on CPUs; each rank on ``cuda:LOCAL_RANK``), so the
+gradients are averaged; rank 0 writes the checkpoints and the model. Resuming works the same way.
+
 Resuming: every ``save_every`` steps ``<out>/.work/`` gets the adapter, the optimizer, the step, the data order and
 the RNG states (written to a temporary folder and swapped in, so a kill never leaves a torn checkpoint); the same
 command continues from there. The finished model -- LoRA merged into the base weights -- is written to
@@ -71,6 +76,26 @@ def pad_batch(pairs, tokenizer, device):
     return ids, labels, mask
 
 
+def distributed_context(device="cpu"):
+    """``(rank, world_size, local_rank)`` under a launcher that sets ``WORLD_SIZE`` > 1 (torchrun, accelerate), with
+    the process group initialised (NCCL for CUDA devices, gloo otherwise); ``(0, 1, 0)`` in a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def rank_device(device):
+    """``cuda`` -> ``cuda:LOCAL_RANK`` under a launcher (one GPU per process); anything else unchanged."""
+    if str(device) == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
 def wrap_lora(model, settings):
     """The base model with LoRA adapters (peft); a clear error for an architecture peft cannot wrap."""
     from peft import LoraConfig, get_peft_model
@@ -95,6 +120,10 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
                             f"lower batch_size")
     work = os.path.join(out_dir, ".work")
     device = next(model.parameters()).device
+    rank, world, _ = distributed_context(device)
+    if settings.batch_size < world:
+        raise FinetuneError(f"batch_size {settings.batch_size} is below the {world} processes: every rank needs at "
+                            f"least one sample of each batch")
     peft_model = wrap_lora(model, settings)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
@@ -108,30 +137,49 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         logger.warning(f"resuming {out_dir}: step {state['step']} of {total}")
     encoded = [encode_pair(tokenizer, p, a, settings.max_length) for p, a in pairs]
     peft_model.train()
-    bar = tqdm(total=total, initial=state["step"], desc="LoRA fine-tuning", unit="step", disable=not progress)
+    net = peft_model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(peft_model, device_ids=[device.index] if device.type == "cuda" else None)
+    bar = tqdm(total=total, initial=state["step"], desc="LoRA fine-tuning", unit="step",
+               disable=not progress or rank != 0)
     start, done_here = time.perf_counter(), 0
     while state["step"] < total:
         epoch, k = divmod(state["step"], steps_per_epoch)
         batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
+        batch = batch[rank::world] or batch[:1]  # this rank's share of the global batch
         ids, labels, mask = pad_batch(batch, tokenizer, device)
-        torch.manual_seed(settings.seed + state["step"])  # dropout depends on the step only: resuming is exact
-        loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
+        loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # DDP: gradients averaged over the ranks here
         optimizer.step()
+        logged = loss.detach()
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(logged)
+            logged = logged / world
         state["step"] += 1
-        state["losses"].append(round(float(loss.detach()), 5))
+        state["losses"].append(round(float(logged), 5))
         bar.update(1)
         bar.set_postfix(loss=f"{state['losses'][-1]:.3f}")
         done_here += 1
         if state["step"] % settings.save_every == 0 or state["step"] == total:
             state["seconds"] += time.perf_counter() - start
             start = time.perf_counter()
-            _save_checkpoint(work, peft_model, optimizer, state)
+            if rank == 0:
+                _save_checkpoint(work, peft_model, optimizer, state)
+            if world > 1:
+                import torch.distributed as dist
+
+                dist.barrier()
         if stop_after is not None and done_here >= stop_after:
             bar.close()
             return None, state
     bar.close()
+    state["world_size"] = world
     merged = peft_model.merge_and_unload()
     merged.eval()
     for p in merged.parameters():
