@@ -188,9 +188,21 @@ def test_run_recbole_without_a_store_runs_the_pipeline(toy, workdir):
     base, llm, _ = toy
     result = run_model(workdir, base, "SASRec_TSLRec", tslrec_llm=str(llm), tslrec_k=3, tslrec_max_users=16,
                        tslrec_pretrain_epochs=1, tslrec_dir=str(base / "auto"))
-    summary = json.load(open(base / "auto" / "tslrec.json"))
+    with open(base / "auto" / "tslrec.json") as f:
+        summary = json.load(f)
     assert summary["categories"]["k"] == 3 and summary["sft"]["samples"] == 16
     assert "ndcg@10" in result["test_result"]
+    # the pipeline has its own seed: every training seed of a comparison reads the same store
+    from recbole_llm4msr.config import MultiScenarioConfig
+    from recbole_llm4msr.tslrec.pipeline import default_out
+
+    def settings_for(seed):
+        config = MultiScenarioConfig(model="SASRec_TSLRec", dataset="toyseq", config_dict=quick_config(
+            str(base / "data"), seed=seed, tslrec_k=3, tslrec_pretrain_config={"hidden_size": 8}))
+        return TSLRecSettings.from_config(config)
+
+    assert default_out(settings_for(1)) == default_out(settings_for(2))
+    assert settings_for(1).pretrain_config == {"hidden_size": 8} and settings_for(1).seed == 2020
 
 
 def test_errors_name_the_problem(toy, tmp_path, workdir):
