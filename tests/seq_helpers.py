@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 GROUPS = ("red", "green", "blue", "amber")
-TINY_SASREC = {"hidden_size": 8, "inner_size": 16, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 10,
+TINY_SASREC = {"hidden_size": 8, "inner_size": 16, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 5,
                "train_batch_size": 256, "eval_batch_size": 256}
 
 

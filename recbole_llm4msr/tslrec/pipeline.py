@@ -155,9 +155,26 @@ def pretrain(settings, out, show_progress=True):
     train, valid, _ = data_preparation(config, dataset)
     init_seed(config["seed"], config["reproducibility"])
     model = get_model(settings.backbone)(config, train._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], settings.backbone)(config, model)
-    best, _ = trainer.fit(train, valid, saved=True, show_progress=show_progress)
-    state = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)["state_dict"]
+    # resumable: a finished fit is recorded in pretrain-checkpoint.json (written atomically after it); a killed one
+    # continues from RecBole's last checkpoint (<name>.last.pth, written after every epoch)
+    marker = os.path.join(out, "pretrain-checkpoint.json")
+    fit_now = False
+    if os.path.isfile(marker):
+        done = _load_json(marker)
+        best, checkpoint, fit_seconds = done["best_valid"], done["checkpoint"], done.get("seconds")
+        logger.info(f"pre-training finished earlier: {checkpoint}")
+    else:
+        trainer = get_trainer(config["MODEL_TYPE"], settings.backbone)(config, model)
+        folder = config["checkpoint_dir"]
+        last = sorted(f for f in os.listdir(folder) if f.endswith(".last.pth")) if os.path.isdir(folder) else []
+        if last:
+            logger.warning(f"resuming the pre-training from {last[-1]}")
+            trainer.resume_checkpoint(os.path.join(folder, last[-1]))
+        start, fit_now = time.perf_counter(), True
+        best, _ = trainer.fit(train, valid, saved=True, show_progress=show_progress)
+        checkpoint, fit_seconds = trainer.saved_model_file, round(time.perf_counter() - start, 1)
+        atomic_write_json(marker, {"checkpoint": checkpoint, "best_valid": float(best), "seconds": fit_seconds})
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     model.load_state_dict(state)
     emb = getattr(model, "item_embedding", None)
     if emb is None:
@@ -166,7 +183,9 @@ def pretrain(settings, out, show_progress=True):
     weights = emb.weight.detach().cpu().numpy()[: len(tokens)]
     sequences = training_sequences(train._dataset)
     info = {"backbone": settings.backbone, "best_valid": float(best), "valid_metric": config["valid_metric"],
-            "epochs": settings.pretrain_epochs, "users": len(sequences), "items": len(tokens) - 1}
+            "epochs": settings.pretrain_epochs, "users": len(sequences), "items": len(tokens) - 1,
+            "fit_seconds": fit_seconds, "fit_earlier": os.path.isfile(marker) and fit_seconds is not None
+            and not fit_now}
     return tokens[1:], weights[1:], sequences, info
 
 
@@ -183,6 +202,7 @@ def training_sequences(train_dataset):
     firsts = inter[list_field][:, 0].numpy()
     lengths = inter[length_field].numpy()
     user_tok, item_tok = train_dataset.field2id_token[uid], train_dataset.field2id_token[iid]
+    max_length = int(train_dataset.config["MAX_ITEM_LIST_LENGTH"])
     out, seen_length = {}, {}
     for u, t, f, n in zip(users, targets, firsts, lengths):
         key = str(user_tok[u])
@@ -191,7 +211,7 @@ def training_sequences(train_dataset):
                 raise TSLRecError(f"training rows of user {key} do not start with a one-item history; the dataset is "
                                   f"not RecBole's augmented sequential training part")
             out[key] = [str(item_tok[f])]
-        elif n <= seen_length[key]:
+        elif n < seen_length[key] or (n == seen_length[key] and n < max_length):  # lists stop growing at the cap
             raise TSLRecError(f"training rows of user {key} are out of order")
         seen_length[key] = n
         out[key].append(str(item_tok[t]))
@@ -242,7 +262,9 @@ def run(settings, show_progress=True):
             tokens, emb, sequences, pinfo = pretrain(settings, out, show_progress)
             with atomic_path(pre_npz) as tmp:
                 np.savez(tmp, tokens=np.asarray(tokens, dtype=str), embeddings=emb)
-            atomic_write_json(pre_json, dict(pinfo, sequences=sequences, seconds=round(time.perf_counter() - t, 1)))
+            earlier = pinfo.pop("fit_earlier") and pinfo.get("fit_seconds") or 0.0  # a fit of an earlier call
+            pinfo["seconds"] = round(time.perf_counter() - t + earlier, 1)
+            atomic_write_json(pre_json, dict(pinfo, sequences=sequences))
         with np.load(pre_npz) as z:
             tokens, emb = [str(x) for x in z["tokens"]], z["embeddings"]
         pinfo = _load_json(pre_json)
