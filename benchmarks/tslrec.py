@@ -46,22 +46,20 @@ def held_out_pairs(sequences, full, rng):
 
 
 def probe(table, anchors, positives, negatives):
-    """AUC of cos(anchor, positive) vs cos(anchor, negative); ``table``: {item: vector}."""
-    def cos(a, b):
-        x, y = np.stack([table[i] for i in a]), np.stack([table[i] for i in b])
-        x = x - mean
-        y = y - mean
-        return (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1) + 1e-9)
-
+    """AUC of cos(anchor, positive) vs cos(anchor, negative) of the centred vectors; ``table``: {item: vector}.
+    Returns (AUC, pairs used)."""
     mean = np.mean(np.stack(list(table.values())), 0)
-    keep = [k for k, (a, p, n) in enumerate(zip(anchors, positives, negatives)) if a in table and p in table
-            and n in table]
-    a = [anchors[k] for k in keep]
-    p = [positives[k] for k in keep]
-    n = [negatives[k] for k in keep]
-    scores = np.concatenate([cos(a, p), cos(a, n)])
-    labels = np.concatenate([np.ones(len(a)), np.zeros(len(a))])
-    return round(float(auc(labels, scores)), 4), len(a)
+    keep = [k for k, triple in enumerate(zip(anchors, positives, negatives)) if all(i in table for i in triple)]
+
+    def centred(items):
+        return np.stack([table[items[k]] for k in keep]) - mean
+
+    a, p, n = centred(anchors), centred(positives), centred(negatives)
+    norm = np.linalg.norm(a, axis=1)
+    pos = (a * p).sum(1) / (norm * np.linalg.norm(p, axis=1) + 1e-9)
+    neg = (a * n).sum(1) / (norm * np.linalg.norm(n, axis=1) + 1e-9)
+    labels = np.concatenate([np.ones(len(keep)), np.zeros(len(keep))])
+    return round(float(auc(labels, np.concatenate([pos, neg]))), 4), len(keep)
 
 
 def store_table(path):

@@ -58,11 +58,8 @@ def prepare_item_knowledge(config):
 
     settings = TSLRecSettings.from_config(config)
     if config["knowledge_store"]:
-        store = check_item_store(config["knowledge_store"], config["dataset"])
-        texts, ids = item_texts(settings), store.ids("item")
-        if texts and all(i in texts for i in ids):  # the item texts it was built from are still the dataset's
-            check_item_store(store.path, config["dataset"], items=ids, texts=texts)
-        path = store.path
+        # the item texts it was built from must still be the dataset's
+        path = check_item_store(config["knowledge_store"], config["dataset"], texts=item_texts(settings)).path
     else:
         summary = run(settings, show_progress=bool(config["show_progress"]))
         getLogger().info(f"TSLRec item store: {summary['store']} ({summary['seconds']})")

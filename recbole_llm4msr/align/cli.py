@@ -24,10 +24,12 @@ import time
 from recbole_llm4msr.align.evaluate import llm_ranker, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import (
     FinetuneError,
-    LoraSettings,
+    add_lora_arguments,
     distributed_context,
     finetune,
     is_finished,
+    load_for_training,
+    lora_from_args,
     loss_plot,
     rank_device,
     save_model,
@@ -36,7 +38,7 @@ from recbole_llm4msr.align.samples import TASKS, SampleBuilder, SampleError
 from recbole_llm4msr.atomic import atomic_write, atomic_write_json
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
 from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
-from recbole_llm4msr.knowledge.llm import LLMNotFound, file_identity, load_model
+from recbole_llm4msr.knowledge.llm import LLMNotFound, file_identity
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec
 
 logger = logging.getLogger("llm4msr-align")
@@ -61,10 +63,7 @@ def build_parser():
     p.add_argument("--eval_users", type=int, default=200, help="validation users ranked (0: no evaluation)")
     p.add_argument("--negatives", type=int, default=19)
     p.add_argument("--seed", type=int, default=0)
-    for name, f in LoraSettings.__dataclass_fields__.items():
-        if name == "seed":
-            continue
-        p.add_argument(f"--{name}", type=type(f.default), default=f.default)
+    add_lora_arguments(p)
     return p
 
 
@@ -86,20 +85,16 @@ def run(args):
                             logger=logger)
     tasks = [t for t in args.tasks.split(",") if t.strip()]
     samples = builder.build(tasks, args.max_samples)
-    settings = LoraSettings(**{k: getattr(args, k) for k in LoraSettings.__dataclass_fields__ if k != "seed"},
-                            seed=args.seed)
+    settings = lora_from_args(args, args.seed)
     if len(samples) < settings.batch_size:
         raise FinetuneError(f"{len(samples)} sample(s) is below one batch ({settings.batch_size}); raise --max_samples "
                             f"or lower --batch_size")
     atomic_write(os.path.join(args.out, "samples.jsonl"),
                  lambda f: f.writelines(json.dumps(s.__dict__, ensure_ascii=False) + "\n" for s in samples))
-    dtype = args.dtype if args.dtype != "auto" else ("bfloat16" if str(args.device).startswith("cuda") else "float32")
     device = rank_device(args.device)
     rank, world, _ = distributed_context(device)
-    name, tokenizer, model = load_model(args.llm, device=device, dtype=dtype,
-                                        trust_remote_code=args.trust_remote_code)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    name, tokenizer, model = load_for_training(args.llm, device, args.dtype, args.trust_remote_code)
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
     evaluation = {}
     base_eval = os.path.join(args.out, ".base-eval.json")
     cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed) \

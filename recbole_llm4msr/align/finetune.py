@@ -50,6 +50,32 @@ class LoraSettings:
     seed: int = 0
 
 
+def add_lora_arguments(parser):
+    """``--lora_r``, ``--learning_rate``, ``--batch_size``, ... (every :class:`LoraSettings` field but the seed) for a
+    command line (``llm4msr-align``, ``llm4msr-tslrec``)."""
+    for name, f in LoraSettings.__dataclass_fields__.items():
+        if name != "seed":
+            parser.add_argument(f"--{name}", type=type(f.default), default=f.default)
+
+
+def lora_from_args(args, seed):
+    """The :class:`LoraSettings` of :func:`add_lora_arguments`' flags."""
+    return LoraSettings(**{k: getattr(args, k) for k in LoraSettings.__dataclass_fields__ if k != "seed"}, seed=seed)
+
+
+def load_for_training(llm, device="cpu", dtype="auto", trust_remote_code=False):
+    """(name, tokenizer, model) of ``llm`` for LoRA training: ``auto`` dtype is bfloat16 on a GPU and float32 on
+    the CPU; a tokenizer without a pad token pads with EOS."""
+    from recbole_llm4msr.knowledge.llm import load_model
+
+    if dtype == "auto":
+        dtype = "bfloat16" if str(device).startswith("cuda") else "float32"
+    name, tokenizer, model = load_model(llm, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return name, tokenizer, model
+
+
 def encode_pair(tokenizer, prompt, answer, max_length):
     """(input_ids, labels): the prompt as the extractor renders it (:func:`prompt_token_ids`; without a chat
     template a line break follows it), then the answer and EOS; labels -100 on the prompt."""

@@ -100,11 +100,14 @@ def build_item_store(dataset, items, texts, llm, cache_dir, categories=None, poo
 
 def check_item_store(path, dataset, items=None, texts=None, categories=None, template=TEMPLATE, llm_identity=None):
     """Open the finished item store at ``path`` for ``dataset``; refuse one of another dataset, without item vectors,
-    or (when given) of other item texts / categories / another LLM, naming what differs."""
+    or (when given) of other item texts / categories / another LLM, naming what differs. With ``texts`` but no
+    ``items`` the store's own items are checked, when ``texts`` has them all (items written as ids have none)."""
     store = kstore.KnowledgeStore(path).require_dataset(dataset)
     if "item" not in store.kinds:
         raise kstore.StoreError(f"knowledge store {path} holds no item vectors (it holds {store.kinds}); TSLRec needs "
                                 f"an item store (llm4msr-tslrec --dataset={dataset} builds one)")
+    if texts is not None and items is None and all(i in texts for i in store.ids("item")):
+        items = store.ids("item")
     if items is not None and texts is not None:
         current = item_fingerprint([str(i) for i in items], {str(k): v for k, v in texts.items()},
                                    None if categories is None else {str(k): int(v) for k, v in categories.items()},

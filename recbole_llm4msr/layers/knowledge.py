@@ -24,6 +24,12 @@ class KnowledgeTable(nn.Module):
         if self.memory == "load":
             self.register_buffer("table", torch.from_numpy(aligned.table), persistent=False)
 
+    def all_rows(self):
+        """The whole ``[n, d]`` table in id order (loaded: the table itself, no copy)."""
+        if self.memory == "load":
+            return self.table
+        return self(torch.arange(len(self.has), device=self.has.device))
+
     def forward(self, ids):
         if self.memory == "load":
             return self.table[ids]
@@ -53,11 +59,10 @@ class KnowledgeItemEmbedding(nn.Module):
         self.num_embeddings = id_embedding.num_embeddings
         self.embedding_dim = id_embedding.embedding_dim
         self.padding_idx = id_embedding.padding_idx
-        self.register_buffer("all_ids", torch.arange(self.num_embeddings), persistent=False)
 
     @property
     def weight(self):
-        knowledge = self.knowledge(self.all_ids)
+        knowledge = self.knowledge.all_rows()  # no per-call copy of the [n_items, d] table
         extra = self.adapter(knowledge) * self.knowledge.has.unsqueeze(-1).to(knowledge.dtype)
         return self.id_embedding.weight + extra
 

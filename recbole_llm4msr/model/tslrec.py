@@ -73,9 +73,6 @@ class TSLRecMixin:
                 has = torch.from_numpy(items.has)
                 stock.weight[has] = torch.from_numpy(init[items.has]).to(stock.weight.dtype)
 
-    def knowledge_summary(self):
-        return dict(self.knowledge_info)
-
 
 def projected_init(table, has, width, std, seed=0):
     """``table`` rows with a vector, reduced to ``width`` columns by PCA and scaled to per-column spread ``std``."""

@@ -15,7 +15,9 @@ import json
 import logging
 import sys
 
-from recbole_llm4msr.align.finetune import FinetuneError, LoraSettings
+import yaml
+
+from recbole_llm4msr.align.finetune import FinetuneError, add_lora_arguments, lora_from_args
 from recbole_llm4msr.knowledge.llm import LLMNotFound
 from recbole_llm4msr.knowledge.store import StoreError
 from recbole_llm4msr.tslrec.pipeline import TSLRecError, TSLRecSettings, run
@@ -42,17 +44,8 @@ def build_parser():
     p.add_argument("--extract_batch_size", type=int, default=32)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a RecBole setting for the pre-training (repeatable), e.g. MAX_ITEM_LIST_LENGTH=20")
-    for name, f in LoraSettings.__dataclass_fields__.items():
-        if name != "seed":
-            p.add_argument(f"--{name}", type=type(f.default), default=f.default)
+    add_lora_arguments(p)
     return p
-
-
-def _value(text):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def settings_from_args(args):
@@ -61,9 +54,8 @@ def settings_from_args(args):
         key, sep, value = item.partition("=")
         if not sep:
             raise TSLRecError(f"--set {item!r}: expected KEY=VALUE")
-        extra[key.strip()] = _value(value)
-    lora = LoraSettings(**{k: getattr(args, k) for k in LoraSettings.__dataclass_fields__ if k != "seed"},
-                        seed=args.seed)
+        extra[key.strip()] = yaml.safe_load(value)  # as llm4msr-compare --set reads values
+    lora = lora_from_args(args, args.seed)
     return TSLRecSettings(dataset=args.dataset, data_path=args.data_path, backbone=args.backbone, k=args.k,
                           llm=args.llm, out=args.out, sft=not args.raw, max_users=args.max_users or None,
                           max_history=args.max_history, pretrain_epochs=args.pretrain_epochs, pooling=args.pooling,

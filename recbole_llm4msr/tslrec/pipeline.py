@@ -21,12 +21,19 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import numpy as np
 
-from recbole_llm4msr.align.finetune import LoraSettings, finetune, is_finished, loss_plot, save_model
+from recbole_llm4msr.align.finetune import (
+    LoraSettings,
+    finetune,
+    is_finished,
+    load_for_training,
+    loss_plot,
+    save_model,
+)
 from recbole_llm4msr.atomic import atomic_path, atomic_write, atomic_write_json
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
 from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
@@ -158,10 +165,10 @@ def pretrain(settings, out, show_progress=True):
     # resumable: a finished fit is recorded in pretrain-checkpoint.json (written atomically after it); a killed one
     # continues from RecBole's last checkpoint (<name>.last.pth, written after every epoch)
     marker = os.path.join(out, "pretrain-checkpoint.json")
-    fit_now = False
     if os.path.isfile(marker):
         done = _load_json(marker)
         best, checkpoint, fit_seconds = done["best_valid"], done["checkpoint"], done.get("seconds")
+        fit_seconds_earlier = fit_seconds or 0.0  # spent by an earlier call
         logger.info(f"pre-training finished earlier: {checkpoint}")
     else:
         trainer = get_trainer(config["MODEL_TYPE"], settings.backbone)(config, model)
@@ -170,9 +177,10 @@ def pretrain(settings, out, show_progress=True):
         if last:
             logger.warning(f"resuming the pre-training from {last[-1]}")
             trainer.resume_checkpoint(os.path.join(folder, last[-1]))
-        start, fit_now = time.perf_counter(), True
+        start = time.perf_counter()
         best, _ = trainer.fit(train, valid, saved=True, show_progress=show_progress)
         checkpoint, fit_seconds = trainer.saved_model_file, round(time.perf_counter() - start, 1)
+        fit_seconds_earlier = 0.0
         atomic_write_json(marker, {"checkpoint": checkpoint, "best_valid": float(best), "seconds": fit_seconds})
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     model.load_state_dict(state)
@@ -184,8 +192,7 @@ def pretrain(settings, out, show_progress=True):
     sequences = training_sequences(train._dataset)
     info = {"backbone": settings.backbone, "best_valid": float(best), "valid_metric": config["valid_metric"],
             "epochs": settings.pretrain_epochs, "users": len(sequences), "items": len(tokens) - 1,
-            "fit_seconds": fit_seconds, "fit_earlier": os.path.isfile(marker) and fit_seconds is not None
-            and not fit_now}
+            "fit_seconds": fit_seconds, "fit_seconds_earlier": fit_seconds_earlier}
     return tokens[1:], weights[1:], sequences, info
 
 
@@ -230,6 +237,32 @@ def cluster(tokens, embeddings, k, seed=0):
     return {t: int(c) for t, c in zip(tokens, labels)}
 
 
+def sft(settings, out, sequences, texts, categories, show_progress=True):
+    """Stage 1b: the SFT samples (``samples.jsonl``) and the LoRA-fine-tuned LLM in ``out/model`` (reused when
+    finished; the fine-tuning itself resumes); returns the model directory."""
+    model_dir = os.path.join(out, "model")
+    samples = sft_samples(sequences, texts, categories, settings.k, settings.max_history, settings.max_users,
+                          settings.seed)
+    if len(samples) < settings.lora.batch_size:
+        raise TSLRecError(f"{len(samples)} SFT sample(s) (one per user) is below one batch "
+                          f"({settings.lora.batch_size}); raise --max_users or lower --batch_size")
+    if is_finished(model_dir):
+        return model_dir
+    atomic_write(os.path.join(out, "samples.jsonl"), lambda f: f.writelines(
+        json.dumps({"user": u, "prompt": p, "answer": a, "target": [round(x, 6) for x in d.tolist()]},
+                   ensure_ascii=False) + "\n" for u, p, a, d in samples))
+    name, tokenizer, model = load_for_training(settings.llm, settings.device)
+    merged, history = finetune(model, tokenizer, [(p, a) for _, p, a, _ in samples], out, settings.lora,
+                               progress=show_progress)
+    loss_plot(history["losses"], os.path.join(out, "loss.png"),
+              f"{settings.dataset}: TSLRec SFT of {name}, {len(samples)} users, k={settings.k}")
+    return save_model(merged, tokenizer, out, {
+        "base_llm": str(settings.llm), "base_model": name, "base_identity": file_identity(settings.llm),
+        "task": "tslrec-sft", "dataset": settings.dataset, "samples": len(samples), "k": settings.k,
+        "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
+        "train_seconds": round(history["seconds"], 1), "settings": asdict(settings.lora)})
+
+
 def _load_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -262,8 +295,7 @@ def run(settings, show_progress=True):
             tokens, emb, sequences, pinfo = pretrain(settings, out, show_progress)
             with atomic_path(pre_npz) as tmp:
                 np.savez(tmp, tokens=np.asarray(tokens, dtype=str), embeddings=emb)
-            earlier = pinfo.pop("fit_earlier") and pinfo.get("fit_seconds") or 0.0  # a fit of an earlier call
-            pinfo["seconds"] = round(time.perf_counter() - t + earlier, 1)
+            pinfo["seconds"] = round(time.perf_counter() - t + pinfo.pop("fit_seconds_earlier"), 1)
             atomic_write_json(pre_json, dict(pinfo, sequences=sequences))
         with np.load(pre_npz) as z:
             tokens, emb = [str(x) for x in z["tokens"]], z["embeddings"]
@@ -282,34 +314,7 @@ def run(settings, show_progress=True):
         info["categories"] = {"k": settings.k, "smallest": int(sizes.min()), "largest": int(sizes.max())}
         timings["cluster_s"] = round(time.perf_counter() - t, 1)
 
-        t = time.perf_counter()
-        model_dir = os.path.join(out, "model")
-        samples = sft_samples(sequences, texts, categories, settings.k, settings.max_history, settings.max_users,
-                              settings.seed)
-        if len(samples) < settings.lora.batch_size:
-            raise TSLRecError(f"{len(samples)} SFT sample(s) (one per user) is below one batch "
-                              f"({settings.lora.batch_size}); raise --max_users or lower --batch_size")
-        if not is_finished(model_dir):
-            atomic_write(os.path.join(out, "samples.jsonl"), lambda f: f.writelines(
-                json.dumps({"user": u, "prompt": p, "answer": a, "target": [round(x, 6) for x in d.tolist()]},
-                           ensure_ascii=False) + "\n" for u, p, a, d in samples))
-            from recbole_llm4msr.knowledge.llm import load_model
-
-            name, tokenizer, model = load_model(settings.llm, device=settings.device,
-                                                dtype="bfloat16" if str(settings.device).startswith("cuda")
-                                                else "float32")
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            merged, history = finetune(model, tokenizer, [(p, a) for _, p, a, _ in samples], out, settings.lora,
-                                       progress=show_progress)
-            loss_plot(history["losses"], os.path.join(out, "loss.png"),
-                      f"{settings.dataset}: TSLRec SFT of {name}, {len(samples)} users, k={settings.k}")
-            save_model(merged, tokenizer, out, {
-                "base_llm": str(settings.llm), "base_model": name, "base_identity": file_identity(settings.llm),
-                "task": "tslrec-sft", "dataset": settings.dataset, "samples": len(samples), "k": settings.k,
-                "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
-                "train_seconds": round(history["seconds"], 1), "settings": asdict(settings.lora)})
-            del merged, model
+        model_dir = sft(settings, out, sequences, texts, categories, show_progress)
         manifest = _load_json(os.path.join(model_dir, "manifest.json"))
         info["sft"] = {k: manifest[k] for k in ("samples", "steps", "first_loss", "last_loss", "train_seconds")}
         timings["sft_s"] = manifest["train_seconds"]
@@ -331,6 +336,3 @@ def run(settings, show_progress=True):
     atomic_write_json(summary_file, summary, indent=2)
     return summary
 
-
-def settings_fields():
-    return [f.name for f in fields(TSLRecSettings)]
