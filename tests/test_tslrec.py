@@ -196,13 +196,18 @@ def test_run_recbole_without_a_store_runs_the_pipeline(toy, workdir):
     from recbole_llm4msr.config import MultiScenarioConfig
     from recbole_llm4msr.tslrec.pipeline import default_out
 
-    def settings_for(seed):
+    def settings_for(seed, **extra):
         config = MultiScenarioConfig(model="SASRec_TSLRec", dataset="toyseq", config_dict=quick_config(
-            str(base / "data"), seed=seed, tslrec_k=3, tslrec_pretrain_config={"hidden_size": 8}))
+            str(base / "data"), seed=seed, tslrec_k=3, tslrec_pretrain_config={"hidden_size": 8}, **extra))
         return TSLRecSettings.from_config(config)
 
     assert default_out(settings_for(1)) == default_out(settings_for(2))
     assert settings_for(1).pretrain_config == {"hidden_size": 8} and settings_for(1).seed == 2020
+    # the pipeline runs on the run's device unless tslrec_device says otherwise; neither moves the store
+    assert settings_for(1).device == "cpu"
+    moved = settings_for(1, tslrec_device="cuda:1", tslrec_extract_batch_size=256)
+    assert moved.device == "cuda:1" and moved.extract_batch_size == 256
+    assert default_out(moved) == default_out(settings_for(1))
 
 
 def test_errors_name_the_problem(toy, tmp_path, workdir):

@@ -75,7 +75,10 @@ class TSLRecSettings:
         """The settings a run's config names (``tslrec_*`` keys, properties/enhancement/tslrec.yaml). The pipeline
         has its own seed (``tslrec_seed``), so every training seed of a comparison reads the same store."""
         users = config["tslrec_max_users"]
-        return cls(dataset=config["dataset"], data_path=os.path.dirname(os.path.normpath(config["data_path"])),
+        # the pipeline runs where the run trains unless tslrec_device names another device
+        device = str(config["tslrec_device"] or config["device"] or "cpu")
+        return cls(device=device, extract_batch_size=int(config["tslrec_extract_batch_size"] or 32),
+                   dataset=config["dataset"], data_path=os.path.dirname(os.path.normpath(config["data_path"])),
                    backbone=config["tslrec_backbone"] or "SASRec", k=int(config["tslrec_k"] or 32),
                    llm=str(config["tslrec_llm"] or "smollm2"), out=config["tslrec_dir"],
                    sft=config["tslrec_sft"] is not False, max_users=None if users in (None, 0) else int(users),
