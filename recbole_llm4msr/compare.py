@@ -216,6 +216,26 @@ class Comparison:
 
         atomic_write(self.csv, write)
 
+    def merge(self, folders):
+        """Take the runs of other comparison folders (e.g. labels run in parallel, one folder per process) into this
+        one: their ``runs.csv`` rows (a row of the same model, seed and rate is replaced) and result JSONs. Whether
+        a row counts is decided as always, by its config hash. Returns the number of rows taken."""
+        taken = 0
+        for folder in folders:
+            source = os.path.join(folder, "runs.csv")
+            if not os.path.isfile(source):
+                raise ValueError(f"--merge {folder}: no runs.csv there (not a comparison folder)")
+            with open(source, newline="") as f:
+                for row in csv.DictReader(f):
+                    self._record(row)
+                    taken += 1
+            runs = os.path.join(folder, "runs")
+            if os.path.isdir(runs):
+                os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
+                for name in os.listdir(runs):
+                    shutil.copy2(os.path.join(runs, name), os.path.join(self.out, "runs", name))
+        return taken
+
     # ------------------------------------------------------------------ one run
     def run_config(self, label, seed, lr):
         name, settings = parse_label(label)
@@ -508,6 +528,8 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any RecBole / model setting")
     p.add_argument("--report_only", action="store_true", help="write table.md / tests.csv / auc.png from the runs "
                                                               "finished so far; run nothing")
+    p.add_argument("--merge", default="", help="comma-separated comparison folders whose runs are taken into --out "
+                                               "(labels run by parallel processes); then report, run nothing")
     args = p.parse_args(argv)
     extra = {}
     for item in args.set:
@@ -523,7 +545,14 @@ def main(argv=None):
         print(f"llm4msr-compare: error: {e}", file=sys.stderr)
         return 2
     sys.argv = sys.argv[:1]  # RecBole's Config would read our own flags as its parameters
-    print(comparison.report() if args.report_only else comparison.run())
+    if args.merge:
+        try:
+            taken = comparison.merge([f for f in args.merge.split(",") if f])
+        except ValueError as e:
+            print(f"llm4msr-compare: error: {e}", file=sys.stderr)
+            return 2
+        print(f"{taken} run(s) merged into {comparison.out}", file=sys.stderr)
+    print(comparison.report() if args.report_only or args.merge else comparison.run())
     return 0
 
 

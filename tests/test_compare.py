@@ -100,6 +100,16 @@ def test_relative_data_path_and_the_lr_seed_rule(data_dir, tmp_path, monkeypatch
     table = comparison.run()
     assert [r["status"] for r in rows(os.path.join(parent, "cmp-rel", "runs.csv"))] == ["ok", "ok"]
     assert "| DeepFM | 0.01 |" in table  # a stock model; a one-rate grid has no edge flag
+    # labels run in parallel folders are merged into one table (nothing re-run: the rows' hashes match)
+    from recbole_llm4msr.compare import main
+
+    assert main(["--dataset=ml-100k-msr", "--models=DeepFM", "--seeds=1", "--lr_grid=0.01", "--epochs=1",
+                 f"--data_path={name}", "--out=cmp-merged", "--merge=cmp-rel"]
+                + [f"--set={k}={v}" for k, v in TINY.items()]) == 0
+    merged = open(os.path.join(parent, "cmp-merged", "table.md")).read()
+    assert merged == table and len(os.listdir(os.path.join(parent, "cmp-merged", "runs"))) == 2
+    assert main(["--dataset=ml-100k-msr", "--models=DeepFM", f"--data_path={name}", "--out=x",
+                 "--merge=no-such-folder"]) == 2
     with pytest.raises(ValueError, match="not reported"):
         Comparison("ml-100k-msr", ["DeepFM"], seeds=3, lr_grid=[0.01], out="x", lr_seed=2021)
 
