@@ -7,7 +7,6 @@ code on each scenario's rows. Baselines and our models therefore share one split
 ``valid_metric`` may name any of the keys (case-insensitive). Under DDP the collector gathers every rank's rows
 (:func:`recbole_llm4msr.distributed.gather_rows`), so the metrics are exact, not averages over ranks.
 """
-import time
 from collections import OrderedDict
 
 import numpy as np
@@ -73,19 +72,12 @@ class ScenarioCollector(Collector):
 
 class ScenarioEvaluation:
     """Trainer mix-in (before RecBole's Trainer in the bases): per-scenario metrics, exact under DDP, the valid
-    metric looked up case-insensitively among them, and each training epoch's wall time."""
+    metric looked up case-insensitively among them (each epoch's wall time: :class:`TrainerFixes`)."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
         self.scenario_field = config["SCENARIO_FIELD"]
         self.eval_collector = ScenarioCollector(config)
-        self.train_epoch_seconds = []  # wall time of each training epoch (benchmarks, results JSON)
-
-    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        start = time.perf_counter()
-        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
-        self.train_epoch_seconds.append(time.perf_counter() - start)
-        return loss
 
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):

@@ -5,6 +5,7 @@ returns has it, stock ones via :func:`with_fixes`).
 """
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -31,10 +32,17 @@ class TrainerFixes:
     * **one checkpoint name** for all ranks (rank 0's), written by local rank 0 of each machine only, then a
       barrier, so no rank reads a checkpoint before it is complete (RecBole 1.2.1's race);
     * **atomic checkpoints** (temporary file + rename): a kill never leaves a torn file;
+    * **epoch timing** for every model (``train_epoch_seconds``: the results' s/epoch);
     * **recovery**: after every evaluated epoch a ``<name>.last.pth`` checkpoint (model, optimizer, early-stopping
       state, best result, RNG and shuffling state, the best model's file); ``resume_checkpoint`` accepts it or a
       best-model checkpoint, loads with ``map_location`` (GPU checkpoints on CPU) and under torch >= 2.6.
     """
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        start = time.perf_counter()
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        self.train_epoch_seconds.append(time.perf_counter() - start)
+        return loss
 
     def __init__(self, config, model):
         distributed = not config["single_spec"]
@@ -46,6 +54,7 @@ class TrainerFixes:
             config["single_spec"] = not distributed
         self._resume_state = None
         self._resumed_finished = False
+        self.train_epoch_seconds = []  # wall time of each training epoch (benchmarks, results JSON, llm4msr-compare)
         if not distributed:
             return
         on_gpu = config["device"].type == "cuda"

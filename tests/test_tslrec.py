@@ -295,5 +295,7 @@ def test_compare_reports_ranking_metrics_with_controls(toy, tmp_path, workdir):
     assert (out / "ndcg10.png").is_file()
     runs = list(csv.DictReader(open(out / "runs.csv")))
     assert all(r["status"] == "ok" and r["valid_ndcg@10"] for r in runs)
+    # sequential runs are timed like CTR runs (RecBole's own trainer, through TrainerFixes)
+    assert all(float(r["train_s_per_epoch"]) > 0 and int(r["epochs"]) == 1 for r in runs)
     with pytest.raises(ValueError, match="--metric"):
         Comparison("toyseq", labels, seeds=1, lr_grid=[0.01], out=str(out), metric="ndcg")
