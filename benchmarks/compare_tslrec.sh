@@ -15,4 +15,4 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} ${LLM4MSR_BIN:-.venv/bin}/llm4msr-compare 
   --set MAX_ITEM_LIST_LENGTH=20 --set train_batch_size=2048 --set stopping_step=3 \
   --set tslrec_max_users=320 --set tslrec_pretrain_epochs=8 --set tslrec_max_length=320 \
   --set "tslrec_pretrain_config=$PRE" \
-  --models="${MODELS:-SASRec,SASRec_TSLRec,SASRec_TSLRec[shuffle],SASRec_TSLRec[tslrec_sft=False],GRU4Rec,GRU4Rec_TSLRec,GRU4Rec_TSLRec[shuffle]}" "$@"
+  --models="${MODELS:-SASRec,SASRec_TSLRec,SASRec_TSLRec[shuffle],SASRec_TSLRec[tslrec_sft=False],GRU4Rec,GRU4Rec_TSLRec,GRU4Rec_TSLRec[shuffle],GRU4Rec_TSLRec[tslrec_sft=False]}" "$@"

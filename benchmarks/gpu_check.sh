@@ -72,7 +72,7 @@ lane_tslrec() {
   label_run SASRec sasrec & label_run GRU4Rec gru4rec & label_run SASRec_TSLRec sasrec-tslrec &
   label_run "SASRec_TSLRec[tslrec_sft=False]" sasrec-raw &
   label_run "SASRec_TSLRec[shuffle]" sasrec-shuffle wait & label_run GRU4Rec_TSLRec gru4rec-tslrec wait &
-  label_run "GRU4Rec_TSLRec[shuffle]" gru4rec-shuffle wait &
+  label_run "GRU4Rec_TSLRec[shuffle]" gru4rec-shuffle wait & label_run "GRU4Rec_TSLRec[tslrec_sft=False]" gru4rec-raw &
   wait
   printf 'tslrec\t-\t%s\n' "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
 }
