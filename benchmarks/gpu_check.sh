@@ -57,10 +57,10 @@ lane_align() {
     --out="$RECBOLE_LLM4MSR_CACHE/aligned/amazon-art-office-2000" --max_samples=2000 --eval_users=200
 }
 C=$OUT/compare; mkdir -p "$C"
-label_run() {  # label_run LABEL FOLDER [wait]: one comparison folder per label; 'wait': start once the store exists
+label_run() {  # label_run LABEL FOLDER [sft|raw]: one comparison folder per label, started once that store exists
   local limit
-  if [ "${3:-}" = wait ]; then
-    until ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-sft-*/tslrec.json >/dev/null 2>&1; do
+  if [ -n "${3:-}" ]; then  # wait for the store another process builds: sft (TSLRec) or raw (no SFT)
+    until ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-"$3"-*/tslrec.json >/dev/null 2>&1; do
       [ "$(left)" -le 60 ] && return; sleep 5; done
   fi
   limit=$(( $(left) - 35 )); [ "$limit" -le 10 ] && return
@@ -71,8 +71,8 @@ lane_tslrec() {
   local t; t=$(date +%s)
   label_run SASRec sasrec & label_run GRU4Rec gru4rec & label_run SASRec_TSLRec sasrec-tslrec &
   label_run "SASRec_TSLRec[tslrec_sft=False]" sasrec-raw &
-  label_run "SASRec_TSLRec[shuffle]" sasrec-shuffle wait & label_run GRU4Rec_TSLRec gru4rec-tslrec wait &
-  label_run "GRU4Rec_TSLRec[shuffle]" gru4rec-shuffle wait & label_run "GRU4Rec_TSLRec[tslrec_sft=False]" gru4rec-raw &
+  label_run "SASRec_TSLRec[shuffle]" sasrec-shuffle sft & label_run GRU4Rec_TSLRec gru4rec-tslrec sft &
+  label_run "GRU4Rec_TSLRec[shuffle]" gru4rec-shuffle sft & label_run "GRU4Rec_TSLRec[tslrec_sft=False]" gru4rec-raw raw &
   wait
   printf 'tslrec\t-\t%s\n' "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
 }
