@@ -202,13 +202,19 @@ class Comparison:
         return rows
 
     def _record(self, row):
-        """Add ``row``, replacing a row of the same (model, seed, rate) from another config (stale)."""
+        """Add ``row`` (:meth:`_add`) and rewrite ``runs.csv``."""
+        self._add(row)
+        self._write()
+
+    def _add(self, row):
+        """Add ``row`` in memory, replacing a row of the same (model, seed, rate) from another config (stale)."""
         row = {k: "" if v is None else str(v) for k, v in row.items()}
         self.rows = [r for r in self.rows if not (r["model"] == row["model"] and r["seed"] == row["seed"]
                                                  and float(r["learning_rate"]) == float(row["learning_rate"]))]
         self.fields += [k for k in row if k not in self.fields]
         self.rows.append(row)
 
+    def _write(self):
         def write(f):
             w = csv.DictWriter(f, fieldnames=self.fields, restval="")
             w.writeheader()
@@ -227,13 +233,14 @@ class Comparison:
                 raise ValueError(f"--merge {folder}: no runs.csv there (not a comparison folder)")
             with open(source, newline="") as f:
                 for row in csv.DictReader(f):
-                    self._record(row)
+                    self._add(row)
                     taken += 1
             runs = os.path.join(folder, "runs")
             if os.path.isdir(runs):
                 os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
                 for name in os.listdir(runs):
                     shutil.copy2(os.path.join(runs, name), os.path.join(self.out, "runs", name))
+        self._write()  # once, not once per row
         return taken
 
     # ------------------------------------------------------------------ one run
