@@ -5,7 +5,9 @@
 
 An option is ``<llm>-<pooling>`` for the decoder (``smollm2-last``, ``smollm2-mean``, ``smollm2-generate``), ``minilm``
 (the embedded sentence encoder), with ``:N`` to extract only the first N users (the probes then run on those users;
-the table says how many). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
+the table says how many), and ``NAME=PATH`` for a local model directory (an aligned model from ``llm4msr-align``: the row
+is called NAME, last-token pooling). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
+``llm_device: cuda`` finds). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
 appended to ``benchmarks/results/knowledge-quality-<dataset>.csv`` as soon as it is measured, and the Markdown table
 is rewritten. The neighbour probe is also run on the standardised vectors (``knowledge_norm: standardize``).
 """
@@ -33,9 +35,14 @@ FIELDS = ["option", "users", "extract_s", "dim", "mean_cosine_raw", "mean_cosine
           "attribute_probes", "store"]
 
 
-def spec_for(dataset, data_path, option):
+def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
+    if "=" in option:  # NAME=PATH: a local model directory
+        name, _, path = option.partition("=")
+        return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path),
+                             llm=path, device=device, batch_size=batch_size)
     name, _, limit = option.partition(":")
     kw = {"limit_users": int(limit)} if limit else {}
+    kw.update(device=device, batch_size=batch_size)
     if name == "minilm":
         kw.update(llm="minilm", mode="encoder")
     else:
@@ -45,8 +52,8 @@ def spec_for(dataset, data_path, option):
     return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path), **kw)
 
 
-def measure(dataset, data_path, option):
-    spec = spec_for(dataset, data_path, option)
+def measure(dataset, data_path, option, device="cpu", batch_size=16):
+    spec = spec_for(dataset, data_path, option, device, batch_size)
     start = time.perf_counter()
     summary = build_knowledge(spec)
     seconds = time.perf_counter() - start
@@ -60,7 +67,7 @@ def measure(dataset, data_path, option):
     probe_std = auc(known["label"], neighbour_scores(users, std, files.train_interactions(), known))
     g, p = rep["geometry"], rep["neighbour_probe_auc"]
     attrs = "; ".join(f"{a}: {v['knowledge']} (profile {v['profile (no LLM)']})" for a, v in rep["attribute_auc"].items())
-    return {"option": option, "users": len(users), "extract_s": round(seconds, 1) if not summary.get("reused") else "",
+    return {"option": option.partition("=")[0], "users": len(users), "extract_s": round(seconds, 1) if not summary.get("reused") else "",
             "dim": store.dim, "mean_cosine_raw": g["mean_cosine_raw"],
             "mean_cosine_standardized": g["mean_cosine_standardized"], "effective_rank": g["effective_rank"],
             "mean_share": g["mean_share"], "probe_knowledge": p["knowledge"], "probe_knowledge_standardized": probe_std,
@@ -74,14 +81,17 @@ def main(argv=None):
     p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
     p.add_argument("--options", nargs="+", default=["smollm2-last", "smollm2-mean", "minilm"])
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument("--device", default="cpu", help="where the LLM runs: cpu, cuda")
+    p.add_argument("--batch_size", type=int, default=16, help="prompts per forward pass (not part of the store's key)")
     args = p.parse_args(argv)
     path = os.path.join(args.out, f"knowledge-quality-{args.dataset}.csv")
     rows = []
     if os.path.isfile(path):
         with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["option"] not in args.options]
+            names = {o.partition("=")[0] for o in args.options}
+            rows = [r for r in csv.DictReader(f) if r["option"] not in names]
     for option in args.options:
-        rows.append(measure(args.dataset, args.data_path, option))
+        rows.append(measure(args.dataset, args.data_path, option, args.device, args.batch_size))
 
         def write(f):
             w = csv.DictWriter(f, fieldnames=FIELDS)

@@ -11,6 +11,7 @@ correction, a table in the paper's layout and a plot.
 * **Learning rate**: every model runs each rate of ``--lr_grid`` with ``--lr_seed`` (default: the seed before the
   first reported one); the rate with the best validation AUC is then run with the ``--seeds`` reported seeds
   (``--first_seed``, +1, ...). A rate at the edge of the grid is flagged (``†``): the grid may be too narrow.
+  A grid of one rate is no search: that rate is used as given, and no ``--lr_seed`` run is made.
 * **Tests**: for every scenario and overall, a two-sided paired t-test over the reported seeds of each variant
   against its plain backbone, and of each LLM4MSR model against its controls (``[shuffle]`` / ``[zero]``) when they
   are in the comparison. p-values are corrected with Benjamini-Hochberg over every test of the table
@@ -121,11 +122,17 @@ def baselines(label, labels):
     out = []
     if kind != "plain" and backbone in labels:
         out.append((backbone, "vs plain backbone"))
-    if "[" not in label and kind != "plain":  # the controls of the model as it is (no other settings)
-        name = parse_label(label)[0]
-        for control in CONTROLS:
-            if f"{name}[{control}]" in labels:
-                out.append((f"{name}[{control}]", f"vs {control} control"))
+    name, settings = parse_label(label)
+    if kind == "plain" or settings.get("knowledge_control", "none") != "none":
+        return out
+    if settings and name in labels:  # e.g. knowledge from another LLM against the default knowledge
+        out.append((name, f"vs {name}"))
+    parsed = {other: parse_label(other) for other in labels if other != label}
+    for control in CONTROLS:  # the controls of the model with the same settings
+        wanted = (name, dict(settings, knowledge_control=control))
+        for other, value in parsed.items():
+            if value == wanted:
+                out.append((other, f"vs {control} control"))
     return out
 
 
@@ -324,6 +331,8 @@ class Comparison:
         return {k: "" if v is None else str(v) for k, v in row.items()}
 
     def best_lr(self, label):
+        if len(self.lr_grid) == 1:  # one rate given: nothing to choose
+            return self.lr_grid[0]
         scores = {}
         for lr in self.lr_grid:
             r = self.done(label, self.lr_seed, lr)
@@ -334,10 +343,11 @@ class Comparison:
         return (min if self.metric == "logloss" else max)(scores, key=scores.get)
 
     def run(self):
-        total = len(self.models) * (len(self.lr_grid) + len(self.seeds))
+        search = self.lr_grid if len(self.lr_grid) > 1 else []  # one rate given: no search runs
+        total = len(self.models) * (len(search) + len(self.seeds))
         bar = tqdm(total=total, desc=f"compare {self.dataset}", unit="run")
         for label in self.models:
-            for lr in self.lr_grid:
+            for lr in search:
                 r = self.run_one(label, self.lr_seed, lr, "lr-search")
                 bar.update(1)
                 tqdm.write(f"{label} lr={lr} seed={self.lr_seed}: {r['status']} valid {self.metric} "
@@ -417,10 +427,12 @@ class Comparison:
         by_key = {(r["model"], r["baseline"], r["column"]): r for r in tests}
         n_tests = sum(r["p_raw"] is not None for r in tests)
         name = "AUC" if not self.ranking else self.metric.upper()
+        chosen = (f"at the learning rate chosen on validation {name} with seed {self.lr_seed} (not reported; grid "
+                  f"{self.lr_grid}, `†` = best rate at the grid's edge)" if len(self.lr_grid) > 1 else
+                  f"at the one learning rate given ({self.lr_grid[0]}; no search)")
         lines = [
             f"Test {'AUC' if not self.ranking else 'ranking metrics (full ranking)'} on {self.dataset}: mean ± std "
-            f"over the reported seeds {self.seeds}, at the learning rate chosen on validation {name} with seed "
-            f"{self.lr_seed} (not reported; grid {self.lr_grid}, `†` = best rate at the grid's edge). (±x%) = relative "
+            f"over the reported seeds {self.seeds}, {chosen}. (±x%) = relative "
             f"change of the mean against the plain backbone. ▲ / ▼ = better / worse by a {TEST_NAME} at raw p < "
             f"{ALPHA}; ▲▲ / ▼▼ = still significant after {CORRECTION} correction over all {n_tests} tests of this "
             f"table (tests.csv). 'vs control' = {'overall AUC' if not self.ranking else name} against the same model "

@@ -43,6 +43,14 @@ def test_labels_with_controls_and_settings():
     assert baselines("MMoE_LLM4MSR", labels) == [("MMoE", "vs plain backbone"),
                                                  ("MMoE_LLM4MSR[shuffle]", "vs shuffle control")]
     assert baselines("MMoE_LLM4MSR[shuffle]", labels) == [("MMoE", "vs plain backbone")]
+    # a variant with its own settings (knowledge of an aligned LLM): against the default variant and against the
+    # control with the same settings, whatever the order inside the brackets
+    labels += ["MMoE_LLM4MSR[llm=/m/aligned]", "MMoE_LLM4MSR[shuffle;llm=/m/aligned]", "MMoE_LLM4MSR[llm=/m/other]"]
+    assert baselines("MMoE_LLM4MSR[llm=/m/aligned]", labels) == [
+        ("MMoE", "vs plain backbone"), ("MMoE_LLM4MSR", "vs MMoE_LLM4MSR"),
+        ("MMoE_LLM4MSR[shuffle;llm=/m/aligned]", "vs shuffle control")]
+    assert baselines("MMoE_LLM4MSR[shuffle;llm=/m/aligned]", labels) == [("MMoE", "vs plain backbone")]
+    assert baselines("MMoE[a=1;b=2]", labels) == []
     with pytest.raises(ValueError, match="neither a control"):
         parse_label("MMoE_LLM4MSR[shufle]")
 
@@ -98,8 +106,9 @@ def test_relative_data_path_and_the_lr_seed_rule(data_dir, tmp_path, monkeypatch
                             data_path=name, extra=TINY)
     assert comparison.data_path == data_dir and comparison.out == os.path.join(parent, "cmp-rel")
     table = comparison.run()
-    assert [r["status"] for r in rows(os.path.join(parent, "cmp-rel", "runs.csv"))] == ["ok", "ok"]
-    assert "| DeepFM | 0.01 |" in table  # a stock model; a one-rate grid has no edge flag
+    # a one-rate grid is no search: no lr-seed run, the rate as given, no edge flag
+    assert [(r["phase"], r["status"]) for r in rows(os.path.join(parent, "cmp-rel", "runs.csv"))] == [("seeds", "ok")]
+    assert "| DeepFM | 0.01 |" in table and "one learning rate given (0.01; no search)" in table
     # labels run in parallel folders are merged into one table (nothing re-run: the rows' hashes match)
     from recbole_llm4msr.compare import main
 
@@ -107,7 +116,7 @@ def test_relative_data_path_and_the_lr_seed_rule(data_dir, tmp_path, monkeypatch
                  f"--data_path={name}", "--out=cmp-merged", "--merge=cmp-rel"]
                 + [f"--set={k}={v}" for k, v in TINY.items()]) == 0
     merged = open(os.path.join(parent, "cmp-merged", "table.md")).read()
-    assert merged == table and len(os.listdir(os.path.join(parent, "cmp-merged", "runs"))) == 2
+    assert merged == table and len(os.listdir(os.path.join(parent, "cmp-merged", "runs"))) == 1
     assert main(["--dataset=ml-100k-msr", "--models=DeepFM", f"--data_path={name}", "--out=x",
                  "--merge=no-such-folder"]) == 2
     with pytest.raises(ValueError, match="not reported"):

