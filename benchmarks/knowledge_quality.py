@@ -5,7 +5,7 @@
 
 An option is ``<llm>-<pooling>`` for the decoder (``smollm2-last``, ``smollm2-mean``, ``smollm2-generate``), ``minilm``
 (the embedded sentence encoder), with ``:N`` to extract only the first N users (the probes then run on those users;
-the table says how many), and ``NAME=PATH`` for a local model directory (an aligned model from ``llm4msr-align``: the row
+the table says how many), and ``NAME=PATH`` (or ``NAME=PATH:N``) for a local model directory (an aligned model from ``llm4msr-align``: the row
 is called NAME, last-token pooling). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
 ``llm_device: cuda`` finds). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
 appended to ``benchmarks/results/knowledge-quality-<dataset>.csv`` as soon as it is measured, and the Markdown table
@@ -36,10 +36,12 @@ FIELDS = ["option", "users", "extract_s", "dim", "mean_cosine_raw", "mean_cosine
 
 
 def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
-    if "=" in option:  # NAME=PATH: a local model directory
+    if "=" in option:  # NAME=PATH[:N]: a local model directory
         name, _, path = option.partition("=")
+        head, _, tail = path.rpartition(":")
+        limit = int(tail) if head and tail.isdigit() else None
         return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path),
-                             llm=path, device=device, batch_size=batch_size)
+                             llm=head if limit else path, device=device, batch_size=batch_size, limit_users=limit)
     name, _, limit = option.partition(":")
     kw = {"limit_users": int(limit)} if limit else {}
     kw.update(device=device, batch_size=batch_size)
