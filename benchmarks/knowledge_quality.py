@@ -77,39 +77,56 @@ def measure(dataset, data_path, option, device="cpu", batch_size=16):
             "store": os.path.basename(store.path)}
 
 
+def write_tables(path, rows, dataset):
+    """``path`` (CSV) and the Markdown table beside it, atomically."""
+    def write(f):
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+    atomic_write(path, write)
+    lines = [f"Knowledge quality on {dataset} (neighbour probe: AUC on the validation rows of the users in "
+             f"the store, k = 20; attribute probes: 5-fold AUC, PCA 32 + logistic regression)", "",
+             "| option | users | extract s | dim | mean cos raw | mean cos std | eff. rank | mean share | probe | "
+             "probe (standardised) | probe random | probe no-LLM profile | attributes (profile) |",
+             "|---" * 13 + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r[k]) for k in FIELDS[:-1]) + " |")
+    atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
+    return lines[-1]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="ml-100k-msr")
     p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
-    p.add_argument("--options", nargs="+", default=["smollm2-last", "smollm2-mean", "minilm"])
+    p.add_argument("--options", nargs="*", default=["smollm2-last", "smollm2-mean", "minilm"])
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--device", default="cpu", help="where the LLM runs: cpu, cuda")
     p.add_argument("--batch_size", type=int, default=16, help="prompts per forward pass (not part of the store's key)")
+    p.add_argument("--merge", nargs="*", default=[], help="CSV files of this script measured elsewhere (another "
+                                                           "machine): their rows replace rows of the same option")
     args = p.parse_args(argv)
     path = os.path.join(args.out, f"knowledge-quality-{args.dataset}.csv")
     rows = []
     if os.path.isfile(path):
         with open(path, newline="") as f:
-            names = {o.partition("=")[0] for o in args.options}
-            rows = [r for r in csv.DictReader(f) if r["option"] not in names]
+            rows = list(csv.DictReader(f))
+    for other in args.merge:
+        with open(other, newline="") as f:
+            new = list(csv.DictReader(f))
+        missing = set(FIELDS) - set(new[0] if new else FIELDS)
+        if missing:
+            raise SystemExit(f"--merge {other}: not a knowledge-quality CSV (no column {sorted(missing)})")
+        names = {r["option"] for r in new}
+        rows = [r for r in rows if r["option"] not in names] + new
+    if args.merge:
+        print(write_tables(path, rows, args.dataset), flush=True)
+    names = {o.partition("=")[0] for o in args.options}
+    rows = [r for r in rows if r["option"] not in names]
     for option in args.options:
         rows.append(measure(args.dataset, args.data_path, option, args.device, args.batch_size))
-
-        def write(f):
-            w = csv.DictWriter(f, fieldnames=FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-
-        atomic_write(path, write)
-        lines = [f"Knowledge quality on {args.dataset} (neighbour probe: AUC on the validation rows of the users in "
-                 f"the store, k = 20; attribute probes: 5-fold AUC, PCA 32 + logistic regression)", "",
-                 "| option | users | extract s | dim | mean cos raw | mean cos std | eff. rank | mean share | probe | "
-                 "probe (standardised) | probe random | probe no-LLM profile | attributes (profile) |",
-                 "|---" * 13 + "|"]
-        for r in rows:
-            lines.append("| " + " | ".join(str(r[k]) for k in FIELDS[:-1]) + " |")
-        atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
-        print(lines[-1], flush=True)
+        print(write_tables(path, rows, args.dataset), flush=True)
 
 
 if __name__ == "__main__":
