@@ -1,5 +1,7 @@
 """Cost of the LLM4MSR enhancement per backbone: training seconds / epoch, inference latency per 1,000 samples and
 parameter counts of ``<Backbone>`` vs ``<Backbone>_LLM4MSR`` (targets: <= 1.5x training, <= 1.3x inference).
+``--variant NAME:KEY=VALUE[,KEY=VALUE]`` (repeatable) adds LLM4MSR with other settings, measured in the same pass
+(e.g. ``--variant factored:meta_generator=factored``): columns ``*_NAME``; ``--tag`` names the output files.
 
 The knowledge store is taken from ``--knowledge_store`` or built / reused with the embedded LLM. Writes
 ``enhancements-<dataset>.csv`` / ``.md`` into ``--out``.
@@ -24,10 +26,21 @@ from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
 from recbole_llm4msr.registry import create_dataset, get_model, get_trainer  # noqa: E402
 
 
-def measure(name, args, store, data):
+def parse_variant(text):
+    """``NAME:KEY=VALUE[,KEY=VALUE]`` -> (NAME, {KEY: VALUE}) with YAML-typed values."""
+    import yaml
+
+    name, sep, rest = text.partition(":")
+    pairs = [kv.split("=", 1) for kv in rest.split(",") if kv]
+    if not sep or not name or not pairs or any(len(kv) != 2 for kv in pairs):
+        raise SystemExit(f"--variant '{text}': expected NAME:KEY=VALUE[,KEY=VALUE]")
+    return name, {k: yaml.safe_load(v) for k, v in pairs}
+
+
+def measure(name, args, store, data, extra=None):
     config = MultiScenarioConfig(model=name, dataset=args.dataset, config_dict={
         "data_path": args.data_path, "state": "WARNING", "show_progress": False, "knowledge_store": store,
-        "seed": 2020})
+        "seed": 2020, **(extra or {})})
     if data is None:
         dataset = create_dataset(config)
         data = data_preparation(config, dataset)
@@ -63,7 +76,10 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]")
+    p.add_argument("--tag", default="", help="output files enhancements-<dataset>-<tag>")
     args = p.parse_args(argv)
+    variants = [parse_variant(v) for v in args.variant]
     os.makedirs(args.out, exist_ok=True)
     store = args.knowledge_store
     if store is None:
@@ -84,9 +100,16 @@ def main(argv=None):
                    "infer_ms_per_1000_llm4msr": enhanced["infer_ms_per_1000"],
                    "infer_ratio": round(enhanced["infer_ms_per_1000"] / base["infer_ms_per_1000"], 2),
                    "params": base["params"], "params_llm4msr": enhanced["params"]}
+            for vname, extra in variants:
+                other, data = measure(f"{backbone}_LLM4MSR", args, store, data, extra)
+                row.update({f"train_s_epoch_{vname}": other["train_sec_per_epoch"],
+                            f"train_ratio_{vname}": round(other["train_sec_per_epoch"] / base["train_sec_per_epoch"], 2),
+                            f"infer_ms_per_1000_{vname}": other["infer_ms_per_1000"],
+                            f"infer_ratio_{vname}": round(other["infer_ms_per_1000"] / base["infer_ms_per_1000"], 2),
+                            f"params_{vname}": other["params"]})
             rows.append(row)
             print(row, flush=True)
-    base = os.path.join(args.out, f"enhancements-{args.dataset}")
+    base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
     with open(base + ".csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -94,7 +117,8 @@ def main(argv=None):
     head = list(rows[0])
     lines = [f"Cost of LLM4MSR on {args.dataset} ({os.cpu_count()} CPU cores; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, mean of {args.repeat} passes; "
-             f"knowledge store {os.path.basename(store)})", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+             f"knowledge store {os.path.basename(store)}"
+             + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     with open(base + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")

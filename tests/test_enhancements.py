@@ -316,3 +316,57 @@ def test_residual_fusion_starts_as_the_identity_and_learns(name, data_dir, store
     assert not torch.allclose(enh.transform_input(inputs), inputs.x)
     paper, _ = build(name, data_dir, store, batch_and_data)
     assert not paper.enhancement.residual and paper.enhancement.bottom.last_activation
+
+
+def test_factored_meta_layers_equal_their_explicit_parameters_and_cost_less():
+    from recbole_llm4msr.layers import FactoredMetaLayers, ScenarioGroups, meta_layers
+
+    torch.manual_seed(3)
+    meta = meta_layers("factored", 12, 7, [6, 3], rank=4, last_activation=False)
+    assert isinstance(meta, FactoredMetaLayers)
+    with torch.no_grad():  # far from the initial state (V and B start near zero)
+        for p in list(meta.V) + list(meta.B):
+            p.normal_(0, 0.5)
+    x, cond = torch.randn(9, 7), torch.randn(9, 12)
+    params = meta.explicit_parameters(cond)
+    expected = []
+    for i in range(9):  # literal per-sample layers W_i, b_i
+        h = x[i]
+        for k, (W, b) in enumerate(params):
+            h = h @ W[i] + b[i]
+            if k < len(params) - 1:
+                h = torch.relu(h)
+        expected.append(h)
+    assert torch.allclose(meta(x, cond), torch.stack(expected), atol=1e-5)
+    # the generated layers depend on the condition, and the grouped (per-scenario) path agrees with the row path
+    assert not torch.allclose(params[0][0][0], params[0][0][1])
+    distinct, index = torch.randn(3, 12), torch.tensor([2, 0, 1, 1, 2, 0, 0, 2, 1])
+    assert torch.allclose(meta.forward_grouped(x, distinct, ScenarioGroups(index, 3)), meta(x, distinct[index]),
+                          atol=1e-5)
+    # fewer parameters than the full generator at the same widths and rank
+    full = meta_layers("full", 12, 7, [6, 3], rank=4, last_activation=False)
+    assert sum(p.numel() for p in meta.parameters()) < sum(p.numel() for p in full.parameters())
+    # residual form: the last layer starts at zero output
+    meta.zero_last_layer()
+    assert torch.count_nonzero(meta(x, cond)) == 0
+    with pytest.raises(ValueError, match="meta_generator 'factored' needs meta_rank > 0"):
+        meta_layers("factored", 12, 7, [6], rank=0)
+    with pytest.raises(ValueError, match="meta_generator must be one of"):
+        meta_layers("diagonal", 12, 7, [6], rank=4)
+
+
+@pytest.mark.parametrize("name", ["STAR_LLM4MSR", "MMoE_DN"])
+def test_meta_generator_setting_builds_factored_layers_that_train(name, data_dir, store, batch_and_data):
+    from recbole_llm4msr.layers import FactoredMetaLayers
+
+    model, batch = build(name, data_dir, store, batch_and_data, meta_generator="factored")
+    assert isinstance(model.enhancement.bottom, FactoredMetaLayers)
+    assert model.enhancement.summary()["generator"] == "FactoredMetaLayers"
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    before = model.enhancement.bottom.V[0].detach().clone()
+    for _ in range(3):
+        opt.zero_grad()
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        opt.step()
+    assert torch.isfinite(loss) and not torch.equal(before, model.enhancement.bottom.V[0])

@@ -9,7 +9,7 @@ backbone needs no change here.
 import torch
 from torch import nn
 
-from recbole_llm4msr.layers import MetaLayers
+from recbole_llm4msr.layers import meta_layers
 
 
 class Enhancement(nn.Module):
@@ -54,17 +54,18 @@ class MetaFusion(Enhancement):
     def __init__(self, backbone, config, dataset, condition_dims):
         super().__init__(backbone, config, dataset)
         rank, dropout = config["meta_rank"], config["meta_dropout"] or 0.0
+        generator = config["meta_generator"] or "full"  # full: every entry generated; factored: C + U diag(z) V
         bottom_dim, parallel_dim = condition_dims
         self.bottom = self.parallel = None
         # meta_residual: x + MetaLayers(x) (no activation after the last layer, which starts at zero, so training
         # starts from the plain backbone); False is the paper's form MetaLayers(x) with a ReLU after every layer
         self.residual = bool(config["meta_residual"])
         if self.use_bottom:
-            self.bottom = MetaLayers(bottom_dim, backbone.input_dim,
+            self.bottom = meta_layers(generator, bottom_dim, backbone.input_dim,
                                      list(config["meta_bottom_hidden_sizes"]) + [backbone.input_dim], rank, dropout,
                                      last_activation=not self.residual)
         if self.use_parallel:
-            self.parallel = MetaLayers(parallel_dim, backbone.input_dim,
+            self.parallel = meta_layers(generator, parallel_dim, backbone.input_dim,
                                        list(config["meta_parallel_hidden_sizes"]) + [1], rank, dropout,
                                        last_activation=False)
             init = float(config["fusion_alpha_init"])
@@ -112,6 +113,7 @@ class MetaFusion(Enhancement):
         out = super().summary()
         out["levels"] = [n for n, m in (("bottom", self.bottom), ("parallel", self.parallel)) if m is not None]
         out["residual"] = self.residual
+        out["generator"] = type(self.bottom or self.parallel).__name__
         if self.parallel is not None:
             out["a"] = round(float(self.a.detach()), 6)
         return out
