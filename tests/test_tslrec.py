@@ -310,3 +310,29 @@ def test_compare_reports_ranking_metrics_with_controls(toy, tmp_path, workdir):
     assert all(float(r["train_s_per_epoch"]) > 0 and int(r["epochs"]) == 1 for r in runs)
     with pytest.raises(ValueError, match="--metric"):
         Comparison("toyseq", labels, seeds=1, lr_grid=[0.01], out=str(out), metric="ndcg")
+
+
+def test_item_text_cap_keeps_the_title_first_and_changes_the_store(toy, tmp_path):
+    from recbole_llm4msr.knowledge.files import DatasetFiles
+
+    folder = tmp_path / "capped"
+    folder.mkdir()
+    (folder / "capped.item").write_text("item_id:token\ttitle:token_seq\tcategories:token_seq\n"
+                                        "a\tred pencil set\tarts crafts drawing pencils\n"
+                                        "b\tstapler\toffice products staplers\n")
+    files = DatasetFiles("capped", str(folder), {"item_text_fields": ["title", "categories"]})
+    assert files.item_texts()["a"] == "red pencil set (arts, crafts, drawing, pencils)"
+    capped = files.item_texts(max_words=5)
+    assert capped == {"a": "red pencil set (arts, crafts)", "b": "stapler (office, products, staplers)"}
+    assert files.item_texts(max_words=2)["a"] == "red pencil"  # the title first; no room left for details
+    with pytest.raises(ValueError, match="at least 1"):
+        files.item_texts(max_words=0)
+
+    base, llm, _ = toy
+    full = run(settings(base, llm, sft=False, out=str(base / "raw")), show_progress=False)
+    short = run(settings(base, llm, sft=False, out=str(base / "raw-capped"), item_text_words=2), show_progress=False)
+    assert short["example_prompt"] == "Item: red widget" and full["example_prompt"].startswith("Item: red widget ")
+    assert "item_text_words" not in full["settings"] and short["settings"]["item_text_words"] == 2
+    assert KnowledgeStore(short["store"]).fingerprint["items"] != KnowledgeStore(full["store"]).fingerprint["items"]
+    with pytest.raises(TSLRecError, match="item_text_words .* at least 1 word"):
+        run(settings(base, llm, sft=False, out=str(base / "raw-bad"), item_text_words=0), show_progress=False)

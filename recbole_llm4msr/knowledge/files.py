@@ -109,18 +109,31 @@ class DatasetFiles:
         df = read_atomic(path, usecols=[uid] + tokens).rename(columns={uid: "user"})
         return df.replace("", np.nan)
 
-    def item_texts(self):
-        """item token -> readable text, from the ``item_text_fields`` of the .item file (empty if none)."""
+    def item_texts(self, max_words=None):
+        """item token -> readable text, from the ``item_text_fields`` of the .item file (empty if none):
+        ``title (detail, detail, ...; other field ...)``. ``max_words``: at most that many words per item, the title's
+        first and the details' with what is left (a cost cap: the LLM reads fewer tokens per item)."""
         fields = self.config.get("item_text_fields") or []
         if not fields or not os.path.isfile(self.item_file):
             return {}
+        if max_words is not None and int(max_words) < 1:
+            raise ValueError(f"max_words (item text cap) must be at least 1, not {max_words}")
         item_col = self.field("ITEM_ID_FIELD")
         df = read_atomic(self.item_file, usecols=[item_col] + [f for f in fields if f != item_col])
         title_field, extra = fields[0], fields[1:]
 
         def text(row):
-            title = row[title_field].strip()
-            details = [", ".join(row[f].split()) for f in extra if f != title_field and row[f].strip()]
+            title = row[title_field].split()
+            details = [row[f].split() for f in extra if f != title_field and row[f].strip()]
+            if max_words is not None:
+                title, left, kept = title[:int(max_words)], int(max_words) - min(len(title), int(max_words)), []
+                for words in details:
+                    if left > 0:
+                        kept.append(words[:left])
+                        left -= len(kept[-1])
+                details = kept
+            title = " ".join(title)
+            details = [", ".join(words) for words in details]
             return f"{title} ({'; '.join(details)})" if details else title
 
         return dict(zip(df[item_col], df.apply(text, axis=1)))

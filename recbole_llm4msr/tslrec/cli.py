@@ -41,6 +41,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--device", default="cpu")
     p.add_argument("--allow_id_text", action="store_true")
+    p.add_argument("--item_text_words", type=int, default=None,
+                   help="at most N words of each item's text (title first): fewer tokens per SFT prompt and item")
     p.add_argument("--extract_batch_size", type=int, default=32)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a RecBole setting for the pre-training (repeatable), e.g. MAX_ITEM_LIST_LENGTH=20")
@@ -60,6 +62,7 @@ def settings_from_args(args):
                           llm=args.llm, out=args.out, sft=not args.raw, max_users=args.max_users or None,
                           max_history=args.max_history, pretrain_epochs=args.pretrain_epochs, pooling=args.pooling,
                           seed=args.seed, device=args.device, allow_id_text=args.allow_id_text,
+                          item_text_words=args.item_text_words,
                           extract_batch_size=args.extract_batch_size,
                           config_files=tuple(f for f in args.config_files.split(",") if f), pretrain_config=extra,
                           lora=lora)

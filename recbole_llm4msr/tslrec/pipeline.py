@@ -65,6 +65,7 @@ class TSLRecSettings:
     seed: int = 2020
     device: str = "cpu"
     allow_id_text: bool = False
+    item_text_words: Optional[int] = None  # at most this many words of item text (SFT prompts and item prompts)
     extract_batch_size: int = 32
     config_files: tuple = ()
     pretrain_config: dict = field(default_factory=dict)  # more RecBole settings for stage 0 (MAX_ITEM_LIST_LENGTH, ...)
@@ -87,6 +88,7 @@ class TSLRecSettings:
                    pooling=str(config["tslrec_pooling"] or "mean"),
                    seed=int(config["tslrec_seed"] if config["tslrec_seed"] is not None else 2020),
                    allow_id_text=bool(config["tslrec_allow_id_text"]),
+                   item_text_words=None if config["tslrec_item_text_words"] is None else int(config["tslrec_item_text_words"]),
                    pretrain_config=dict(config["tslrec_pretrain_config"] or {}),
                    lora=LoraSettings(epochs=int(config["tslrec_sft_epochs"] or 1),
                                      max_length=int(config["tslrec_max_length"] or 384)))
@@ -97,6 +99,8 @@ class TSLRecSettings:
         for key in ("out", "device", "extract_batch_size", "data_path"):
             d.pop(key)
         d["lora"].pop("save_every")
+        if d["item_text_words"] is None:  # the full text: runs made before the cap existed keep their identity
+            d.pop("item_text_words")
         return d
 
 
@@ -123,7 +127,10 @@ def item_texts(settings):
                               f"that describe items); set them in a --config_files YAML, or pass --allow_id_text "
                               f"to write items as 'item <id>'")
         return {}
-    return {str(k): v for k, v in files.item_texts().items()}
+    if settings.item_text_words is not None and settings.item_text_words < 1:
+        raise TSLRecError(f"item_text_words (tslrec_item_text_words / --item_text_words) must be at least 1 word, not "
+                          f"{settings.item_text_words}; leave it unset for the full text")
+    return {str(k): v for k, v in files.item_texts(settings.item_text_words).items()}
 
 
 def with_id_text(items, texts, allow_id_text, dataset):
