@@ -42,7 +42,7 @@ setup(
     package_dir={"recbole_llm4msr.properties": "properties"},
     package_data={
         "recbole_llm4msr.properties": ["*.yaml", "dataset/*.yaml", "model/*.yaml", "enhancement/*.yaml"],
-        "recbole_llm4msr.knowledge": ["templates/*.txt"],
+        "recbole_llm4msr.knowledge": ["templates/*.txt", "templates/encoder/*.txt"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest>=7", "packaging", "hypothesis>=6"]},

@@ -297,6 +297,24 @@ def test_encoder_backend(data_dir, tmp_path):
     assert store.dim == 24 and store.header["mode"] == "encoder"
     vecs = np.asarray(store.vectors("user"), np.float32)
     assert np.ptp(vecs, axis=0).max() > 1e-3  # users differ (a random tiny encoder separates them only a little)
+    # an encoder's user prompt is the history alone (templates/encoder/user.txt); scenarios keep the default template
+    texts = store.texts()
+    users = [r["prompt"] for r in texts.values() if r["kind"] == "user"]
+    assert users and all(p.startswith("Scenario ") and "expert" not in p for p in users)
+    assert all("expert in recommender systems" in r["prompt"] for r in texts.values() if r["kind"] == "scenario")
+    # a template_dir of one's own still wins, and must hold both files
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "user.txt").write_text("A shopper. $history")
+    with pytest.raises(FileNotFoundError, match="scenario.txt is missing"):
+        build_knowledge(make_spec(data_dir, tmp_path / "c", llm=str(enc_dir), mode="encoder", limit_users=10,
+                                  max_prompt_tokens=4000, template_dir=str(own)), show_progress=False)
+    (own / "scenario.txt").write_text("Scenario $scenario: $description")
+    mine = KnowledgeStore(build_knowledge(make_spec(data_dir, tmp_path / "c", llm=str(enc_dir), mode="encoder",
+                                                    limit_users=10, max_prompt_tokens=4000, template_dir=str(own)),
+                                          show_progress=False)["cache"])
+    assert mine.path != store.path
+    assert all(r["prompt"].startswith("A shopper. Scenario ") for r in mine.texts().values() if r["kind"] == "user")
 
 
 # ---------------------------------------------------------------------------------------------- the real LLM

@@ -35,7 +35,7 @@ from recbole_llm4msr.knowledge.llm import (
     resolve_llm,
     resolved_dtype,
 )
-from recbole_llm4msr.knowledge.prompts import PromptBuilder
+from recbole_llm4msr.knowledge.prompts import PromptBuilder, default_templates
 from recbole_llm4msr.knowledge.report import geometry, knowledge_report
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ def data_fingerprint(files, builder):
 def _dataset_view(spec):
     """The dataset files of ``spec`` and the prompt builder over them."""
     files = DatasetFiles.from_spec(spec)
-    return files, PromptBuilder(files, spec.template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens)
+    template_dir, fallback = (spec.template_dir, None) if spec.template_dir else default_templates(spec.mode)
+    return files, PromptBuilder(files, template_dir, spec.max_items_per_scenario, spec.max_prompt_tokens,
+                                fallback_dir=fallback)
 
 
 def plan(spec, llm_model=None):

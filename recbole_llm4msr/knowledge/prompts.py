@@ -2,7 +2,8 @@
 
 Templates are ``string.Template`` files (``$name`` placeholders): ``scenario.txt`` gets ``$dataset``,
 ``$scenario_table``, ``$scenario`` and ``$description``; ``user.txt`` gets ``$dataset``, ``$scenarios`` (every
-scenario with its description) and ``$history``. Put what is the same for every user first: that part is computed
+scenario with its description) and ``$history``. Sentence encoders (``llm_mode: encoder``) default to
+``templates/encoder/``, whose user prompt is the history alone. Put what is the same for every user first: that part is computed
 once and its KV cache reused. The default ones live in
 ``recbole_llm4msr/knowledge/templates/``; ``template_dir`` points at your own copies. The store's fingerprint
 (:mod:`recbole_llm4msr.knowledge.fingerprint`) includes :attr:`PromptBuilder.template_hash` (templates + prompt
@@ -20,6 +21,14 @@ from string import Template
 from dataset_converters.writer import scenario_stats
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+# a sentence encoder embeds all of its text: the user prompt is the history alone (instructions shared by every user
+# only pull the vectors together); files missing there (scenario.txt) come from TEMPLATE_DIR
+ENCODER_TEMPLATE_DIR = os.path.join(TEMPLATE_DIR, "encoder")
+
+
+def default_templates(mode):
+    """(template folder, fallback folder) used when ``template_dir`` is not set, per extraction mode."""
+    return (ENCODER_TEMPLATE_DIR, TEMPLATE_DIR) if mode == "encoder" else (TEMPLATE_DIR, None)
 
 
 def _approx_tokens(text):
@@ -28,12 +37,14 @@ def _approx_tokens(text):
 
 class PromptBuilder:
     def __init__(self, files, template_dir=None, max_items_per_scenario=10, max_prompt_tokens=320,
-                 count_tokens=None):
+                 count_tokens=None, fallback_dir=None):
         self.files = files
         self.template_dir = template_dir or TEMPLATE_DIR
         self.templates = {}
         for kind in ("scenario", "user"):
             path = os.path.join(self.template_dir, f"{kind}.txt")
+            if not os.path.isfile(path) and fallback_dir:
+                path = os.path.join(fallback_dir, f"{kind}.txt")
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"prompt template {path} is missing (copy {TEMPLATE_DIR}/{kind}.txt there)")
             with open(path, encoding="utf-8") as f:
