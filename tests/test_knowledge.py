@@ -297,6 +297,14 @@ def test_encoder_backend(data_dir, tmp_path):
     assert store.dim == 24 and store.header["mode"] == "encoder"
     vecs = np.asarray(store.vectors("user"), np.float32)
     assert np.ptp(vecs, axis=0).max() > 1e-3  # users differ (a random tiny encoder separates them only a little)
+    # length-sorted batches give each prompt the vector it gets alone
+    from recbole_llm4msr.knowledge.llm import EncoderLLM
+
+    encoder = EncoderLLM.load(str(enc_dir))
+    prompts = ["a much longer prompt than the others, with many more tokens", "short", "a middle one"]
+    batched, _ = encoder.encode(prompts, batch_size=2)
+    alone = np.stack([encoder.encode([q], batch_size=1)[0][0] for q in prompts])
+    assert np.allclose(batched, alone, atol=1e-4) and not np.allclose(batched[0], batched[1])
     # an encoder's user prompt is the history alone (templates/encoder/user.txt); scenarios keep the default template
     texts = store.texts()
     users = [r["prompt"] for r in texts.values() if r["kind"] == "user"]

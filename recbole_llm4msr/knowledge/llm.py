@@ -464,9 +464,14 @@ class EncoderLLM:
     def encode(self, prompts, mode="encoder", batch_size=32, progress=None, pooling="mean", reference=None):
         torch = self.torch
         out = np.zeros((len(prompts), self.hidden_size), dtype=np.float32)
+        # length-sorted batches (padding is masked, so the vectors do not depend on the batching; less is wasted)
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts), truncation=True,
+                                                      max_length=self.max_length)["input_ids"]]
+        order = np.argsort(lengths, kind="stable")
         with torch.inference_mode():
             for start in range(0, len(prompts), batch_size):
-                chunk = prompts[start:start + batch_size]
+                rows = order[start:start + batch_size]
+                chunk = [prompts[r] for r in rows]
                 enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length,
                                      return_tensors="pt").to(self.device)
                 hidden = self.model(**enc).last_hidden_state
@@ -474,7 +479,7 @@ class EncoderLLM:
                 pooled = (hidden * m).sum(1) / m.sum(1)
                 if self.normalize:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[start:start + len(chunk)] = pooled.float().cpu().numpy()
+                out[rows] = pooled.float().cpu().numpy()
                 self.tokens_processed += int(enc["attention_mask"].sum())
                 if progress is not None:
                     progress(len(chunk))
