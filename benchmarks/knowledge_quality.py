@@ -4,7 +4,8 @@
     python benchmarks/knowledge_quality.py --dataset amazon-art-office --options minilm smollm2-last:2000
 
 An option is ``<llm>-<pooling>`` for the decoder (``smollm2-last``, ``smollm2-mean``, ``smollm2-generate``), ``minilm``
-(the embedded sentence encoder), with ``:N`` to extract only the first N users (the probes then run on those users;
+(the embedded sentence encoder; user prompt = the history alone), ``minilm-instructions`` (the encoder on the decoder's
+prompts, instructions included), with ``:N`` to extract only the first N users (the probes then run on those users;
 the table says how many), and ``NAME=PATH`` (or ``NAME=PATH:N``) for a local model directory (an aligned model from ``llm4msr-align``: the row
 is called NAME, last-token pooling). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
 ``llm_device: cuda`` finds). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
@@ -26,6 +27,7 @@ from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.loader import apply_transform, normalization  # noqa: E402
+from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, knowledge_report, neighbour_scores  # noqa: E402
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
@@ -41,8 +43,10 @@ def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
     kw = dict(device=device, batch_size=batch_size, limit_users=limit)
     if "=" in name:  # NAME=PATH: a local model directory
         kw.update(llm=name.partition("=")[2])
-    elif name == "minilm":
+    elif name == "minilm":  # the encoder templates: the user prompt is the history alone
         kw.update(llm="minilm", mode="encoder")
+    elif name == "minilm-instructions":  # the decoder's templates (instructions + history), as before the encoder's
+        kw.update(llm="minilm", mode="encoder", template_dir=TEMPLATE_DIR)
     else:
         llm, _, how = name.partition("-")
         kw.update(llm=llm)
