@@ -119,15 +119,22 @@ def test_spec_from_config_and_from_args_agree(data_dir):
     from recbole_llm4msr.knowledge.cli import build_parser, spec_from_args
 
     config = MultiScenarioConfig(model="MMoE_LLM4MSR", dataset="ml-100k-msr", config_dict={
-        "data_path": data_dir, "llm_mode": "generate", "prompt_max_tokens": 500, "llm_batch_size": 4})
+        "data_path": data_dir, "llm": "smollm2", "llm_mode": "generate", "prompt_max_tokens": 500, "llm_batch_size": 4})
     a = KnowledgeSpec.from_config(config)
     b = spec_from_args(build_parser().parse_args(["--dataset=ml-100k-msr", f"--data_path={data_dir}",
-                                                  "--mode=generate", "--max_prompt_tokens=500", "--batch_size=4"]))
+                                                  "--llm=smollm2", "--mode=generate", "--max_prompt_tokens=500", "--batch_size=4"]))
     assert a == b and a.settings == b.settings
     assert a.settings["scenario_descriptions"]["young"].startswith("MovieLens users younger than 25")
     assert a.settings["item_text_fields"] == ["movie_title", "class"]
     defaults = KnowledgeSpec.defaults()
-    assert set(defaults) == {o.name for o in OPTIONS} and defaults["mode"] == "prompt"
+    assert set(defaults) == {o.name for o in OPTIONS} and defaults["llm"] == "minilm" and defaults["mode"] is None
+    # an unset mode follows the llm: the embedded sentence encoder encodes, any other model reads prompts
+    assert KnowledgeSpec(dataset="x").mode == "encoder"
+    assert KnowledgeSpec(dataset="x", llm="smollm2").mode == "prompt"
+    assert KnowledgeSpec(dataset="x", llm="/models/qwen").mode == "prompt"
+    assert KnowledgeSpec(dataset="x", llm="smollm2", mode="generate").mode == "generate"
+    with pytest.raises(ValueError, match="'minilm' .* needs llm_mode: encoder"):
+        KnowledgeSpec(dataset="x", mode="prompt")
     with pytest.raises(ValueError, match="llm_mode / --mode must be one of"):
         KnowledgeSpec(dataset="x", mode="chat")
 
@@ -176,6 +183,23 @@ def test_run_recbole_passes_config_files_and_dataset_keys_to_the_prompts(data_di
     titles_only = make_spec(data_dir, config_files=[str(mine)])
     assert store.fingerprint["item_texts"] == item_texts_digest(titles_only) != item_texts_digest(make_spec(data_dir))
     assert config["llm_mode"] == "prompt" and config["knowledge_limit_users"] == 15  # resolved settings recorded
+
+
+def test_the_default_knowledge_is_the_embedded_sentence_encoder(data_dir, tmp_path, workdir):
+    """What `run_recbole --model=MMoE_LLM4MSR` builds with no knowledge setting: all-MiniLM-L6-v2 in encoder mode, the
+    user prompt the history alone (the README's 'Which knowledge is the default')."""
+    from recbole_llm4msr.quick_start import run_recbole
+
+    result = run_recbole(model="MMoE_LLM4MSR", dataset="ml-100k-msr",
+                         config_dict=quick_config(data_dir, knowledge_limit_users=12,
+                                                  knowledge_cache_dir=str(tmp_path / "kc"), show_progress=False,
+                                                  **TINY))
+    config = result["results"]["config"]
+    assert config["llm"] == "minilm" and config["llm_mode"] == "encoder"
+    store = KnowledgeStore(config["knowledge_store"])
+    assert store.header["model"] == "all-MiniLM-L6-v2" and store.dim == 384 and len(store.ids("user")) == 12
+    prompts = [r["prompt"] for r in store.texts().values() if r["kind"] == "user"]
+    assert all(p.startswith("Scenario ") for p in prompts)
 
 
 def item_texts_digest(spec):

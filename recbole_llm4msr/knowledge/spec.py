@@ -34,9 +34,11 @@ class Option:
 
 
 OPTIONS = (
-    Option("llm", "llm", "llm", "'smollm2' (embedded), a local .gguf file or a local model directory"),
+    Option("llm", "llm", "llm", "'minilm' (embedded sentence encoder), 'smollm2' (embedded decoder LLM), a local "
+                                "model directory or .gguf file"),
     Option("mode", "llm_mode", "mode", "prompt (last prompt token) | generate (the paper's: answer, then its last "
-                                        "token) | encoder (mean-pooled sentence encoder)"),
+                                        "token) | encoder (mean-pooled sentence encoder); unset: encoder for minilm, "
+                                        "prompt otherwise"),
     Option("pooling", "llm_pooling", "pooling", "which hidden states become the vector in prompt mode: last (the last "
                                                 "token, the paper's) | mean (mean over the user's own tokens)"),
     Option("batch_size", "llm_batch_size", "batch_size", "prompts per LLM batch"),
@@ -64,8 +66,8 @@ class KnowledgeSpec:
     dataset: str
     data_path: str = "dataset/"                 # the folder holding <dataset>/
     settings: dict = field(default_factory=dict, hash=False)  # the dataset's settings (DATASET_KEYS)
-    llm: str = "smollm2"
-    mode: str = "prompt"
+    llm: str = "minilm"                         # the embedded default (README: "Which knowledge is the default")
+    mode: Optional[str] = None                  # None: encoder for 'minilm', prompt for any other llm
     pooling: str = "last"
     batch_size: int = 16
     max_new_tokens: int = 32
@@ -81,6 +83,8 @@ class KnowledgeSpec:
     store: Optional[str] = None
 
     def __post_init__(self):
+        if self.mode is None:  # frozen: set once, here
+            object.__setattr__(self, "mode", default_mode(self.llm))
         if self.mode not in MODES:
             raise ValueError(f"llm_mode / --mode must be one of {', '.join(MODES)}, not '{self.mode}'")
         if self.pooling not in POOLINGS:
@@ -129,6 +133,11 @@ class KnowledgeSpec:
         return {o.config_key: getattr(self, o.name) for o in OPTIONS}
 
 
+def default_mode(llm):
+    """The extraction mode when none is set: ``encoder`` for the embedded sentence encoder, ``prompt`` otherwise."""
+    return "encoder" if str(llm) == "minilm" else "prompt"
+
+
 def _dataset_settings(source):
     """The dataset keys the prompts read, field names completed with RecBole's defaults."""
     out = dict(FIELD_DEFAULTS)
@@ -168,5 +177,5 @@ def add_arguments(parser):
         kind = int if option.name in _INTS else str
         choices = {"mode": MODES, "pooling": POOLINGS}.get(option.name)
         parser.add_argument(*flags, dest=option.name, type=kind, default=None, choices=choices,
-                            help=f"{option.help} (default {default})")
+                            help=option.help if default is None else f"{option.help} (default {default})")
     return parser
