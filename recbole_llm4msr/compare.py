@@ -60,6 +60,36 @@ VOLATILE = {"checkpoint_dir", "results_file", "state", "show_progress", "data_pa
             "knowledge_cache_dir", "worker"}
 
 
+# The knowledge model a run gets when it names none is decided by KnowledgeSpec, not by the config, so the config
+# alone does not say which LLM a run used. The hash therefore carries the resolved llm / llm_mode, written only
+# where they differ from the defaults of the time before the embedded default changed (SmolLM2, prompt mode): rows
+# of earlier runs on the SmolLM2 default keep their hash when llm: smollm2 is named, and no longer count for a
+# run on the current default.
+LEGACY_KNOWLEDGE_DEFAULTS = {"llm": "smollm2", "llm_mode": "prompt"}
+# Settings added after runs were first hashed, at the value that computes what runs did before they existed: left
+# out of the hash at that value, so adding a setting does not make every earlier row stale.
+NEUTRAL_SETTINGS = {"meta_generator": "full", "tslrec_item_text_words": None}
+
+
+def resolve_knowledge_defaults(config, effective):
+    """Put the resolved llm / llm_mode of a user/scenario-knowledge run without an explicit store into
+    ``effective`` (the hashed config), and leave out settings at their neutral values, as above."""
+    from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+    from recbole_llm4msr.prepare import knowledge_kinds
+
+    for key, value in list(LEGACY_KNOWLEDGE_DEFAULTS.items()) + list(NEUTRAL_SETTINGS.items()):
+        if key in effective and effective[key] == value:  # named or not, these hash as before they existed
+            effective.pop(key)
+    kinds = knowledge_kinds(config)
+    if not kinds or "item" in kinds or config["knowledge_store"]:
+        return effective  # no LLM, or the given store decides the vectors
+    spec = KnowledgeSpec.from_config(config)
+    for key, value in (("llm", spec.llm), ("llm_mode", spec.mode)):
+        if value != LEGACY_KNOWLEDGE_DEFAULTS[key]:
+            effective[key] = value
+    return effective
+
+
 # ---------------------------------------------------------------------------------------------- names
 def parse_label(label):
     """``"MMoE_LLM4MSR[shuffle]"`` -> ``("MMoE_LLM4MSR", {"knowledge_control": "shuffle"})``;
@@ -260,6 +290,11 @@ class Comparison:
     def config_hash(self, label, seed, lr):
         """Digest of the run's full effective config (RecBole's merged config, paths left out) and of the
         dataset's split files."""
+        return self.config_hashes(label, seed, lr)[0]
+
+    def config_hashes(self, label, seed, lr):
+        """(the digest new rows get, the digest of the same config with the neutral settings written out): a row
+        hashed while a neutral setting (:data:`NEUTRAL_SETTINGS`) was still part of the digest also counts."""
         key = (label, seed, float(lr))
         if key not in self._hashes:
             from recbole_llm4msr.config import MultiScenarioConfig
@@ -269,12 +304,18 @@ class Comparison:
             name, config_dict = self.run_config(label, seed, lr)
             config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
                                          config_dict=config_dict)
-            effective = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
+            raw = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
             folder = os.path.join(self.data_path, self.dataset)
             data = {f: file_digest(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
                     if f.endswith(".inter") or f.endswith(".user") or f.endswith(".item")}
-            payload = json.dumps({"config": effective, "data": data}, sort_keys=True, default=str)
-            self._hashes[key] = hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+            def digest(effective):
+                payload = json.dumps({"config": effective, "data": data}, sort_keys=True, default=str)
+                return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+            effective = resolve_knowledge_defaults(config, dict(raw))
+            written_out = dict(effective, **{k: raw[k] for k in NEUTRAL_SETTINGS if k in raw})
+            self._hashes[key] = (digest(effective), digest(written_out))
         return self._hashes[key]
 
     def done(self, label, seed, lr):
@@ -282,7 +323,7 @@ class Comparison:
         for r in self.rows:
             if r["model"] == label and r["seed"] == str(seed) and float(r["learning_rate"]) == float(lr) \
                     and r["status"] == "ok":
-                return r if r.get("config_hash") == self.config_hash(label, seed, lr) else None
+                return r if r.get("config_hash") in self.config_hashes(label, seed, lr) else None
         return None
 
     def run_one(self, label, seed, lr, phase):

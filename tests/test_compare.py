@@ -159,3 +159,56 @@ def test_the_plot_needs_no_extra():
     needed = {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in requires("recbole-llm4msr")
               if "extra ==" not in r}
     assert {"matplotlib", "scipy", "peft"} <= needed
+
+
+def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_path):
+    """A run that names no LLM gets the current default (the embedded encoder): its hash differs from a run on the
+    old default (SmolLM2), which keeps the hash it had before the default changed when it names llm: smollm2."""
+    def digest(label, **extra):
+        return Comparison("ml-100k-msr", [label], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
+                          data_path=data_dir, extra=dict(TINY, **extra)).config_hash(label, 2020, 0.01)
+
+    default, old = digest("MMoE_LLM4MSR"), digest("MMoE_LLM4MSR", llm="smollm2")
+    assert default != old and digest("MMoE_LLM4MSR", llm="minilm") == default
+    assert digest("MMoE_LLM4MSR", llm="smollm2", llm_mode="generate") != old
+    # what the hash was before: the config alone (llm: smollm2 was the default, so it was never written)
+    import hashlib
+    import json
+
+    from recbole_llm4msr.compare import VOLATILE
+    from recbole_llm4msr.config import MultiScenarioConfig
+    from recbole_llm4msr.knowledge.fingerprint import file_digest
+    from recbole_llm4msr.results import json_safe_config
+
+    comparison = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
+                            epochs=1, data_path=data_dir, extra=TINY)
+    name, config_dict = comparison.run_config("MMoE_LLM4MSR", 2020, 0.01)
+    config = MultiScenarioConfig(model=name, dataset="ml-100k-msr", config_dict=config_dict)
+    effective = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
+    folder = os.path.join(data_dir, "ml-100k-msr")
+    data = {f: file_digest(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
+            if f.endswith(".inter") or f.endswith(".user") or f.endswith(".item")}
+
+    def sha(cfg):
+        return hashlib.sha256(json.dumps({"config": cfg, "data": data}, sort_keys=True,
+                                         default=str).encode()).hexdigest()[:12]
+
+    assert effective["meta_generator"] == "full" and "llm" not in effective
+    before = {k: v for k, v in effective.items() if k != "meta_generator"}  # the setting did not exist yet
+    assert sha(before) == old
+    # a row hashed while meta_generator: full was written out (the day it was added) counts as well
+    on_old_default = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
+                                epochs=1, data_path=data_dir, extra=dict(TINY, llm="smollm2"))
+    assert on_old_default.config_hashes("MMoE_LLM4MSR", 2020, 0.01) == (old, sha(effective))
+    # an explicit store decides the vectors by itself, and a model without knowledge has no LLM: both untouched
+    from recbole_llm4msr.compare import resolve_knowledge_defaults
+
+    config["knowledge_store"] = "/some/store"
+    assert resolve_knowledge_defaults(config, dict(effective)) == before  # only the neutral setting left out
+    plain = MultiScenarioConfig(model="MMoE", dataset="ml-100k-msr", config_dict=comparison.run_config("MMoE", 2020,
+                                                                                                        0.01)[1])
+    assert resolve_knowledge_defaults(plain, {"a": 1}) == {"a": 1}
+    assert digest("MMoE", llm="smollm2") == digest("MMoE")  # naming the old default changes no plain run's hash
+    # a setting added later, at its neutral value, is not in the digest; another value is another run
+    assert digest("MMoE_LLM4MSR", meta_generator="full") == default
+    assert digest("MMoE_LLM4MSR", meta_generator="factored") != default
