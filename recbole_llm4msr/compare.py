@@ -32,6 +32,7 @@ Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``
 import argparse
 import csv
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -293,12 +294,14 @@ class Comparison:
         return self.config_hashes(label, seed, lr)[0]
 
     def config_hashes(self, label, seed, lr):
-        """(the digest new rows get, the digest of the same config with the neutral settings written out): a row
-        hashed while a neutral setting (:data:`NEUTRAL_SETTINGS`) was still part of the digest also counts."""
+        """(the digest new rows get, then the digests of the same config with any of the settings the run does not
+        depend on written out): a row hashed while such a setting (:data:`NEUTRAL_SETTINGS`, or the knowledge store
+        of a model that reads none) was part of the digest also counts."""
         key = (label, seed, float(lr))
         if key not in self._hashes:
             from recbole_llm4msr.config import MultiScenarioConfig
             from recbole_llm4msr.knowledge.fingerprint import file_digest
+            from recbole_llm4msr.prepare import knowledge_kinds
             from recbole_llm4msr.results import json_safe_config
 
             name, config_dict = self.run_config(label, seed, lr)
@@ -314,8 +317,15 @@ class Comparison:
                 return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
             effective = resolve_knowledge_defaults(config, dict(raw))
-            written_out = dict(effective, **{k: raw[k] for k in NEUTRAL_SETTINGS if k in raw})
-            self._hashes[key] = (digest(effective), digest(written_out))
+            # what a run does not depend on: settings at their neutral value, and a knowledge store given to a
+            # model that reads none (a plain backbone, DN, EP); rows that wrote any of them out count as well
+            droppable = [k for k, v in NEUTRAL_SETTINGS.items() if k in raw and raw[k] == v]
+            if raw.get("knowledge_store") and not knowledge_kinds(config):
+                effective.pop("knowledge_store", None)
+                droppable.append("knowledge_store")
+            self._hashes[key] = tuple(digest(dict(effective, **{k: raw[k] for k in kept}))
+                                      for n in range(len(droppable) + 1)
+                                      for kept in itertools.combinations(droppable, n))
         return self._hashes[key]
 
     def done(self, label, seed, lr):

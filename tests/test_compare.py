@@ -200,6 +200,17 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     on_old_default = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
                                 epochs=1, data_path=data_dir, extra=dict(TINY, llm="smollm2"))
     assert on_old_default.config_hashes("MMoE_LLM4MSR", 2020, 0.01) == (old, sha(effective))
+    # a plain model does not read a knowledge store: with or without one it is the same run (and old rows that
+    # wrote the store out still count)
+    assert digest("MMoE", knowledge_store="/some/store") == digest("MMoE")
+    with_store = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
+                            data_path=data_dir, extra=dict(TINY, knowledge_store="/some/store"))
+    plain_raw = {k: v for k, v in json_safe_config(MultiScenarioConfig(
+        model="MMoE", dataset="ml-100k-msr", config_dict=with_store.run_config("MMoE", 2020, 0.01)[1])).items()
+        if k not in VOLATILE}
+    assert plain_raw["knowledge_store"] == "/some/store"
+    assert with_store.config_hashes("MMoE", 2020, 0.01) == (digest("MMoE"), sha(plain_raw))
+    assert digest("MMoE_LLM4MSR", knowledge_store="/some/store") != digest("MMoE_LLM4MSR", knowledge_store="/other")
     # an explicit store decides the vectors by itself, and a model without knowledge has no LLM: both untouched
     from recbole_llm4msr.compare import resolve_knowledge_defaults
 
