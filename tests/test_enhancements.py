@@ -38,6 +38,19 @@ def build(name, data_dir, store, batch_and_data, **extra):
 
 
 # --------------------------------------------------------------------------------------------- layers
+def per_sample(x, params):
+    """The literal per-row layers: W, b = reshape(MLP(h)); h_i = relu(W_i h_(i-1) + b_i), no ReLU after the last."""
+    out = []
+    for i in range(len(x)):
+        h = x[i]
+        for k, (W, b) in enumerate(params):
+            h = h @ W[i] + b[i]
+            if k < len(params) - 1:
+                h = torch.relu(h)
+        out.append(h)
+    return torch.stack(out)
+
+
 def test_meta_layers_equal_an_explicit_per_sample_loop():
     torch.manual_seed(0)
     for rank in (5, 0):
@@ -46,15 +59,7 @@ def test_meta_layers_equal_an_explicit_per_sample_loop():
             meta.generator.weight.normal_(0, 0.3)  # a generator that is far from its initial state
         x, cond = torch.randn(9, 7), torch.randn(9, 12)
         params = meta.explicit_parameters(cond)
-        expected = []
-        for i in range(9):  # literal W, b = reshape(MLP(h)); h_i = relu(W_i h_(i-1) + b_i)
-            h = x[i]
-            for k, (W, b) in enumerate(params):
-                h = h @ W[i] + b[i]
-                if k < len(params) - 1:
-                    h = torch.relu(h)
-            expected.append(h)
-        assert torch.allclose(meta(x, cond), torch.stack(expected), atol=1e-5)
+        assert torch.allclose(meta(x, cond), per_sample(x, params), atol=1e-5)
     assert params[0][0].shape == (9, 7, 6) and params[1][0].shape == (9, 6, 3)
 
 
@@ -329,15 +334,7 @@ def test_factored_meta_layers_equal_their_explicit_parameters_and_cost_less():
             p.normal_(0, 0.5)
     x, cond = torch.randn(9, 7), torch.randn(9, 12)
     params = meta.explicit_parameters(cond)
-    expected = []
-    for i in range(9):  # literal per-sample layers W_i, b_i
-        h = x[i]
-        for k, (W, b) in enumerate(params):
-            h = h @ W[i] + b[i]
-            if k < len(params) - 1:
-                h = torch.relu(h)
-        expected.append(h)
-    assert torch.allclose(meta(x, cond), torch.stack(expected), atol=1e-5)
+    assert torch.allclose(meta(x, cond), per_sample(x, params), atol=1e-5)
     # the generated layers depend on the condition, and the grouped (per-scenario) path agrees with the row path
     assert not torch.allclose(params[0][0][0], params[0][0][1])
     distinct, index = torch.randn(3, 12), torch.tensor([2, 0, 1, 1, 2, 0, 0, 2, 1])
