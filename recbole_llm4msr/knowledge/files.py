@@ -126,7 +126,8 @@ class DatasetFiles:
             title = row[title_field].split()
             details = [row[f].split() for f in extra if f != title_field and row[f].strip()]
             if max_words is not None:
-                title, left, kept = title[:int(max_words)], int(max_words) - min(len(title), int(max_words)), []
+                title = title[:int(max_words)]
+                left, kept = int(max_words) - len(title), []
                 for words in details:
                     if left > 0:
                         kept.append(words[:left])

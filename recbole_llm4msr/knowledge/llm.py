@@ -464,16 +464,14 @@ class EncoderLLM:
     def encode(self, prompts, mode="encoder", batch_size=32, progress=None, pooling="mean", reference=None):
         torch = self.torch
         out = np.zeros((len(prompts), self.hidden_size), dtype=np.float32)
-        # length-sorted batches (padding is masked, so the vectors do not depend on the batching; less is wasted)
-        lengths = [len(ids) for ids in self.tokenizer(list(prompts), truncation=True,
-                                                      max_length=self.max_length)["input_ids"]]
-        order = np.argsort(lengths, kind="stable")
+        # tokenised once; length-sorted batches (padding is masked, so the vectors do not depend on the batching)
+        encoded = self.tokenizer(list(prompts), truncation=True, max_length=self.max_length)
+        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         with torch.inference_mode():
             for start in range(0, len(prompts), batch_size):
                 rows = order[start:start + batch_size]
-                chunk = [prompts[r] for r in rows]
-                enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length,
-                                     return_tensors="pt").to(self.device)
+                enc = self.tokenizer.pad({k: [v[r] for r in rows] for k, v in encoded.items()},
+                                         return_tensors="pt").to(self.device)
                 hidden = self.model(**enc).last_hidden_state
                 m = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * m).sum(1) / m.sum(1)
@@ -482,7 +480,7 @@ class EncoderLLM:
                 out[rows] = pooled.float().cpu().numpy()
                 self.tokens_processed += int(enc["attention_mask"].sum())
                 if progress is not None:
-                    progress(len(chunk))
+                    progress(len(rows))
         return out, [None] * len(prompts)
 
 

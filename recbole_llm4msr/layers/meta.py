@@ -29,12 +29,15 @@ class MetaLayers(nn.Module):
         self.norm = nn.LayerNorm(cond_dim)
         self.rank = int(rank or 0)
         self.bottleneck = nn.Linear(cond_dim, self.rank) if self.rank > 0 else None
-        z_dim = self.rank if self.rank > 0 else cond_dim
-        self.total = sum(i * o + o for i, o in self.shapes)
-        self.generator = nn.Linear(z_dim, self.total)
         self.dropout = nn.Dropout(dropout)
         self.out_dim = dims[-1]
+        self.build_generator(self.rank if self.rank > 0 else cond_dim)
         self.reset_parameters()
+
+    def build_generator(self, z_dim):
+        """The parameters that turn the code z into layers: one linear map to every entry of every layer."""
+        self.total = sum(i * o + o for i, o in self.shapes)
+        self.generator = nn.Linear(z_dim, self.total)
 
     def reset_parameters(self):
         if self.bottleneck is not None:
@@ -129,21 +132,15 @@ class FactoredMetaLayers(MetaLayers):
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         if not rank or int(rank) <= 0:
             raise ValueError(f"meta_generator 'factored' needs meta_rank > 0 (the width of the factors), not {rank}")
-        nn.Module.__init__(self)
-        dims = [input_dim] + list(sizes)
-        self.shapes = list(zip(dims[:-1], dims[1:]))
-        self.last_activation = last_activation
-        self.norm = nn.LayerNorm(cond_dim)
-        self.rank = int(rank)
-        self.bottleneck = nn.Linear(cond_dim, self.rank)
+        super().__init__(cond_dim, input_dim, sizes, rank, dropout, last_activation)
+
+    def build_generator(self, z_dim):
+        """Per layer: the constant layer C, c and the factors U, V, B of its conditional part."""
         self.C = nn.ParameterList([nn.Parameter(torch.empty(i, o)) for i, o in self.shapes])
         self.c = nn.ParameterList([nn.Parameter(torch.empty(o)) for _, o in self.shapes])
-        self.U = nn.ParameterList([nn.Parameter(torch.empty(i, self.rank)) for i, _ in self.shapes])
-        self.V = nn.ParameterList([nn.Parameter(torch.empty(self.rank, o)) for _, o in self.shapes])
-        self.B = nn.ParameterList([nn.Parameter(torch.empty(self.rank, o)) for _, o in self.shapes])
-        self.dropout = nn.Dropout(dropout)
-        self.out_dim = dims[-1]
-        self.reset_parameters()
+        self.U = nn.ParameterList([nn.Parameter(torch.empty(i, z_dim)) for i, _ in self.shapes])
+        self.V = nn.ParameterList([nn.Parameter(torch.empty(z_dim, o)) for _, o in self.shapes])
+        self.B = nn.ParameterList([nn.Parameter(torch.empty(z_dim, o)) for _, o in self.shapes])
 
     def reset_parameters(self):
         nn.init.xavier_normal_(self.bottleneck.weight)
