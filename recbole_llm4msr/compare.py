@@ -245,10 +245,17 @@ class Comparison:
         self._write()
 
     def _add(self, row):
-        """Add ``row`` in memory, replacing a row of the same (model, seed, rate) from another config (stale)."""
+        """Add ``row`` in memory. It replaces the row of the same (model, seed, rate) and config hash (a re-run) and
+        that key's failed rows; a row of another config hash is kept beside it (another setting's result, which
+        :meth:`done` never counts for this config), so merging folders in any order loses no run."""
         row = {k: "" if v is None else str(v) for k, v in row.items()}
-        self.rows = [r for r in self.rows if not (r["model"] == row["model"] and r["seed"] == row["seed"]
-                                                 and float(r["learning_rate"]) == float(row["learning_rate"]))]
+
+        def superseded(r):
+            same = r["model"] == row["model"] and r["seed"] == row["seed"] \
+                and float(r["learning_rate"]) == float(row["learning_rate"])
+            return same and (r.get("config_hash", "") == row.get("config_hash", "") or r["status"] != "ok")
+
+        self.rows = [r for r in self.rows if not superseded(r)]
         self.fields += [k for k in row if k not in self.fields]
         self.rows.append(row)
 
@@ -332,8 +339,8 @@ class Comparison:
         """The finished row of (label, seed, rate) whose config hash matches the current config, or None."""
         for r in self.rows:
             if r["model"] == label and r["seed"] == str(seed) and float(r["learning_rate"]) == float(lr) \
-                    and r["status"] == "ok":
-                return r if r.get("config_hash") in self.config_hashes(label, seed, lr) else None
+                    and r["status"] == "ok" and r.get("config_hash") in self.config_hashes(label, seed, lr):
+                return r
         return None
 
     def run_one(self, label, seed, lr, phase):

@@ -223,3 +223,38 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     # a setting added later, at its neutral value, is not in the digest; another value is another run
     assert digest("MMoE_LLM4MSR", meta_generator="full") == default
     assert digest("MMoE_LLM4MSR", meta_generator="factored") != default
+
+
+def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypatch):
+    """Folders holding the same (model, seed, rate) under different configs (e.g. old SmolLM2-knowledge rows and new
+    default-knowledge rows) merge in any order: the row of the current config is found, the other is kept beside it;
+    a re-run of the same config and a failed row are replaced."""
+    from recbole_llm4msr.compare import FIELDS
+
+    def folder(name, hash_, auc, status="ok"):
+        path = tmp_path / name
+        path.mkdir()
+        with open(path / "runs.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+            w.writeheader()
+            w.writerow({"model": "MMoE_LLM4MSR", "phase": "seeds", "seed": "2020", "learning_rate": "0.01",
+                        "status": status, "config_hash": hash_, "test_auc": auc})
+        return str(path)
+
+    current, other = folder("current", "aaaaaaaaaaaa", "0.7"), folder("other", "bbbbbbbbbbbb", "0.6")
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    for order in ([current, other], [other, current]):
+        out = str(tmp_path / f"merged-{order[0][-5:]}")
+        comparison = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=out)
+        assert comparison.merge(order) == 2
+        assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.7"
+        assert sorted(r["config_hash"] for r in rows(os.path.join(out, "runs.csv"))) == ["aaaaaaaaaaaa",
+                                                                                          "bbbbbbbbbbbb"]
+    # the same config run again replaces its row; a failed row gives way to the finished one
+    rerun = folder("rerun", "aaaaaaaaaaaa", "0.71")
+    failed = folder("failed", "cccccccccccc", "", status="error")
+    comparison = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "m3"))
+    comparison.merge([failed, current, rerun])
+    assert [(r["config_hash"], r["test_auc"]) for r in comparison.rows] == [("aaaaaaaaaaaa", "0.71")]
+    comparison.merge([other])
+    assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.71" and len(comparison.rows) == 2
