@@ -13,7 +13,9 @@ appended to ``benchmarks/results/knowledge-quality-<dataset>.csv`` as soon as it
 is rewritten. The neighbour probe is also run on the standardised vectors (``knowledge_norm: standardize``).
 """
 import argparse
+import contextlib
 import csv
+import fcntl
 import os
 import sys
 import time
@@ -96,6 +98,32 @@ def write_tables(path, rows, dataset):
     return lines[-1]
 
 
+def read_rows(path):
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@contextlib.contextmanager
+def locked(path):
+    """An exclusive lock on ``path``'s table for one read-modify-write: two processes measuring options of the same
+    dataset (e.g. a GPU lane and a CPU run) each keep their rows."""
+    with open(path + ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record(path, new, dataset):
+    """Replace the rows of ``new``'s options in the table at ``path`` (re-read under the lock) and rewrite it."""
+    with locked(path):
+        names = {r["option"] for r in new}
+        return write_tables(path, [r for r in read_rows(path) if r["option"] not in names] + new, dataset)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="ml-100k-msr")
@@ -107,11 +135,8 @@ def main(argv=None):
     p.add_argument("--merge", nargs="*", default=[], help="CSV files of this script measured elsewhere (another "
                                                            "machine): their rows replace rows of the same option")
     args = p.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"knowledge-quality-{args.dataset}.csv")
-    rows = []
-    if os.path.isfile(path):
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
     for other in args.merge:
         with open(other, newline="") as f:
             reader = csv.DictReader(f)
@@ -119,15 +144,10 @@ def main(argv=None):
             missing = set(FIELDS) - set(reader.fieldnames or ())
         if missing:
             raise SystemExit(f"--merge {other}: not a knowledge-quality CSV (no column {sorted(missing)})")
-        names = {r["option"] for r in new}
-        rows = [r for r in rows if r["option"] not in names] + new
-    if args.merge:
-        print(write_tables(path, rows, args.dataset), flush=True)
-    names = {o.partition("=")[0] for o in args.options}
-    rows = [r for r in rows if r["option"] not in names]
+        print(record(path, new, args.dataset), flush=True)
     for option in args.options:
-        rows.append(measure(args.dataset, args.data_path, option, args.device, args.batch_size))
-        print(write_tables(path, rows, args.dataset), flush=True)
+        print(record(path, [measure(args.dataset, args.data_path, option, args.device, args.batch_size)],
+                     args.dataset), flush=True)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,20 @@ def test_a_built_store_records_its_geometry_and_the_cli_writes_the_report(data_d
     assert store.header["geometry"]["users"] == 120 and "mean_cosine_raw" in store.header["geometry"]
     assert summary["report"]["neighbour_probe_auc"]["knowledge"] is not None
     assert os.path.isfile(os.path.join(store.path, "report.json"))
+
+
+def test_knowledge_quality_rows_of_two_writers_are_both_kept(tmp_path):
+    """benchmarks/knowledge_quality.py re-reads its table under a lock before each row: a row written meanwhile by
+    another process (another option of the same dataset) is kept, a row of the same option is replaced."""
+    from benchmarks.knowledge_quality import FIELDS, read_rows, record
+
+    def row(option, probe):
+        return dict({k: "" for k in FIELDS}, option=option, probe_knowledge=probe)
+
+    path = str(tmp_path / "knowledge-quality-toy.csv")
+    record(path, [row("minilm", "0.64")], "toy")  # one process
+    record(path, [row("smollm2-last", "0.63")], "toy")  # another one, which never saw the first row in memory
+    record(path, [row("minilm", "0.65")], "toy")
+    assert [(r["option"], r["probe_knowledge"]) for r in read_rows(path)] == [("smollm2-last", "0.63"),
+                                                                              ("minilm", "0.65")]
+    assert open(path[:-4] + ".md").read().count("| minilm |") == 1

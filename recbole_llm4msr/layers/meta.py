@@ -21,6 +21,8 @@ from torch import nn
 
 
 class MetaLayers(nn.Module):
+    row_wise = False  # per-scenario conditions: generate each scenario's layers once and run them per group
+
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         super().__init__()
         dims = [input_dim] + list(sizes)
@@ -127,7 +129,13 @@ class FactoredMetaLayers(MetaLayers):
 
     (``meta_generator: factored``; about 7x fewer multiply-adds than ``full`` at the default widths and rank 8). The
     conditional part starts at zero (``V``, ``B``), so the layers start as plain ones, as with ``full``.
+
+    A row costs about as much as a plain layer, so per-scenario conditions run row-wise too (``row_wise = True``:
+    :class:`~recbole_llm4msr.model.enhancements.base.MetaFusion` gives each row its scenario's code instead of
+    grouping the batch by scenario).
     """
+
+    row_wise = True
 
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         if not rank or int(rank) <= 0:
@@ -169,9 +177,12 @@ class FactoredMetaLayers(MetaLayers):
         h = x
         last = len(self.shapes) - 1
         for k, (C, c, U, V, B) in enumerate(zip(self.C, self.c, self.U, self.V, self.B)):
-            h = torch.addmm(c, h, C) + ((h @ U) * z) @ V + z @ B
+            # two GEMMs per layer: [h.C + c | h.U] = h.[C | U] + [c | 0], then + [(h.U) * z | z].[V ; B]
+            out = C.shape[1]
+            both = torch.addmm(torch.cat([c, c.new_zeros(self.rank)]), h, torch.cat([C, U], dim=1))
+            h = both[:, :out].addmm(torch.cat([both[:, out:] * z, z], dim=1), torch.cat([V, B], dim=0))
             if k < last or self.last_activation:
-                h = self.dropout(torch.relu(h))
+                h = self.dropout(torch.relu_(h))  # in place: h is this layer's own new tensor
         return h
 
 
