@@ -367,25 +367,3 @@ def test_meta_generator_setting_builds_factored_layers_that_train(name, data_dir
         loss.backward()
         opt.step()
     assert torch.isfinite(loss) and not torch.equal(before, model.enhancement.bottom.V[0])
-
-
-@pytest.mark.parametrize("name", ["STAR_LLM4MSR", "MMoE_DN"])
-def test_factored_layers_run_per_scenario_conditions_row_wise_with_the_grouped_result(name, data_dir, store,
-                                                                                    batch_and_data):
-    """The factored generator is cheap per row, so a scenario-conditioned level indexes each row's scenario code
-    instead of grouping the batch by scenario; the result equals the grouped path's. The full generator groups."""
-    model, batch = build(name, data_dir, store, batch_and_data, meta_generator="factored")
-    model.eval()
-    enh = model.enhancement
-    with torch.no_grad():  # away from the initial state (the conditional factors start near zero)
-        for meta in (enh.bottom, enh.parallel):
-            for p in list(meta.V) + list(meta.B):
-                p.normal_(0, 0.5)
-        inputs = model.embed(batch)
-        cond, index, groups = enh.parallel_condition(inputs)
-        assert groups is None and torch.equal(index, inputs.scenario)
-        rows = enh._run(enh.parallel, inputs.x, cond, index, None)
-        grouped = enh._run(enh.parallel, inputs.x, cond, None, inputs.groups)
-        assert torch.allclose(rows, grouped, atol=1e-5) and rows.std() > 0
-    full, _ = build(name, data_dir, store, batch_and_data)
-    assert full.enhancement.parallel_condition(full.embed(batch))[2] is not None

@@ -21,8 +21,6 @@ from torch import nn
 
 
 class MetaLayers(nn.Module):
-    row_wise = False  # per-scenario conditions: generate each scenario's layers once and run them per group
-
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         super().__init__()
         dims = [input_dim] + list(sizes)
@@ -129,13 +127,7 @@ class FactoredMetaLayers(MetaLayers):
 
     (``meta_generator: factored``; about 7x fewer multiply-adds than ``full`` at the default widths and rank 8). The
     conditional part starts at zero (``V``, ``B``), so the layers start as plain ones, as with ``full``.
-
-    A row costs about as much as a plain layer, so per-scenario conditions run row-wise too (``row_wise = True``:
-    :class:`~recbole_llm4msr.model.enhancements.base.MetaFusion` gives each row its scenario's code instead of
-    grouping the batch by scenario).
     """
-
-    row_wise = True
 
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         if not rank or int(rank) <= 0:

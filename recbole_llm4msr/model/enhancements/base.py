@@ -92,14 +92,6 @@ class MetaFusion(Enhancement):
         """Same contract as :meth:`bottom_condition`."""
         raise NotImplementedError
 
-    def scenario_condition(self, cond, inputs):
-        """The condition triple for one vector per scenario, ``cond`` [num_scenarios, c]: meta layers that are cheap
-        row-wise (``row_wise``, the factored generator) index it by each row's scenario; the others generate each
-        scenario's layers once and run the batch grouped by scenario."""
-        if (self.bottom or self.parallel).row_wise:
-            return cond, inputs.scenario, None
-        return cond, None, inputs.groups
-
     @staticmethod
     def _run(meta, x, cond, index, groups):
         return meta(x, cond, index) if groups is None else meta.forward_grouped(x, cond, groups)

@@ -22,6 +22,6 @@ class DynamicNetwork(MetaFusion):
         # (all rows of a scenario carry the same embedding, so any row of it will do; absent scenarios are unused)
         rows = torch.arange(len(inputs.scenario), device=inputs.scenario.device)
         first = torch.zeros(inputs.num_scenarios, dtype=torch.long, device=rows.device).scatter_(0, inputs.scenario, rows)
-        return self.scenario_condition(inputs.scenario_embedding[first], inputs)
+        return inputs.scenario_embedding[first], None, inputs.groups
 
     bottom_condition = parallel_condition = condition

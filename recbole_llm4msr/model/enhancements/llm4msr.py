@@ -91,7 +91,7 @@ class LLM4MSR(MetaFusion):
         return h, index, None
 
     def parallel_condition(self, inputs):
-        return self.scenario_condition(self.scenario_knowledge, inputs)
+        return self.scenario_knowledge, None, inputs.groups
 
     def summary(self):
         return dict(super().summary(), knowledge=self.knowledge_info, fallback=self.fallback)
