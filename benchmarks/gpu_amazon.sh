@@ -4,6 +4,8 @@
 #
 #     bash benchmarks/gpu_amazon.sh OUT_DIR [SECONDS] [LANES]
 #
+# In a 15-minute lease, the tslrec lane is best run by itself first (its pipeline takes ~200 s on a quiet H100 and
+# ~400 s beside the other lanes; its six seeded runs wait for it), the other lanes in a second call.
 # LANES (comma-separated, default all five) run at the same time:
 # knowledge  SmolLM2 knowledge of all 9,577 users, last-token pooling (skipped when OUT_DIR/base.ready exists: the
 #            store was copied into the cache), as a row of knowledge-quality-amazon-art-office
@@ -155,4 +157,11 @@ has sweep && lane_sweep &
 has compare && lane_compare &
 has tslrec && lane_tslrec &
 wait
+# the knowledge stores built here, packed to travel back (a device returns files of at most 16 MiB: the vectors and
+# the header, not the prompt texts), one archive per store: OUT/store-<name>.tgz unpacks into a knowledge cache
+for store in "$RECBOLE_LLM4MSR_CACHE"/knowledge/amazon-art-office/*/; do
+  [ -f "$store/header.json" ] && [ "$store/header.json" -nt "$OUT/env.txt" ] || continue
+  tar czf "$OUT/store-$(basename "$store").tgz" -C "$(dirname "$store")" --exclude=texts.jsonl --exclude='*.png' \
+    "$(basename "$store")"
+done
 cat "$OUT/steps.tsv"
