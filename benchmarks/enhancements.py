@@ -56,6 +56,10 @@ def train(name, args, store, data, extra=None):
     return model, sum(trainer.train_epoch_seconds[1:]) / args.epochs, data
 
 
+def params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
 def inference_ms(models, batches, repeat):
     """Milliseconds per 1,000 rows of ``model.predict`` over ``batches`` for each model: the passes of all models
     alternate (base, enhanced, variant, base, ...) so that a slow moment of the machine hits them alike, and the
@@ -104,9 +108,6 @@ def main(argv=None):
             others = [train(f"{backbone}_LLM4MSR", args, store, data, extra)[:2] for _, extra in variants]
             batches = [b[0] for b in data[2]]  # the test split
             infer = inference_ms([base, enhanced] + [m for m, _ in others], batches, args.repeat)
-
-            def params(model):
-                return sum(p.numel() for p in model.parameters())
 
             row = {"backbone": backbone, "train_s_epoch": round(base_train, 3),
                    "train_s_epoch_llm4msr": round(enhanced_train, 3),

@@ -158,10 +158,11 @@ has compare && lane_compare &
 has tslrec && lane_tslrec &
 wait
 # the knowledge stores built here, packed to travel back (a device returns files of at most 16 MiB: the vectors and
-# the header, not the prompt texts), one archive per store: OUT/store-<name>.tgz unpacks into a knowledge cache
-for store in "$RECBOLE_LLM4MSR_CACHE"/knowledge/amazon-art-office/*/; do
+# the header, not the prompt texts), one archive per store: OUT/store-<dataset>-<name>.tgz unpacks into
+# <knowledge cache>/<dataset>/
+for store in "$RECBOLE_LLM4MSR_CACHE"/knowledge/*/*/; do
   [ -f "$store/header.json" ] && [ "$store/header.json" -nt "$OUT/env.txt" ] || continue
-  tar czf "$OUT/store-$(basename "$store").tgz" -C "$(dirname "$store")" --exclude=texts.jsonl --exclude='*.png' \
-    "$(basename "$store")"
+  name=$(basename "$store") dataset=$(basename "$(dirname "$store")")
+  tar czf "$OUT/store-$dataset-$name.tgz" -C "$(dirname "$store")" --exclude=texts.jsonl --exclude='*.png' "$name"
 done
 cat "$OUT/steps.tsv"
