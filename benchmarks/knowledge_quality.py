@@ -3,9 +3,11 @@
     python benchmarks/knowledge_quality.py --dataset ml-100k-msr --options smollm2-last smollm2-mean minilm
     python benchmarks/knowledge_quality.py --dataset amazon-art-office --options minilm smollm2-last:2000
 
-An option is ``<llm>-<pooling>`` for the decoder (``smollm2-last``, ``smollm2-mean``, ``smollm2-generate``), ``minilm``
-(the embedded sentence encoder; user prompt = the history alone), ``minilm-instructions`` (the encoder on the decoder's
-prompts, instructions included), with ``:N`` to extract only the first N users (the probes then run on those users;
+An option is ``<llm>-<pooling>`` for the decoder on the user-level prompt (``smollm2-last``, ``smollm2-mean``,
+``smollm2-generate``), ``minilm`` (the embedded sentence encoder on the user-level prompt = the history alone),
+``minilm-instructions`` (the encoder on the decoder's prompts, instructions included), ``minilm-items`` /
+``smollm2-items`` (``user_vector: items``: a user = the mean of the vectors of the texts of the user's training
+positives, the default since session 9), with ``:N`` to extract only the first N users (the probes then run on those users;
 the table says how many), and ``NAME=PATH`` (or ``NAME=PATH:N``) for a local model directory (an aligned model from ``llm4msr-align``: the row
 is called NAME, last-token pooling). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
 ``llm_device: cuda`` finds). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
@@ -42,9 +44,12 @@ FIELDS = ["option", "users", "extract_s", "dim", "mean_cosine_raw", "mean_cosine
 def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
     head, _, tail = option.rpartition(":")
     name, limit = (head, int(tail)) if head and tail.isdigit() else (option, None)
-    kw = dict(device=device, batch_size=batch_size, limit_users=limit)
+    kw = dict(device=device, batch_size=batch_size, limit_users=limit, user_vector="prompt")
     if "=" in name:  # NAME=PATH: a local model directory
         kw.update(llm=name.partition("=")[2])
+    elif name.endswith("-items"):  # user_vector: items (the default)
+        llm = name[:-len("-items")]
+        kw.update(llm=llm, user_vector="items", mode="encoder" if llm == "minilm" else None)
     elif name == "minilm":  # the encoder templates: the user prompt is the history alone
         kw.update(llm="minilm", mode="encoder")
     elif name == "minilm-instructions":  # the decoder's templates (instructions + history), as before the encoder's

@@ -62,11 +62,12 @@ VOLATILE = {"checkpoint_dir", "results_file", "state", "show_progress", "data_pa
 
 
 # The knowledge model a run gets when it names none is decided by KnowledgeSpec, not by the config, so the config
-# alone does not say which LLM a run used. The hash therefore carries the resolved llm / llm_mode, written only
-# where they differ from the defaults of the time before the embedded default changed (SmolLM2, prompt mode): rows
-# of earlier runs on the SmolLM2 default keep their hash when llm: smollm2 is named, and no longer count for a
-# run on the current default.
-LEGACY_KNOWLEDGE_DEFAULTS = {"llm": "smollm2", "llm_mode": "prompt"}
+# alone does not say which LLM a run used. The hash therefore carries the resolved llm / llm_mode /
+# knowledge_user_vector, written only where they differ from the defaults of the time before the embedded default
+# changed (SmolLM2, prompt mode, the user-level prompt): rows of earlier runs on the SmolLM2 default keep their hash
+# when llm: smollm2 and knowledge_user_vector: prompt are named, and no longer count for a run on the current
+# default.
+LEGACY_KNOWLEDGE_DEFAULTS = {"llm": "smollm2", "llm_mode": "prompt", "knowledge_user_vector": "prompt"}
 # Settings added after runs were first hashed, at the value that computes what runs did before they existed: left
 # out of the hash at that value, so adding a setting does not make every earlier row stale.
 NEUTRAL_SETTINGS = {"meta_generator": "full", "tslrec_item_text_words": None}
@@ -85,7 +86,7 @@ def resolve_knowledge_defaults(config, effective):
     if not kinds or "item" in kinds or config["knowledge_store"]:
         return effective  # no LLM, or the given store decides the vectors
     spec = KnowledgeSpec.from_config(config)
-    for key, value in (("llm", spec.llm), ("llm_mode", spec.mode)):
+    for key, value in (("llm", spec.llm), ("llm_mode", spec.mode), ("knowledge_user_vector", spec.user_vector)):
         if value != LEGACY_KNOWLEDGE_DEFAULTS[key]:
             effective[key] = value
     return effective

@@ -51,5 +51,6 @@ def make_spec(data_dir, cache_dir=None, dataset="ml-100k-msr", config_files=(), 
 
     settings = dataset_settings(dataset, str(data_dir), config_files)
     options.setdefault("llm", "smollm2")  # the decoder pipeline (tests pass a tiny decoder as llm_model)
+    options.setdefault("user_vector", "prompt")  # the user-prompt path; tests of the items path ask for it
     return KnowledgeSpec(dataset=dataset, data_path=str(data_dir), settings=settings,
                          cache_dir=None if cache_dir is None else str(cache_dir), **options)

@@ -198,7 +198,8 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     assert sha(before) == old
     # a row hashed while meta_generator: full was written out (the day it was added) counts as well
     on_old_default = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
-                                epochs=1, data_path=data_dir, extra=dict(TINY, llm="smollm2"))
+                                epochs=1, data_path=data_dir,
+                                extra=dict(TINY, llm="smollm2", knowledge_user_vector="prompt"))
     assert on_old_default.config_hashes("MMoE_LLM4MSR", 2020, 0.01) == (old, sha(effective))
     # a plain model does not read a knowledge store: with or without one it is the same run (and old rows that
     # wrote the store out still count)

@@ -172,6 +172,7 @@ def test_run_recbole_passes_config_files_and_dataset_keys_to_the_prompts(data_di
                                     "item_text_fields": ["movie_title"]}))
     result = run_recbole(model="MMoE_LLM4MSR", dataset="ml-100k-msr", config_file_list=[str(mine)],
                          config_dict=quick_config(data_dir, llm=str(model_dir), knowledge_limit_users=15,
+                                                  knowledge_user_vector="prompt",
                                                   prompt_max_tokens=4000, knowledge_cache_dir=str(tmp_path / "kc"),
                                                   show_progress=False, **TINY))
     config = result["results"]["config"]
@@ -186,8 +187,11 @@ def test_run_recbole_passes_config_files_and_dataset_keys_to_the_prompts(data_di
 
 
 def test_the_default_knowledge_is_the_embedded_sentence_encoder(data_dir, tmp_path, workdir):
-    """What `run_recbole --model=MMoE_LLM4MSR` builds with no knowledge setting: all-MiniLM-L6-v2 in encoder mode, the
-    user prompt the history alone (the README's 'Which knowledge is the default')."""
+    """What `run_recbole --model=MMoE_LLM4MSR` builds with no knowledge setting: all-MiniLM-L6-v2 in encoder mode on
+    each item's text, a user's vector the mean of the vectors of the user's training positives (the README's 'Which
+    knowledge is the default')."""
+    from recbole_llm4msr.knowledge.files import DatasetFiles
+    from recbole_llm4msr.knowledge.spec import KnowledgeSpec
     from recbole_llm4msr.quick_start import run_recbole
 
     result = run_recbole(model="MMoE_LLM4MSR", dataset="ml-100k-msr",
@@ -196,10 +200,25 @@ def test_the_default_knowledge_is_the_embedded_sentence_encoder(data_dir, tmp_pa
                                                   **TINY))
     config = result["results"]["config"]
     assert config["llm"] == "minilm" and config["llm_mode"] == "encoder"
+    assert config["knowledge_user_vector"] == "items" and config["llm_pooling"] == "mean"
     store = KnowledgeStore(config["knowledge_store"])
     assert store.header["model"] == "all-MiniLM-L6-v2" and store.dim == 384 and len(store.ids("user")) == 12
-    prompts = [r["prompt"] for r in store.texts().values() if r["kind"] == "user"]
-    assert all(p.startswith("Scenario ") for p in prompts)
+    assert store.kinds == ["scenario", "item", "user"] and store.fingerprint["user_vector"] == "items"
+    # the item vectors come from the item texts themselves (no template), for the positives of those 12 users only
+    files = DatasetFiles.from_spec(KnowledgeSpec.from_config(config))
+    item_text = files.item_texts()
+    texts = store.texts()
+    assert all(texts[("item", i)]["prompt"] == item_text[i] for i in store.ids("item"))
+    train = files.train_interactions()
+    positives = train[(train["label"] > 0.5) & train["user"].isin(store.ids("user"))]
+    assert sorted(store.ids("item")) == sorted(set(positives["item"].astype(str)))
+    # each user: the mean of the item vectors of the user's training positives
+    items = np.asarray(store.vectors("item"), np.float32)
+    row = {t: n for n, t in enumerate(store.ids("item"))}
+    for user in store.ids("user")[:3]:
+        mine = positives[positives["user"] == user]["item"].astype(str)
+        expected = items[[row[i] for i in mine]].mean(0)
+        np.testing.assert_allclose(store.vector("user", user), expected, rtol=1e-3, atol=1e-4)
 
 
 def item_texts_digest(spec):
@@ -218,7 +237,7 @@ def test_distributed_runs_prepare_once_before_the_ranks(data_dir, tmp_path, work
     extra = quick_start.prepare_distributed("MMoE_LLM4MSR", "ml-100k-msr", None, quick_config(
         data_dir, llm=str(model_dir), knowledge_limit_users=10, prompt_max_tokens=4000,
         knowledge_cache_dir=str(tmp_path / "kc")))
-    assert KnowledgeStore(extra["knowledge_store"]).kinds == ["scenario", "user"]
+    assert KnowledgeStore(extra["knowledge_store"]).kinds == ["scenario", "item", "user"]
     assert os.path.isdir(workdir / "log" / "MMoE_LLM4MSR")
 
 

@@ -228,6 +228,107 @@ def test_different_template_or_mode_never_mixes(data_dir, tmp_path, llm):
     assert len({a, b, c}) == 3
 
 
+# ---------------------------------------------------------------------------------------------- user_vector: items
+def test_items_mode_user_vectors_are_the_mean_of_their_positives_item_vectors(data_dir, tmp_path, llm):
+    """``user_vector: items``: each positive item's text through the LLM once (the item template, mean over the item's
+    own tokens), a user = the mean of the vectors of the user's training positives; a user without positives gets the
+    mean over every positive row. Another store than the prompt path's."""
+    from recbole_llm4msr.knowledge.items import item_prompt
+
+    summary = build(data_dir, tmp_path, llm, user_vector="items")
+    assert summary["unit"] == "item" and summary["merged"] and summary["users"] == 40
+    store = KnowledgeStore(summary["cache"])
+    assert store.kinds == ["scenario", "item", "user"] and store.header["user_vector"] == "items"
+    assert store.header["pooling"] == "mean" and store.fingerprint["user_vector"] == "items"
+    assert store.path != plan(spec(data_dir, tmp_path), llm).path  # the prompt path's store is another
+    files = DatasetFiles.from_spec(spec(data_dir, tmp_path))
+    train = files.train_interactions()
+    users = store.ids("user")
+    positives = train[(train["label"] > 0.5) & train["user"].isin(users)]
+    assert sorted(store.ids("item")) == sorted(set(positives["item"].astype(str)))  # only the items needed
+    # an item's vector is its own (template) prompt's mean-pooled state
+    texts, item_text = store.texts(), files.item_texts()
+    item = store.ids("item")[3]
+    assert texts[("item", item)]["prompt"] == item_prompt(item_text[item])
+    direct = llm.encode([item_prompt(item_text[item])], "prompt", pooling="mean", reference=item_prompt(""))[0][0]
+    assert np.allclose(store.vector("item", item), direct, atol=2e-2)
+    items = np.asarray(store.vectors("item"), np.float32)
+    row = {t: n for n, t in enumerate(store.ids("item"))}
+    user_vectors = np.asarray(store.vectors("user"), np.float32)
+    counts = positives.groupby("user").size()
+    for n, user in enumerate(users):
+        mine = positives[positives["user"] == user]["item"].astype(str)
+        if len(mine):
+            assert np.allclose(user_vectors[n], items[[row[i] for i in mine]].mean(0), atol=2e-2)
+            assert texts[("user", user)]["positives"] == counts[user]
+    assert len({tuple(np.round(v, 3)) for v in user_vectors}) > 30  # users differ
+
+
+def test_items_mode_user_without_positives_gets_the_population_mean(tmp_path):
+    from recbole_llm4msr.knowledge import extract
+
+    path = str(tmp_path / "store")
+    writer = kstore.ShardWriter(path)
+    writer.write_chunk("item", ["a", "b"], np.array([[1.0, 0.0], [0.0, 3.0]], np.float32),
+                       [{"kind": "item", "id": i, "prompt": i, "text": None} for i in "ab"])
+    extract._users_from_items(path, ["u1", "u2", "u3"], {"u1": ["a", "a", "b"], "u2": ["b"], "u3": []}, 1)
+    ids, vectors = kstore.chunk_vectors(path, "user")
+    got = dict(zip(ids, np.asarray(vectors, np.float32)))
+    assert np.allclose(got["u1"], [2 / 3, 1.0], atol=1e-3) and np.allclose(got["u2"], [0.0, 3.0], atol=1e-3)
+    assert np.allclose(got["u3"], [2 / 4, 6 / 4], atol=1e-3)  # the mean over all four positive rows (float16 store)
+    with pytest.raises(StoreError, match="1 item\\(s\\) have no vector yet"):
+        extract._users_from_items(str(tmp_path / "other"), ["u1"], {"u1": ["a"]}, 1)
+
+
+def test_items_mode_resumes_and_shards(data_dir, tmp_path, llm, monkeypatch):
+    reference = KnowledgeStore(build(data_dir, tmp_path / "ref", llm, user_vector="items", chunk_size=1)["cache"])
+    n_items = len(reference.ids("item"))
+    assert n_items > 16  # chunk_size 1 -> 16 items per chunk: several chunks
+    real_write = kstore.ShardWriter.write_chunk
+    calls = {"n": 0}
+
+    def dying_write(self, kind, ids, vectors, records):
+        if kind == "item":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise Killed()
+        return real_write(self, kind, ids, vectors, records)
+
+    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", dying_write)
+    with pytest.raises(Killed):
+        build(data_dir, tmp_path / "run", llm, user_vector="items", chunk_size=1)
+    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
+    encoded = []
+    real_encode = llm.encode
+    monkeypatch.setattr(llm, "encode", lambda prompts, *a, **k: encoded.append(len(prompts)) or real_encode(prompts, *a, **k))
+    resumed = KnowledgeStore(build(data_dir, tmp_path / "run", llm, user_vector="items", chunk_size=1)["cache"])
+    assert sum(encoded) == n_items - 16  # the first chunk of items survived the kill
+    monkeypatch.setattr(llm, "encode", real_encode)
+    first = build(data_dir, tmp_path / "sharded", llm, user_vector="items", chunk_size=1, num_shards=2, shard_id=1)
+    assert not first["merged"]
+    sharded = KnowledgeStore(build(data_dir, tmp_path / "sharded", llm, user_vector="items", chunk_size=1,
+                                   num_shards=2, shard_id=0)["cache"])
+    for store in (resumed, sharded):
+        for kind in ("scenario", "item", "user"):
+            assert store.ids(kind) == reference.ids(kind)
+            assert np.allclose(np.asarray(store.vectors(kind), np.float32),
+                               np.asarray(reference.vectors(kind), np.float32), atol=2e-2)
+
+
+def test_user_vector_setting_resolves_and_refuses_generate():
+    from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+
+    assert KnowledgeSpec(dataset="x").user_vector == "items" and KnowledgeSpec(dataset="x").pooling == "mean"
+    paper = KnowledgeSpec(dataset="x", llm="smollm2", user_vector="prompt")
+    assert paper.pooling == "last"  # the paper's recipe: the last prompt token
+    assert KnowledgeSpec(dataset="x", llm="smollm2").pooling == "mean"  # items: the item's own tokens
+    assert KnowledgeSpec(dataset="x", llm="smollm2", mode="generate").user_vector == "prompt"
+    with pytest.raises(ValueError, match="llm_mode generate answers a user-level prompt"):
+        KnowledgeSpec(dataset="x", llm="smollm2", mode="generate", user_vector="items")
+    with pytest.raises(ValueError, match="knowledge_user_vector / --user_vector must be one of prompt, items"):
+        KnowledgeSpec(dataset="x", user_vector="both")
+
+
 # ---------------------------------------------------------------------------------------------- the loader
 def test_loader_aligns_with_recbole_ids(data_dir, tmp_path, llm):
     store = KnowledgeStore(build(data_dir, tmp_path, llm)["cache"])

@@ -6,6 +6,18 @@ Everything takes one :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`:
 * :func:`build_knowledge` -- build (or reuse, or resume) it; ``prepare`` and ``llm4msr-knowledge`` call it;
 * :func:`check_store` -- open a store given explicitly and refuse it when its data fingerprint differs;
 * :func:`merge_shards` -- merge shards that finished on other machines.
+
+Two ways to a user's vector (``user_vector``, in the fingerprint):
+
+* ``prompt`` (the paper's): the LLM reads one user-level prompt per user (the user's training positives by
+  scenario) and a hidden state of it is the vector; the unit of work (chunks, shards, resuming) is the user.
+* ``items`` (the default, chosen on the neighbour probe; README "Which knowledge is the default"): the LLM encodes
+  the text of every item that is a training positive of some user, once (a sentence encoder: the item text; a
+  decoder: :func:`~recbole_llm4msr.knowledge.items.item_prompt`, mean over the item's own tokens by default); a
+  user's vector is the mean of the vectors of the user's training positives (every scenario, repeats counted), a user
+  without positives gets the population's mean (the mean over every positive row). The unit of work is the item;
+  the user vectors are computed when the store is merged, and the store keeps the item vectors beside them. No
+  prompt length limit applies: every training positive counts.
 """
 import logging
 import os
@@ -18,6 +30,7 @@ from tqdm import tqdm
 
 from recbole_llm4msr.knowledge import store as kstore
 from recbole_llm4msr.knowledge.files import DatasetFiles
+from recbole_llm4msr.knowledge.items import item_prompt
 from recbole_llm4msr.knowledge.fingerprint import (
     DATA_PARTS,
     FINGERPRINT_VERSION,
@@ -58,9 +71,14 @@ class Plan:
         users = sorted(self.builder.users(), key=str)
         return users[: int(spec.limit_users)] if spec.limit_users else users
 
+    def items(self, users):
+        """The items whose vectors make ``users``' vectors (``user_vector: items``): their training positives."""
+        positives = self.builder.user_positive_items()
+        return sorted({i for u in users for i in positives.get(u, ())}, key=str)
+
     def header(self, spec):
         return {"dataset": spec.dataset, "model": self.model_name, "llm": str(spec.llm), "mode": spec.mode,
-                "pooling": spec.pooling, "llm_dtype": self.fingerprint["dtype"],
+                "user_vector": spec.user_vector, "pooling": spec.pooling, "llm_dtype": self.fingerprint["dtype"],
                 "template_hash": self.builder.template_hash,
                 "max_items_per_scenario": spec.max_items_per_scenario, "max_prompt_tokens": spec.max_prompt_tokens,
                 "max_new_tokens": spec.max_new_tokens if spec.mode == "generate" else None,
@@ -102,6 +120,8 @@ def plan(spec, llm_model=None):
     parts.update(prompts=builder.template_hash, llm=identity, mode=spec.mode, pooling=pooling, dtype=dtype,
                  max_new_tokens=spec.max_new_tokens if spec.mode == "generate" else None,
                  limit_users=spec.limit_users)
+    if spec.user_vector != "prompt":  # only where it differs from the paper's: stores of before it existed keep their key
+        parts["user_vector"] = spec.user_vector
     path = kstore.store_path(spec.cache_dir or default_cache_dir(), spec.dataset, name, spec.mode, store_key(parts))
     return Plan(path, builder, name, parts)
 
@@ -154,13 +174,16 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
         return dict(summary, dim=store.dim, seconds=round(time.perf_counter() - start, 2), users_per_s=None,
                     reused=True)
 
+    items_mode = spec.user_vector == "items"
+    kind = "item" if items_mode else "user"
+    work = p.items(users) if items_mode else users
     writer = kstore.ShardWriter(path, shard_id, num_shards)
-    mine = users[shard_id::num_shards]
-    done = writer.done_ids("user")
+    mine = work[shard_id::num_shards]
+    done = writer.done_ids(kind)
     todo = [u for u in mine if u not in done]
     do_scenarios = shard_id == 0 and len(writer.done_ids("scenario")) < len(scenarios)
     if done:
-        logger.warning(f"resuming {path}: {len(done)} of this shard's {len(mine)} users are already done")
+        logger.warning(f"resuming {path}: {len(done)} of this shard's {len(mine)} {kind}s are already done")
 
     model = llm_model
     load_seconds = 0.0
@@ -180,29 +203,40 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
         writer.write_chunk("scenario", scenarios, vecs, [
             {"kind": "scenario", "id": s, "prompt": prompts[s], "text": t} for s, t in zip(scenarios, texts)])
 
-    empty_prompt = builder.user_prompt({})  # where a user's own tokens start and end (mean pooling)
-    t_users = time.perf_counter()
-    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"knowledge {spec.dataset} ({spec.mode})",
-               unit="user", disable=not show_progress)
-    for i in range(0, len(todo), spec.chunk_size):
-        chunk = todo[i:i + spec.chunk_size]
-        prompts = builder.user_prompts(chunk)
-        vecs, texts = model.encode([prompts[u] for u in chunk], encode_mode, spec.batch_size, progress=bar.update,
-                                   pooling=spec.pooling, reference=empty_prompt)
-        writer.write_chunk("user", chunk, vecs, [
-            {"kind": "user", "id": u, "prompt": prompts[u], "text": t} for u, t in zip(chunk, texts)])
-    bar.close()
-    user_seconds = time.perf_counter() - t_users
-    writer.mark_done({"shard_id": shard_id, "num_shards": num_shards, "users": len(mine)})
+    if items_mode:  # a sentence encoder embeds the item text itself; a decoder reads it in the item template
+        raw = spec.mode == "encoder"
+        reference = None if raw else item_prompt("")  # where an item's own tokens start (mean pooling)
+        chunk_size = spec.chunk_size * 16
 
-    header = p.header(spec)
+        def render(chunk):
+            texts = {i: builder.item_text.get(i) or f"item {i}" for i in chunk}
+            return {i: texts[i] if raw else item_prompt(texts[i]) for i in chunk}
+    else:
+        reference = builder.user_prompt({})  # where a user's own tokens start and end (mean pooling)
+        chunk_size = spec.chunk_size
+
+        def render(chunk):
+            return builder.user_prompts(chunk)
+    t_work = time.perf_counter()
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"knowledge {spec.dataset} ({spec.mode})",
+               unit=kind, disable=not show_progress)
+    for i in range(0, len(todo), chunk_size):
+        chunk = todo[i:i + chunk_size]
+        prompts = render(chunk)
+        vecs, texts = model.encode([prompts[u] for u in chunk], encode_mode, spec.batch_size, progress=bar.update,
+                                   pooling=spec.pooling, reference=reference)
+        writer.write_chunk(kind, chunk, vecs, [
+            {"kind": kind, "id": u, "prompt": prompts[u], "text": t} for u, t in zip(chunk, texts)])
+    bar.close()
+    work_seconds = time.perf_counter() - t_work
+    writer.mark_done({"shard_id": shard_id, "num_shards": num_shards, f"{kind}s": len(mine)})
+
     status = kstore.shard_status(path)
     merged = len(status) == num_shards and all(v is not None for v in status.values())
     if merged:
         with kstore.MergeLock(path) as lock:
             if lock.held and not kstore.is_complete(path):
-                kstore.merge(path, header, {"scenario": scenarios, "user": users})
-                _record_geometry(path)
+                _merge(path, p, spec, users, num_shards)
             elif not lock.held:
                 merged = False  # another shard finished at the same moment and is merging
                 logger.info(f"{path}: another shard is merging the store")
@@ -211,19 +245,62 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(summary, dim=getattr(model, "hidden_size", None) or (kstore.KnowledgeStore(path).dim if merged else None),
                 seconds=round(seconds, 2), load_seconds=round(load_seconds, 2),
-                users_done=len(todo), users_per_s=round(len(todo) / user_seconds, 2) if todo and user_seconds else None,
-                tokens_per_s=round(tokens / user_seconds, 1) if todo and user_seconds else None,
+                unit=kind, done=len(todo), users_done=len(todo) if kind == "user" else None,
+                per_s=round(len(todo) / work_seconds, 2) if todo and work_seconds else None,
+                users_per_s=round(len(todo) / work_seconds, 2) if todo and work_seconds and kind == "user" else None,
+                tokens_per_s=round(tokens / work_seconds, 1) if todo and work_seconds else None,
                 shard=f"{shard_id}/{num_shards}", merged=merged, reused=False, peak_rss_mb=round(peak_mb))
 
 
 def merge_shards(spec):
     """Merge finished shards into the store (for runs whose shards finished on other machines)."""
     p = plan(spec)
+    status = kstore.shard_status(p.path)
+    num_shards = next(iter(status.values()), None) or {}
     with kstore.MergeLock(p.path, force=True):
-        path = kstore.merge(p.path, p.header(spec),
-                            {"scenario": p.builder.scenarios, "user": p.users(spec)})
+        _merge(p.path, p, spec, p.users(spec), int(num_shards.get("num_shards", max(len(status), 1))))
+    return p.path
+
+
+def _merge(path, p, spec, users, num_shards):
+    """Merge the finished shards of ``path`` (user vectors made from the item vectors first, ``items`` mode) and
+    record the geometry."""
+    ids = {"scenario": p.builder.scenarios, "user": users}
+    if spec.user_vector == "items":
+        items = p.items(users)
+        _users_from_items(path, users, p.builder.user_positive_items(), num_shards)
+        ids = {"scenario": p.builder.scenarios, "item": items, "user": users}
+    kstore.merge(path, p.header(spec), ids)
     _record_geometry(path)
-    return path
+
+
+def _users_from_items(path, users, positives, num_shards):
+    """``user_vector: items``: each user's vector is the mean of the vectors of the user's training positives (one
+    sparse product); a user without positives gets the mean over every positive row. Written as one chunk of kind
+    ``user`` beside shard 0's chunks (skipped when already there: resuming a killed merge)."""
+    from scipy import sparse
+
+    writer = kstore.ShardWriter(path, 0, num_shards)
+    if set(users) <= writer.done_ids("user"):
+        return
+    ids, vectors = kstore.chunk_vectors(path, "item")
+    if vectors is None:
+        ids, vectors = [], np.zeros((0, 1), np.float32)
+    row = {t: n for n, t in enumerate(ids)}
+    missing = sorted({str(i) for u in users for i in positives.get(u, ()) if str(i) not in row}, key=str)
+    if missing:
+        raise kstore.StoreError(f"{path}: {len(missing)} item(s) have no vector yet (e.g. {missing[:3]}); run the "
+                                f"missing shards before merging")
+    pairs = [(n, row[str(i)]) for n, u in enumerate(users) for i in positives.get(u, ())]
+    r, c = (np.array(x, dtype=np.int64) for x in zip(*pairs)) if pairs else (np.zeros(0, np.int64),) * 2
+    counts = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), len(ids)))
+    vectors = np.asarray(vectors, dtype=np.float32)
+    sums = np.asarray(counts @ vectors, dtype=np.float32)
+    per_user = np.asarray(counts.sum(axis=1)).ravel()
+    population = sums.sum(0) / max(float(per_user.sum()), 1.0)
+    out = np.where(per_user[:, None] > 0, sums / np.maximum(per_user, 1)[:, None], population[None, :])
+    writer.write_chunk("user", users, out.astype(np.float32), [
+        {"kind": "user", "id": u, "prompt": None, "text": None, "positives": int(k)} for u, k in zip(users, per_user)])
 
 
 def _record_geometry(path):

@@ -110,6 +110,17 @@ class PromptBuilder:
     def users(self):
         return list(self.user_histories())
 
+    def user_positive_items(self):
+        """user -> the item tokens (str) of the user's training positives, every scenario, repeats kept (the
+        ``user_vector: items`` recipe); every user of the split is a key (``[]`` without positives)."""
+        if getattr(self, "_positive_items", None) is None:
+            pos = self.inter[self.inter["label"] > 0.5]
+            out = {user: [] for user in self.inter["user"].unique()}
+            for user, item in zip(pos["user"], pos["item"]):
+                out[user].append(str(item))
+            self._positive_items = out
+        return self._positive_items
+
     def _render_user(self, per_scenario):
         lines = []
         for scen in self.scenarios:

@@ -17,6 +17,7 @@ from typing import Optional
 
 MODES = ("prompt", "generate", "encoder")
 POOLINGS = ("last", "mean")
+USER_VECTORS = ("prompt", "items")
 
 # the dataset settings the prompts depend on (read from the dataset's YAML files or the RecBole config)
 DATASET_KEYS = ("USER_ID_FIELD", "ITEM_ID_FIELD", "LABEL_FIELD", "SCENARIO_FIELD", "TIME_FIELD",
@@ -39,8 +40,12 @@ OPTIONS = (
     Option("mode", "llm_mode", "mode", "prompt (last prompt token) | generate (the paper's: answer, then its last "
                                         "token) | encoder (mean-pooled sentence encoder); unset: encoder for minilm, "
                                         "prompt otherwise"),
-    Option("pooling", "llm_pooling", "pooling", "which hidden states become the vector in prompt mode: last (the last "
-                                                "token, the paper's) | mean (mean over the user's own tokens)"),
+    Option("user_vector", "knowledge_user_vector", "user_vector",
+           "how a user's vector is made: prompt (the paper's: the LLM reads the user-level prompt) | items (the LLM "
+           "encodes each item's text once; a user's vector is the mean of the vectors of their training positives)"),
+    Option("pooling", "llm_pooling", "pooling", "which hidden states become a decoder's vector: last (the last "
+                                                "token, the paper's) | mean (mean over the user's or item's own "
+                                                "tokens); unset: last for user prompts, mean for items"),
     Option("batch_size", "llm_batch_size", "batch_size", "prompts per LLM batch"),
     Option("max_new_tokens", "llm_max_new_tokens", "max_new_tokens", "generate mode: answer length"),
     Option("device", "llm_device", "device", "where the LLM runs: cpu, cuda, cuda:1 ..."),
@@ -68,7 +73,9 @@ class KnowledgeSpec:
     settings: dict = field(default_factory=dict, hash=False)  # the dataset's settings (DATASET_KEYS)
     llm: str = "minilm"                         # the embedded default (README: "Which knowledge is the default")
     mode: Optional[str] = None                  # None: encoder for 'minilm', prompt for any other llm
-    pooling: str = "last"
+    user_vector: Optional[str] = None           # None: items, except generate mode (prompt); README: "Which
+                                                # knowledge is the default"
+    pooling: Optional[str] = None               # None: last for user prompts, mean for items (and encoders)
     batch_size: int = 16
     max_new_tokens: int = 32
     device: str = "cpu"
@@ -87,6 +94,17 @@ class KnowledgeSpec:
             object.__setattr__(self, "mode", default_mode(self.llm))
         if self.mode not in MODES:
             raise ValueError(f"llm_mode / --mode must be one of {', '.join(MODES)}, not '{self.mode}'")
+        if self.user_vector is None:  # frozen: resolved once, here
+            object.__setattr__(self, "user_vector", "prompt" if self.mode == "generate" else "items")
+        if self.user_vector not in USER_VECTORS:
+            raise ValueError(f"knowledge_user_vector / --user_vector must be one of {', '.join(USER_VECTORS)}, not "
+                             f"'{self.user_vector}'")
+        if self.mode == "generate" and self.user_vector == "items":
+            raise ValueError("llm_mode generate answers a user-level prompt: it needs knowledge_user_vector: prompt "
+                             "(knowledge_user_vector: items encodes item texts, in prompt or encoder mode)")
+        if self.pooling is None:  # frozen: resolved once, here
+            items_or_encoder = self.user_vector == "items" or self.mode == "encoder"
+            object.__setattr__(self, "pooling", "mean" if items_or_encoder else "last")
         if self.pooling not in POOLINGS:
             raise ValueError(f"llm_pooling / --pooling must be one of {', '.join(POOLINGS)}, not '{self.pooling}'")
         if self.mode == "generate" and self.pooling != "last":
@@ -157,7 +175,7 @@ def _typed(values):
             value = int(value)
         elif name == "trust_remote_code" and isinstance(value, str):
             value = value.strip().lower() in ("1", "true", "yes")
-        elif name in ("llm", "mode", "pooling", "device", "dtype", "template_dir", "cache_dir", "store"):
+        elif name in ("llm", "mode", "user_vector", "pooling", "device", "dtype", "template_dir", "cache_dir", "store"):
             value = str(value)
         out[name] = value
     return out
@@ -175,7 +193,7 @@ def add_arguments(parser):
             parser.add_argument(*flags, dest=option.name, action="store_true", default=None, help=option.help)
             continue
         kind = int if option.name in _INTS else str
-        choices = {"mode": MODES, "pooling": POOLINGS}.get(option.name)
+        choices = {"mode": MODES, "pooling": POOLINGS, "user_vector": USER_VECTORS}.get(option.name)
         parser.add_argument(*flags, dest=option.name, type=kind, default=None, choices=choices,
                             help=option.help if default is None else f"{option.help} (default {default})")
     return parser

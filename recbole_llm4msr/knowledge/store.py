@@ -105,6 +105,13 @@ def _read_chunks(work_dir, kind):
     return ids, np.concatenate([v.astype(dtype) for v in vectors]), texts
 
 
+def chunk_vectors(path, kind):
+    """(ids, vectors) of every finished chunk of ``kind`` in ``path``'s unfinished store, all shards (vectors None
+    when there is none); e.g. to make user vectors from item vectors before merging."""
+    ids, vectors, _ = _read_chunks(f"{path}.work", kind)
+    return ids, vectors
+
+
 def shard_status(path):
     """{shard name: DONE info or None} for the shards that have started."""
     out = {}
