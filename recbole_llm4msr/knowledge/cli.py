@@ -5,7 +5,8 @@
 
 Dataset settings (field names, ``scenario_descriptions``, ``item_text_fields``) come from the same YAML files as
 for ``run_recbole``: ``properties/dataset/<name>.yaml``, the converter's ``<name>.yaml``, then ``--config_files``.
-The last line printed is JSON: {"cache", "users", "scenarios", "dim", "seconds", "users_per_s", ...}.
+The last line printed is JSON: {"cache", "users", "scenarios", "dim", "seconds", "unit" (user or item), "done",
+"per_s", ...}.
 """
 import argparse
 import json
@@ -80,9 +81,10 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"llm4msr-knowledge: error: {e}", file=sys.stderr)
         return 1
-    if summary.get("users_per_s"):
-        print(f"{summary.get('users_done')} users in {summary['seconds']} s (model load {summary['load_seconds']} s): "
-              f"{summary['users_per_s']} users/s, {summary['tokens_per_s']} tokens/s", file=sys.stderr)
+    if summary.get("per_s"):  # the unit of work: users (user_vector: prompt) or items (user_vector: items)
+        unit = summary.get("unit", "user")
+        print(f"{summary.get('done')} {unit}s in {summary['seconds']} s (model load {summary['load_seconds']} s): "
+              f"{summary['per_s']} {unit}s/s, {summary['tokens_per_s']} tokens/s", file=sys.stderr)
     print(json.dumps(summary))
     return 0
 
