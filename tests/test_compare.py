@@ -168,9 +168,13 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
         return Comparison("ml-100k-msr", [label], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
                           data_path=data_dir, extra=dict(TINY, **extra)).config_hash(label, 2020, 0.01)
 
-    default, old = digest("MMoE_LLM4MSR"), digest("MMoE_LLM4MSR", llm="smollm2")
+    default, old = digest("MMoE_LLM4MSR"), digest("MMoE_LLM4MSR", llm="smollm2", knowledge_user_vector="prompt")
     assert default != old and digest("MMoE_LLM4MSR", llm="minilm") == default
     assert digest("MMoE_LLM4MSR", llm="smollm2", llm_mode="generate") != old
+    # the user-vector recipe is part of the hash: items (the default) / the user prompt (sessions 7-8, the paper's)
+    assert digest("MMoE_LLM4MSR", knowledge_user_vector="items") == default
+    assert digest("MMoE_LLM4MSR", knowledge_user_vector="prompt") != default
+    assert digest("MMoE_LLM4MSR", llm="smollm2") not in (old, default)  # SmolLM2 on item texts: a third recipe
     # what the hash was before: the config alone (llm: smollm2 was the default, so it was never written)
     import hashlib
     import json
