@@ -91,8 +91,10 @@ lane_sweep() {
     --out="$OUT/aligned-sweep" --tasks="${SWEEP_TASKS:-next,mim}" --max_samples="${SWEEP_SAMPLES:-6000}" --eval_users=200
 }
 
+# the LLM knowledge of these labels is the paper's recipe (a user-level prompt, as in the stores of the knowledge
+# lane); set USER_VECTOR=items for item-text knowledge (the default of llm4msr since session 9)
 CTR="--dataset=amazon-art-office --seeds=3 --epochs=4 --lr_grid=0.01 --data_path=$DATA/ --set train_batch_size=8192
-  --set llm_device=cuda"
+  --set llm_device=cuda --set knowledge_user_vector=${USER_VECTOR:-prompt}"
 ctr_label() {  # ctr_label LABEL FOLDER [READY_FILE]
   local limit
   if [ -n "${3:-}" ]; then wait_for "$3" || return; fi
