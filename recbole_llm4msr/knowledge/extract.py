@@ -207,6 +207,10 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
         raw = spec.mode == "encoder"
         reference = None if raw else item_prompt("")  # where an item's own tokens start (mean pooling)
         chunk_size = spec.chunk_size * 16
+        untexted = [i for i in todo if not str(builder.item_text.get(i) or "").strip()]
+        if untexted:  # as in the user prompts: the id stands in for a missing text, said once
+            logger.warning(f"{spec.dataset}: {len(untexted)} of {len(todo)} items have no text in item_text_fields "
+                           f"(e.g. {untexted[:3]}): their vectors encode 'item <id>'")
 
         def render(chunk):
             texts = {i: builder.item_text.get(i) or f"item {i}" for i in chunk}
