@@ -140,6 +140,7 @@ def test_killed_knowledge_extraction_continues(data_dir, tmp_path):
 
     model_dir = tiny_model_dir(tmp_path)
     common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={model_dir}", "--limit_users=300",
+              "--user_vector=prompt",  # chunks of users (items mode: tests/test_knowledge.py resumes by item)
               "--chunk_size=20", "--batch_size=4", "--max_prompt_tokens=2000"]
     ref = run_cli("recbole_llm4msr.knowledge.cli", *common, f"--cache_dir={tmp_path / 'ref'}", cwd=tmp_path)
     reference = KnowledgeStore(json.loads(ref.stdout.strip().splitlines()[-1])["cache"])
