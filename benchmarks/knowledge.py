@@ -29,7 +29,8 @@ def peak_rss_mb():
 
 def full_run(args, cache):
     cli = os.path.join(os.path.dirname(sys.executable), "llm4msr-knowledge")
-    cmd = [cli, f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--cache_dir={cache}", "--mode=prompt",
+    cmd = [cli, f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--cache_dir={cache}", "--llm=smollm2",
+           "--mode=prompt", "--user_vector=prompt",
            f"--batch_size={args.batch_size}"]
     out = {}
     for label in ("first", "rerun"):

@@ -48,8 +48,7 @@ def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
     if "=" in name:  # NAME=PATH: a local model directory
         kw.update(llm=name.partition("=")[2])
     elif name.endswith("-items"):  # user_vector: items (the default)
-        llm = name[:-len("-items")]
-        kw.update(llm=llm, user_vector="items", mode="encoder" if llm == "minilm" else None)
+        kw.update(llm=name[:-len("-items")], user_vector="items")  # the mode follows the llm (encoder for minilm)
     elif name == "minilm":  # the encoder templates: the user prompt is the history alone
         kw.update(llm="minilm", mode="encoder")
     elif name == "minilm-instructions":  # the decoder's templates (instructions + history), as before the encoder's

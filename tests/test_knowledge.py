@@ -1,4 +1,5 @@
 """Knowledge extraction: prompts, the LLM modes, the store (resume, shards), the loader and the CLI."""
+import contextlib
 import importlib.util
 import json
 import os
@@ -177,22 +178,30 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_loses_no_finished_user(data_dir, tmp_path, llm, monkeypatch):
-    reference = KnowledgeStore(build(data_dir, tmp_path / "ref", llm)["cache"])
+@contextlib.contextmanager
+def killed_at_second_chunk(monkeypatch, kind):
+    """While inside: the process "dies" (raises Killed) as it is about to save its second chunk of ``kind``."""
     real_write = kstore.ShardWriter.write_chunk
     calls = {"n": 0}
 
-    def dying_write(self, kind, ids, vectors, records):
-        if kind == "user":
+    def dying_write(self, k, ids, vectors, records):
+        if k == kind:
             calls["n"] += 1
             if calls["n"] == 2:
                 raise Killed()
-        return real_write(self, kind, ids, vectors, records)
+        return real_write(self, k, ids, vectors, records)
 
     monkeypatch.setattr(kstore.ShardWriter, "write_chunk", dying_write)
-    with pytest.raises(Killed):
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
+
+
+def test_resume_after_a_kill_loses_no_finished_user(data_dir, tmp_path, llm, monkeypatch):
+    reference = KnowledgeStore(build(data_dir, tmp_path / "ref", llm)["cache"])
+    with pytest.raises(Killed), killed_at_second_chunk(monkeypatch, "user"):
         build(data_dir, tmp_path / "run", llm)
-    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
     path = plan(spec(data_dir, tmp_path / "run"), llm).path
     assert not kstore.is_complete(path)
     encoded = []
@@ -271,33 +280,21 @@ def test_items_mode_user_without_positives_gets_the_population_mean(tmp_path):
     writer = kstore.ShardWriter(path)
     writer.write_chunk("item", ["a", "b"], np.array([[1.0, 0.0], [0.0, 3.0]], np.float32),
                        [{"kind": "item", "id": i, "prompt": i, "text": None} for i in "ab"])
-    extract._users_from_items(path, ["u1", "u2", "u3"], {"u1": ["a", "a", "b"], "u2": ["b"], "u3": []}, 1)
+    extract._users_from_items(path, ["u1", "u2", "u3"], {"u1": ["a", "a", "b"], "u2": ["b"], "u3": []})
     ids, vectors = kstore.chunk_vectors(path, "user")
     got = dict(zip(ids, np.asarray(vectors, np.float32)))
     assert np.allclose(got["u1"], [2 / 3, 1.0], atol=1e-3) and np.allclose(got["u2"], [0.0, 3.0], atol=1e-3)
     assert np.allclose(got["u3"], [2 / 4, 6 / 4], atol=1e-3)  # the mean over all four positive rows (float16 store)
     with pytest.raises(StoreError, match="1 item\\(s\\) have no vector yet"):
-        extract._users_from_items(str(tmp_path / "other"), ["u1"], {"u1": ["a"]}, 1)
+        extract._users_from_items(str(tmp_path / "other"), ["u1"], {"u1": ["a"]})
 
 
 def test_items_mode_resumes_and_shards(data_dir, tmp_path, llm, monkeypatch):
     reference = KnowledgeStore(build(data_dir, tmp_path / "ref", llm, user_vector="items", chunk_size=1)["cache"])
     n_items = len(reference.ids("item"))
     assert n_items > 16  # chunk_size 1 -> 16 items per chunk: several chunks
-    real_write = kstore.ShardWriter.write_chunk
-    calls = {"n": 0}
-
-    def dying_write(self, kind, ids, vectors, records):
-        if kind == "item":
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise Killed()
-        return real_write(self, kind, ids, vectors, records)
-
-    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", dying_write)
-    with pytest.raises(Killed):
+    with pytest.raises(Killed), killed_at_second_chunk(monkeypatch, "item"):
         build(data_dir, tmp_path / "run", llm, user_vector="items", chunk_size=1)
-    monkeypatch.setattr(kstore.ShardWriter, "write_chunk", real_write)
     encoded = []
     real_encode = llm.encode
     monkeypatch.setattr(llm, "encode", lambda prompts, *a, **k: encoded.append(len(prompts)) or real_encode(prompts, *a, **k))

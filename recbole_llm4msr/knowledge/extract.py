@@ -240,7 +240,7 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
     if merged:
         with kstore.MergeLock(path) as lock:
             if lock.held and not kstore.is_complete(path):
-                _merge(path, p, spec, users, num_shards)
+                _merge(path, p, spec, users)
             elif not lock.held:
                 merged = False  # another shard finished at the same moment and is merging
                 logger.info(f"{path}: another shard is merging the store")
@@ -259,31 +259,31 @@ def build_knowledge(spec, llm_model=None, num_shards=1, shard_id=0, show_progres
 def merge_shards(spec):
     """Merge finished shards into the store (for runs whose shards finished on other machines)."""
     p = plan(spec)
-    status = kstore.shard_status(p.path)
-    num_shards = next(iter(status.values()), None) or {}
     with kstore.MergeLock(p.path, force=True):
-        _merge(p.path, p, spec, p.users(spec), int(num_shards.get("num_shards", max(len(status), 1))))
+        _merge(p.path, p, spec, p.users(spec))
     return p.path
 
 
-def _merge(path, p, spec, users, num_shards):
+def _merge(path, p, spec, users):
     """Merge the finished shards of ``path`` (user vectors made from the item vectors first, ``items`` mode) and
     record the geometry."""
     ids = {"scenario": p.builder.scenarios, "user": users}
     if spec.user_vector == "items":
         items = p.items(users)
-        _users_from_items(path, users, p.builder.user_positive_items(), num_shards)
+        _users_from_items(path, users, p.builder.user_positive_items())
         ids = {"scenario": p.builder.scenarios, "item": items, "user": users}
     kstore.merge(path, p.header(spec), ids)
     _record_geometry(path)
 
 
-def _users_from_items(path, users, positives, num_shards):
+def _users_from_items(path, users, positives):
     """``user_vector: items``: each user's vector is the mean of the vectors of the user's training positives (one
     sparse product); a user without positives gets the mean over every positive row. Written as one chunk of kind
-    ``user`` beside shard 0's chunks (skipped when already there: resuming a killed merge)."""
+    ``user`` beside shard 0's chunks (skipped when already there: resuming a killed merge); the shards have finished,
+    so their DONE files say how many there are."""
     from scipy import sparse
 
+    num_shards = next((int(v["num_shards"]) for v in kstore.shard_status(path).values() if v), 1)
     writer = kstore.ShardWriter(path, 0, num_shards)
     if set(users) <= writer.done_ids("user"):
         return

@@ -56,6 +56,7 @@ class PromptBuilder:
         self.item_text = files.item_texts()
         self.scenarios = sorted(self.inter["scenario"].unique().tolist(), key=str)
         self._histories = None
+        self._positive_items = None
         self.descriptions = dict(files.config.get("scenario_descriptions") or {})
         descriptions = self.descriptions
         self._scenario_list = "\n".join(
@@ -113,7 +114,7 @@ class PromptBuilder:
     def user_positive_items(self):
         """user -> the item tokens (str) of the user's training positives, every scenario, repeats kept (the
         ``user_vector: items`` recipe); every user of the split is a key (``[]`` without positives)."""
-        if getattr(self, "_positive_items", None) is None:
+        if self._positive_items is None:
             pos = self.inter[self.inter["label"] > 0.5]
             out = {user: [] for user in self.inter["user"].unique()}
             for user, item in zip(pos["user"], pos["item"]):
