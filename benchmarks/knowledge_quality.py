@@ -9,7 +9,7 @@ An option is ``<llm>-<pooling>`` for the decoder on the user-level prompt (``smo
 ``smollm2-items`` (``user_vector: items``: a user = the mean of the vectors of the texts of the user's training
 positives, the default since session 9), with ``:N`` to extract only the first N users (the probes then run on those users;
 the table says how many), and ``NAME=PATH`` (or ``NAME=PATH:N``) for a local model directory (an aligned model from ``llm4msr-align``: the row
-is called NAME, last-token pooling). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
+is called NAME, last-token pooling of the user prompt; a NAME ending in ``-items`` takes ``user_vector: items``). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
 ``llm_device: cuda`` finds). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
 appended to ``benchmarks/results/knowledge-quality-<dataset>.csv`` as soon as it is measured, and the Markdown table
 is rewritten. The neighbour probe is also run on the standardised vectors (``knowledge_norm: standardize``).
@@ -45,8 +45,9 @@ def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
     head, _, tail = option.rpartition(":")
     name, limit = (head, int(tail)) if head and tail.isdigit() else (option, None)
     kw = dict(device=device, batch_size=batch_size, limit_users=limit, user_vector="prompt")
-    if "=" in name:  # NAME=PATH: a local model directory
-        kw.update(llm=name.partition("=")[2])
+    if "=" in name:  # NAME=PATH: a local model directory (NAME ending in -items: user_vector items)
+        label, _, path = name.partition("=")
+        kw.update(llm=path, user_vector="items" if label.endswith("-items") else "prompt")
     elif name.endswith("-items"):  # user_vector: items (the default)
         kw.update(llm=name[:-len("-items")], user_vector="items")  # the mode follows the llm (encoder for minilm)
     elif name == "minilm":  # the encoder templates: the user prompt is the history alone

@@ -8,6 +8,13 @@ ablation's store (``--raw``), and measures a held-out co-purchase probe of every
 user, the pair (last training item, validation item) against (last training item, a random item); AUC of the cosine
 similarity. Representations: the pre-trained SASRec's item embeddings, the raw LLM's vectors, the TSLRec vectors.
 Writes ``benchmarks/results/tslrec-<dataset>.json`` and ``.md``.
+
+    python benchmarks/tslrec.py --dataset amazon-art-office --probe_store PATH [--probe_store PATH2 ...]
+
+only runs the probe, on item stores built elsewhere (e.g. on a GPU, where the pipeline is minutes): the training
+sequences and the SASRec embeddings are read from this machine's pre-training stage of the same settings (it must have
+run: the pipeline's stage 0 is resumable), each store is one row (``NAME=PATH`` names it). Writes
+``benchmarks/results/tslrec-probe-<dataset>.json`` and ``.md``.
 """
 import argparse
 import json
@@ -24,7 +31,7 @@ from recbole_llm4msr.align.finetune import LoraSettings  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
-from recbole_llm4msr.tslrec.pipeline import TSLRecSettings, run  # noqa: E402
+from recbole_llm4msr.tslrec.pipeline import TSLRecSettings, default_out, run  # noqa: E402
 
 # the sequential model of the benchmark and of benchmarks/compare_tslrec.sh (smaller than RecBole's default SASRec
 # so that a CPU can run it: 2 layers of width 32, the latest 20 items)
@@ -79,6 +86,50 @@ def full_sequences(data_path, dataset):
     return {u: list(g["item_id"]) for u, g in df.groupby("user_id", sort=False)}
 
 
+def co_purchase_probes(args, pipeline_out, stores):
+    """{representation: (AUC, pairs)}: the pre-trained SASRec's embeddings (of ``pipeline_out``), each store
+    ({name: path}), random vectors."""
+    with open(os.path.join(pipeline_out, "pretrain.json")) as f:
+        sequences = json.load(f)["sequences"]
+    full = full_sequences(args.data_path, args.dataset)
+    anchors, positives, negatives = held_out_pairs(sequences, full, np.random.default_rng(0))
+    with np.load(os.path.join(pipeline_out, "pretrain.npz")) as z:
+        sasrec = {str(tk): v for tk, v in zip(z["tokens"], z["embeddings"])}
+    probes = {"SASRec item embeddings (pre-trained)": probe(sasrec, anchors, positives, negatives)}
+    for name, path in stores.items():
+        probes[name] = probe(store_table(path), anchors, positives, negatives)
+    rng = np.random.default_rng(1)
+    dim = len(next(iter(sasrec.values())))
+    probes["random vectors"] = probe({k: rng.normal(size=dim) for k in sasrec}, anchors, positives, negatives)
+    return probes
+
+
+PROBE_HEAD = ["Held-out co-purchase probe (AUC of cosine(last training item, validation item) against a random item; "
+              "higher = the representation places items bought one after the other together):", "",
+              "| representation | AUC | pairs |", "|---|---|---|"]
+
+
+def probe_only(args, pipeline_out):
+    if not os.path.isfile(os.path.join(pipeline_out, "pretrain.npz")):
+        raise SystemExit(f"--probe_store reads the pre-training stage of these settings from {pipeline_out}, which has "
+                         f"not run here: run this script once without --probe_store (its stage 0 is resumable)")
+    stores = {}
+    for spec in args.probe_store:
+        name, _, path = spec.rpartition("=")
+        stores[name or os.path.basename(path.rstrip("/"))] = path
+    probes = co_purchase_probes(args, pipeline_out, stores)
+    result = {"dataset": args.dataset, "sasrec_from": pipeline_out, "stores": stores, "co_purchase_probe": probes}
+    os.makedirs(args.out, exist_ok=True)
+    atomic_write_json(os.path.join(args.out, f"tslrec-probe-{args.dataset}.json"), result, indent=2)
+    lines = [f"# TSLRec item vectors on {args.dataset}: co-purchase probe", "",
+             f"SASRec embeddings from {pipeline_out} (this machine's pre-training); stores: "
+             + "; ".join(f"{k} = `{v}`" for k, v in stores.items()), ""] + PROBE_HEAD
+    lines += [f"| {k} | {v[0]} | {v[1]} |" for k, v in probes.items()]
+    atomic_write_text(os.path.join(args.out, f"tslrec-probe-{args.dataset}.md"), "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return result
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="amazon-art-office")
@@ -88,11 +139,15 @@ def main(argv=None):
     p.add_argument("--max_history", type=int, default=10)
     p.add_argument("--pretrain_epochs", type=int, default=8)
     p.add_argument("--raw", action="store_true", help="also build the raw-LLM store (the ablation)")
+    p.add_argument("--probe_store", nargs="+", default=None, metavar="[NAME=]PATH",
+                   help="only probe these item stores (see above)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     args = p.parse_args(argv)
     common = dict(dataset=args.dataset, data_path=args.data_path, k=args.k, max_users=args.max_users,
                   max_history=args.max_history, pretrain_epochs=args.pretrain_epochs,
                   pretrain_config=dict(SASREC), lora=LoraSettings(max_length=320))
+    if args.probe_store:
+        return probe_only(args, default_out(TSLRecSettings(**common)))
     t = time.perf_counter()
     summary = run(TSLRecSettings(**common))
     wall = time.perf_counter() - t
@@ -101,21 +156,10 @@ def main(argv=None):
     if args.raw:
         raw = run(TSLRecSettings(**dict(common, sft=False)))
         result["raw"] = raw
-    with open(os.path.join(summary["out"], "pretrain.json")) as f:
-        sequences = json.load(f)["sequences"]
-    full = full_sequences(args.data_path, args.dataset)
-    anchors, positives, negatives = held_out_pairs(sequences, full, np.random.default_rng(0))
-    with np.load(os.path.join(summary["out"], "pretrain.npz")) as z:
-        sasrec = {str(tk): v for tk, v in zip(z["tokens"], z["embeddings"])}
-    probes = {"SASRec item embeddings (pre-trained)": probe(sasrec, anchors, positives, negatives),
-              "TSLRec LLM item vectors": probe(store_table(summary["store"]), anchors, positives, negatives)}
+    stores = {"TSLRec LLM item vectors": summary["store"]}
     if args.raw:
-        probes["raw LLM item vectors (no SFT)"] = probe(store_table(result["raw"]["store"]), anchors, positives,
-                                                        negatives)
-    rng = np.random.default_rng(1)
-    dim = len(next(iter(sasrec.values())))
-    probes["random vectors"] = probe({k: rng.normal(size=dim) for k in sasrec}, anchors, positives, negatives)
-    result["co_purchase_probe"] = probes
+        stores["raw LLM item vectors (no SFT)"] = result["raw"]["store"]
+    probes = result["co_purchase_probe"] = co_purchase_probes(args, summary["out"], stores)
     os.makedirs(args.out, exist_ok=True)
     atomic_write_json(os.path.join(args.out, f"tslrec-{args.dataset}.json"), result, indent=2)
     s = summary["seconds"]
@@ -127,10 +171,7 @@ def main(argv=None):
     lines += [f"| {k[:-2]} | {v} |" for k, v in s.items()]
     lines += ["", f"Targets: whole pipeline <= 2700 s ({'met' if s['total_s'] <= 2700 else 'NOT met'}: "
                   f"{s['total_s']} s), SFT <= 1200 s ({'met' if s['sft_s'] <= 1200 else 'NOT met'}: {s['sft_s']} s). "
-                  f"SFT loss {summary['sft']['first_loss']} -> {summary['sft']['last_loss']}.", "",
-              "Held-out co-purchase probe (AUC of cosine(last training item, validation item) against a random item; "
-              "higher = the representation places items bought one after the other together):", "",
-              "| representation | AUC | pairs |", "|---|---|---|"]
+                  f"SFT loss {summary['sft']['first_loss']} -> {summary['sft']['last_loss']}.", ""] + PROBE_HEAD
     lines += [f"| {k} | {v[0]} | {v[1]} |" for k, v in probes.items()]
     atomic_write_text(os.path.join(args.out, f"tslrec-{args.dataset}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))

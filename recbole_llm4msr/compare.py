@@ -168,6 +168,12 @@ def baselines(label, labels):
     return out
 
 
+def control_name(baseline):
+    """How the table names a baseline other than the plain backbone: a control by its brackets (``[shuffle]``), the
+    default variant a variant with settings is tested against by its name (``vs SASRec_TSLRec``)."""
+    return baseline[baseline.index("["):] if "[" in baseline else f"vs {baseline}"
+
+
 # ---------------------------------------------------------------------------------------------- statistics
 def paired_test(treated, base):
     """(relative change of the means in %, t statistic, two-sided p of a paired t-test; None with < 2 pairs)."""
@@ -499,7 +505,8 @@ class Comparison:
             f"change of the mean against the plain backbone. ▲ / ▼ = better / worse by a {TEST_NAME} at raw p < "
             f"{ALPHA}; ▲▲ / ▼▼ = still significant after {CORRECTION} correction over all {n_tests} tests of this "
             f"table (tests.csv). 'vs control' = {'overall AUC' if not self.ranking else name} against the same model "
-            f"with shuffled (`[shuffle]`) or zeroed (`[zero]`) knowledge.", "",
+            f"with shuffled (`[shuffle]`) or zeroed (`[zero]`) knowledge; `vs NAME` = a variant with its own settings "
+            f"against the default variant NAME.", "",
             "| model | lr | " + " | ".join(headers) + " | vs control | s/epoch | params |",
             "|---" * (len(headers) + 5) + "|"]
         for label in self.order():
@@ -523,7 +530,7 @@ class Comparison:
                 cells.append(cell)
             controls = [by_key[(label, b, head)] for b, rel in baselines(label, self.models)
                         if rel != "vs plain backbone" and (label, b, head) in by_key]
-            vs = "; ".join(f"{t['baseline'][t['baseline'].index('['):]} {t['rel_pct']:+.2f}%"
+            vs = "; ".join(f"{control_name(t['baseline'])} {t['rel_pct']:+.2f}%"
                            + (f" {t['mark_corrected'] or t['mark_raw']}" if t["mark_raw"] else "") for t in controls)
             lr = float(runs[0]["learning_rate"])
             edge = "†" if len(self.lr_grid) > 1 and lr in (min(self.lr_grid), max(self.lr_grid)) else ""

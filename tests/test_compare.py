@@ -263,3 +263,30 @@ def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypat
     assert [(r["config_hash"], r["test_auc"]) for r in comparison.rows] == [("aaaaaaaaaaaa", "0.71")]
     comparison.merge([other])
     assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.71" and len(comparison.rows) == 2
+
+
+def test_the_table_names_a_variant_tested_against_the_default_variant(tmp_path, monkeypatch):
+    """A variant with settings (the raw-LLM ablation, knowledge of another LLM) beside the default variant is tested
+    against it; the table's control column names it (the report crashed on a baseline without brackets)."""
+    from recbole_llm4msr.compare import FIELDS
+
+    labels = ["SASRec", "SASRec_TSLRec", "SASRec_TSLRec[tslrec_sft=False]", "SASRec_TSLRec[shuffle]"]
+    ndcg = {"SASRec": (0.010, 0.012), "SASRec_TSLRec": (0.020, 0.023), "SASRec_TSLRec[tslrec_sft=False]": (0.018, 0.022),
+            "SASRec_TSLRec[shuffle]": (0.011, 0.010)}
+    out = tmp_path / "cmp"
+    out.mkdir()
+    with open(out / "runs.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS + ["test_ndcg@10"], restval="")
+        w.writeheader()
+        for label in labels:
+            for seed, value in zip((2020, 2021), ndcg[label]):
+                w.writerow({"model": label, "phase": "seeds", "seed": seed, "learning_rate": "0.001", "status": "ok",
+                            "config_hash": "aaaaaaaaaaaa", "test_ndcg@10": value, "train_s_per_epoch": 1.0,
+                            "params": 10})
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    comparison = Comparison("amazon-art-office", labels, seeds=2, lr_grid=[0.001], out=str(out), metric="ndcg@10")
+    table = comparison.report()
+    raw_row = next(line for line in table.splitlines() if line.startswith("| SASRec_TSLRec[tslrec_sft=False] |"))
+    assert "vs SASRec_TSLRec -" in raw_row  # 0.0200 vs 0.0215: worse than the default variant
+    tslrec_row = next(line for line in table.splitlines() if line.startswith("| SASRec_TSLRec |"))
+    assert "[shuffle] +" in tslrec_row
