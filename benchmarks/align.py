@@ -2,7 +2,7 @@
 the alignment within 20 minutes wall, the aligned model's HR@1 among 20 candidates above the base model's and
 popularity's).
 
-    python benchmarks/align.py --dataset amazon-art-office --max_samples 480 [--eval_users 200]
+    python benchmarks/align.py --dataset amazon-art-office --max_samples 480 [--eval_users 200] [--name FILE]
 
 Runs ``llm4msr-align`` (resumable: rerun after a stop) into the cache and writes its manifest and evaluation to
 ``benchmarks/results/align-<dataset>.json`` and ``.md``.
@@ -29,6 +29,7 @@ def main(argv=None):
     p.add_argument("--tasks", default="mim,bpr,mlm,next,rank,click")
     p.add_argument("--out", default=os.path.join(os.path.expanduser("~"), ".cache", "recbole_llm4msr", "aligned"))
     p.add_argument("--results", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument("--name", default=None, help="result file name without extension (default align-<dataset>)")
     args = p.parse_args(argv)
     out = os.path.join(args.out, f"{args.dataset}-{args.max_samples}")
     cli = build_parser().parse_args([f"--dataset={args.dataset}", f"--data_path={args.data_path}", "--llm=smollm2",
@@ -44,7 +45,8 @@ def main(argv=None):
                                           "seconds")},
               "evaluation": ev}
     os.makedirs(args.results, exist_ok=True)
-    atomic_write_json(os.path.join(args.results, f"align-{args.dataset}.json"), result, indent=2)
+    name = args.name or f"align-{args.dataset}"
+    atomic_write_json(os.path.join(args.results, f"{name}.json"), result, indent=2)
     rows = [(name, ev[name]) for name in ("aligned", "base", "popularity") if name in ev]
     hr = {name: m["HR@1"] for name, m in rows}
     met_time = manifest["train_seconds"] <= 1200  # the alignment (LoRA fine-tuning); evaluation is extra
@@ -61,7 +63,7 @@ def main(argv=None):
     lines += ["", f"Targets: the alignment (fine-tuning) within 1200 s: {'met' if met_time else 'NOT met'} "
                   f"({manifest['train_seconds']} s; with both rankings the command took {manifest['seconds']} s); "
                   f"aligned HR@1 above base and popularity: {'met' if met_hr else 'NOT met'} ({hr})."]
-    atomic_write_text(os.path.join(args.results, f"align-{args.dataset}.md"), "\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(args.results, f"{name}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(json.dumps(result["evaluation"]))
 
