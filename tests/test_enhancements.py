@@ -367,27 +367,3 @@ def test_meta_generator_setting_builds_factored_layers_that_train(name, data_dir
         loss.backward()
         opt.step()
     assert torch.isfinite(loss) and not torch.equal(before, model.enhancement.bottom.V[0])
-
-
-@pytest.mark.parametrize("name", ["SharedBottom_LLM4MSR", "MMoE_DN"])
-def test_factored_scenario_branch_runs_row_wise_with_the_same_result(name, data_dir, store, batch_and_data,
-                                                                     monkeypatch):
-    """With ``meta_generator: factored`` a per-scenario condition runs row-wise (each row's scenario vector, two
-    GEMMs per layer) instead of splitting the batch by scenario: the same function as the grouped path."""
-    from recbole_llm4msr.layers import ScenarioGroups
-
-    model, batch = build(name, data_dir, store, batch_and_data, meta_generator="factored")
-    enh = model.enhancement
-    with torch.no_grad():  # far from the initial state (V and B start near zero)
-        for p in list(enh.parallel.V) + list(enh.parallel.B):
-            p.normal_(0, 0.5)
-        inputs = model.embed(batch)
-        cond, index, groups = enh.parallel_condition(inputs)
-        grouped = enh.parallel.forward_grouped(inputs.x, cond, groups)
-
-        def no_split(*args, **kwargs):
-            raise AssertionError("the factored scenario branch split the batch by scenario")
-
-        monkeypatch.setattr(ScenarioGroups, "apply", no_split)
-        rows = enh._run(enh.parallel, inputs.x, cond, index, groups)
-        assert torch.allclose(rows, grouped, atol=1e-5)

@@ -75,10 +75,6 @@ class MetaLayers(nn.Module):
         flat = self.generator(self.code(cond))
         return [(flat[:, w].reshape(-1, i, o), flat[:, b]) for (w, b), (i, o) in zip(self._slices(), self.shapes)]
 
-    # whether a row-aligned condition is as cheap as a shared one (then per-scenario conditions run row-wise too,
-    # without splitting the batch by scenario): not here, where a row costs in x out x (1 + rank)
-    row_path_is_cheap = False
-
     def forward_grouped(self, x, cond, groups):
         """Rows grouped by a handful of distinct conditioning vectors (e.g. scenarios): ``cond`` [G, cond_dim]
         holds one vector per group of ``groups`` (a :class:`ScenarioGroups`). The layers are generated once per
@@ -132,8 +128,6 @@ class FactoredMetaLayers(MetaLayers):
     (``meta_generator: factored``; about 7x fewer multiply-adds than ``full`` at the default widths and rank 8). The
     conditional part starts at zero (``V``, ``B``), so the layers start as plain ones, as with ``full``.
     """
-
-    row_path_is_cheap = True  # a row costs in x out + rank x (in + out) whatever its condition
 
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         if not rank or int(rank) <= 0:

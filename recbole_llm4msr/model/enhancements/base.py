@@ -45,9 +45,7 @@ class MetaFusion(Enhancement):
 
     A subclass sets ``use_bottom`` / ``use_parallel`` and the two condition methods. Row-wise conditions (users)
     run the low-rank GEMM form of :class:`MetaLayers`; per-scenario conditions generate the layers once per
-    scenario and run each scenario group through plain linear layers (``meta_generator: full``), or, where a row
-    costs no more than a shared layer (``factored``), run row-wise on each row's scenario vector (the same function;
-    no split of the batch by scenario).
+    scenario and run each scenario group through plain linear layers.
     """
 
     use_bottom = True
@@ -96,11 +94,7 @@ class MetaFusion(Enhancement):
 
     @staticmethod
     def _run(meta, x, cond, index, groups):
-        if groups is None:
-            return meta(x, cond, index)
-        if meta.row_path_is_cheap:  # factored: the same layers row by row, without splitting the batch by scenario
-            return meta(x, cond, groups.scenario)
-        return meta.forward_grouped(x, cond, groups)
+        return meta(x, cond, index) if groups is None else meta.forward_grouped(x, cond, groups)
 
     def transform_input(self, inputs):
         if self.bottom is None:
