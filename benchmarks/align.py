@@ -45,8 +45,8 @@ def main(argv=None):
                                           "seconds")},
               "evaluation": ev}
     os.makedirs(args.results, exist_ok=True)
-    name = args.name or f"align-{args.dataset}"
-    atomic_write_json(os.path.join(args.results, f"{name}.json"), result, indent=2)
+    stem = args.name or f"align-{args.dataset}"
+    atomic_write_json(os.path.join(args.results, f"{stem}.json"), result, indent=2)
     rows = [(name, ev[name]) for name in ("aligned", "base", "popularity") if name in ev]
     hr = {name: m["HR@1"] for name, m in rows}
     met_time = manifest["train_seconds"] <= 1200  # the alignment (LoRA fine-tuning); evaluation is extra
@@ -63,7 +63,7 @@ def main(argv=None):
     lines += ["", f"Targets: the alignment (fine-tuning) within 1200 s: {'met' if met_time else 'NOT met'} "
                   f"({manifest['train_seconds']} s; with both rankings the command took {manifest['seconds']} s); "
                   f"aligned HR@1 above base and popularity: {'met' if met_hr else 'NOT met'} ({hr})."]
-    atomic_write_text(os.path.join(args.results, f"{name}.md"), "\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(args.results, f"{stem}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(json.dumps(result["evaluation"]))
 

@@ -47,7 +47,9 @@ def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
     kw = dict(device=device, batch_size=batch_size, limit_users=limit, user_vector="prompt")
     if "=" in name:  # NAME=PATH: a local model directory (NAME ending in -items: user_vector items)
         label, _, path = name.partition("=")
-        kw.update(llm=path, user_vector="items" if label.endswith("-items") else "prompt")
+        kw["llm"] = path
+        if label.endswith("-items"):
+            kw["user_vector"] = "items"
     elif name.endswith("-items"):  # user_vector: items (the default)
         kw.update(llm=name[:-len("-items")], user_vector="items")  # the mode follows the llm (encoder for minilm)
     elif name == "minilm":  # the encoder templates: the user prompt is the history alone

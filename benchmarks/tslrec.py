@@ -104,9 +104,12 @@ def co_purchase_probes(args, pipeline_out, stores):
     return probes
 
 
-PROBE_HEAD = ["Held-out co-purchase probe (AUC of cosine(last training item, validation item) against a random item; "
-              "higher = the representation places items bought one after the other together):", "",
-              "| representation | AUC | pairs |", "|---|---|---|"]
+def probe_table(probes):
+    """The Markdown lines of the co-purchase probe's results."""
+    return (["Held-out co-purchase probe (AUC of cosine(last training item, validation item) against a random item; "
+             "higher = the representation places items bought one after the other together):", "",
+             "| representation | AUC | pairs |", "|---|---|---|"]
+            + [f"| {k} | {v[0]} | {v[1]} |" for k, v in probes.items()])
 
 
 def probe_only(args, pipeline_out):
@@ -123,8 +126,7 @@ def probe_only(args, pipeline_out):
     atomic_write_json(os.path.join(args.out, f"tslrec-probe-{args.dataset}.json"), result, indent=2)
     lines = [f"# TSLRec item vectors on {args.dataset}: co-purchase probe", "",
              f"SASRec embeddings from {pipeline_out} (this machine's pre-training); stores: "
-             + "; ".join(f"{k} = `{v}`" for k, v in stores.items()), ""] + PROBE_HEAD
-    lines += [f"| {k} | {v[0]} | {v[1]} |" for k, v in probes.items()]
+             + "; ".join(f"{k} = `{v}`" for k, v in stores.items()), ""] + probe_table(probes)
     atomic_write_text(os.path.join(args.out, f"tslrec-probe-{args.dataset}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
     return result
@@ -153,11 +155,9 @@ def main(argv=None):
     wall = time.perf_counter() - t
     result = {"dataset": args.dataset, "threads": os.environ.get("OMP_NUM_THREADS", "all"), "cpus": os.cpu_count(),
               "tslrec": summary, "wall_s_this_call": round(wall, 1)}
-    if args.raw:
-        raw = run(TSLRecSettings(**dict(common, sft=False)))
-        result["raw"] = raw
     stores = {"TSLRec LLM item vectors": summary["store"]}
     if args.raw:
+        result["raw"] = run(TSLRecSettings(**dict(common, sft=False)))
         stores["raw LLM item vectors (no SFT)"] = result["raw"]["store"]
     probes = result["co_purchase_probe"] = co_purchase_probes(args, summary["out"], stores)
     os.makedirs(args.out, exist_ok=True)
@@ -171,8 +171,7 @@ def main(argv=None):
     lines += [f"| {k[:-2]} | {v} |" for k, v in s.items()]
     lines += ["", f"Targets: whole pipeline <= 2700 s ({'met' if s['total_s'] <= 2700 else 'NOT met'}: "
                   f"{s['total_s']} s), SFT <= 1200 s ({'met' if s['sft_s'] <= 1200 else 'NOT met'}: {s['sft_s']} s). "
-                  f"SFT loss {summary['sft']['first_loss']} -> {summary['sft']['last_loss']}.", ""] + PROBE_HEAD
-    lines += [f"| {k} | {v[0]} | {v[1]} |" for k, v in probes.items()]
+                  f"SFT loss {summary['sft']['first_loss']} -> {summary['sft']['last_loss']}.", ""] + probe_table(probes)
     atomic_write_text(os.path.join(args.out, f"tslrec-{args.dataset}.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
