@@ -2,12 +2,13 @@
 2 CPU cores for amazon-art-office).
 
     python benchmarks/tslrec.py --dataset amazon-art-office [--max_users 320] [--pretrain_epochs 8] [--raw]
+        [--item_text_words N] [--name SUFFIX]
 
 Runs (or resumes, or reuses) ``recbole_llm4msr.tslrec.pipeline.run`` with the settings below, then the raw-LLM
 ablation's store (``--raw``), and measures a held-out co-purchase probe of every item representation: for each
 user, the pair (last training item, validation item) against (last training item, a random item); AUC of the cosine
 similarity. Representations: the pre-trained SASRec's item embeddings, the raw LLM's vectors, the TSLRec vectors.
-Writes ``benchmarks/results/tslrec-<dataset>.json`` and ``.md``.
+Writes ``benchmarks/results/tslrec-<dataset>[-SUFFIX].json`` and ``.md`` (``--name`` keeps several recipes apart).
 
     python benchmarks/tslrec.py --dataset amazon-art-office --probe_store PATH [--probe_store PATH2 ...]
 
@@ -37,6 +38,19 @@ from recbole_llm4msr.tslrec.pipeline import TSLRecSettings, default_out, run  # 
 # so that a CPU can run it: 2 layers of width 32, the latest 20 items)
 SASREC = {"hidden_size": 32, "inner_size": 64, "n_layers": 2, "n_heads": 2, "MAX_ITEM_LIST_LENGTH": 20,
           "train_batch_size": 2048, "stopping_step": 3}
+
+
+def cpu_model():
+    """The CPU's model name and whether it has AMX bf16 units (timings differ several-fold between machines with the
+    same core count: the LLM runs in bf16 where the CPU supports it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "unknown"
+    name = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), "unknown")
+    flags = next((x.split(":", 1)[1].split() for x in lines if x.startswith("flags")), [])
+    return name + (" with AMX-BF16" if "amx_bf16" in flags else "")
 
 
 def held_out_pairs(sequences, full, rng):
@@ -140,13 +154,17 @@ def main(argv=None):
     p.add_argument("--max_users", type=int, default=320)
     p.add_argument("--max_history", type=int, default=10)
     p.add_argument("--pretrain_epochs", type=int, default=8)
+    p.add_argument("--item_text_words", type=int, default=None,
+                   help="at most N words of each item's text (the CPU cost cap; default: the whole text)")
     p.add_argument("--raw", action="store_true", help="also build the raw-LLM store (the ablation)")
+    p.add_argument("--name", default="", help="suffix of the result files (tslrec-<dataset>-<name>.md)")
     p.add_argument("--probe_store", nargs="+", default=None, metavar="[NAME=]PATH",
                    help="only probe these item stores (see above)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     args = p.parse_args(argv)
     common = dict(dataset=args.dataset, data_path=args.data_path, k=args.k, max_users=args.max_users,
                   max_history=args.max_history, pretrain_epochs=args.pretrain_epochs,
+                  item_text_words=args.item_text_words,
                   pretrain_config=dict(SASREC), lora=LoraSettings(max_length=320))
     if args.probe_store:
         return probe_only(args, default_out(TSLRecSettings(**common)))
@@ -154,17 +172,20 @@ def main(argv=None):
     summary = run(TSLRecSettings(**common))
     wall = time.perf_counter() - t
     result = {"dataset": args.dataset, "threads": os.environ.get("OMP_NUM_THREADS", "all"), "cpus": os.cpu_count(),
-              "tslrec": summary, "wall_s_this_call": round(wall, 1)}
+              "cpu_model": cpu_model(), "tslrec": summary, "wall_s_this_call": round(wall, 1)}
     stores = {"TSLRec LLM item vectors": summary["store"]}
     if args.raw:
         result["raw"] = run(TSLRecSettings(**dict(common, sft=False)))
         stores["raw LLM item vectors (no SFT)"] = result["raw"]["store"]
     probes = result["co_purchase_probe"] = co_purchase_probes(args, summary["out"], stores)
     os.makedirs(args.out, exist_ok=True)
-    atomic_write_json(os.path.join(args.out, f"tslrec-{args.dataset}.json"), result, indent=2)
+    base = os.path.join(args.out, f"tslrec-{args.dataset}" + (f"-{args.name}" if args.name else ""))
+    atomic_write_json(base + ".json", result, indent=2)
     s = summary["seconds"]
     lines = [f"# TSLRec pipeline on {args.dataset}", "",
-             f"{os.cpu_count()} CPU cores (OMP_NUM_THREADS={result['threads']}); SASRec {SASREC}, k={args.k}, "
+             f"{os.cpu_count()} CPU cores ({result['cpu_model']}, OMP_NUM_THREADS={result['threads']}); SASRec "
+             f"{SASREC}, at most {args.pretrain_epochs} epochs, k={args.k}, item text "
+             f"{'whole' if args.item_text_words is None else f'capped at {args.item_text_words} words'}, "
              f"{summary['sft']['samples']} SFT users (one sample each, latest {args.max_history} items), LoRA "
              f"r=8 1 epoch ({summary['sft']['steps']} steps), {summary['items']} items embedded.", "",
              "| stage | seconds |", "|---|---|"]
@@ -172,7 +193,7 @@ def main(argv=None):
     lines += ["", f"Targets: whole pipeline <= 2700 s ({'met' if s['total_s'] <= 2700 else 'NOT met'}: "
                   f"{s['total_s']} s), SFT <= 1200 s ({'met' if s['sft_s'] <= 1200 else 'NOT met'}: {s['sft_s']} s). "
                   f"SFT loss {summary['sft']['first_loss']} -> {summary['sft']['last_loss']}.", ""] + probe_table(probes)
-    atomic_write_text(os.path.join(args.out, f"tslrec-{args.dataset}.md"), "\n".join(lines) + "\n")
+    atomic_write_text(base + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

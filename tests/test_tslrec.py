@@ -105,6 +105,30 @@ def test_the_pipeline_writes_a_fingerprinted_item_store_and_is_reused(toy):
     assert not raw_store.header["with_categories"]
 
 
+def test_the_aligned_model_ablation_is_a_local_model_directory(toy, tmp_path):
+    """The alignment's output (a merged LoRA model directory with a manifest) is what tslrec_llm / --llm takes for
+    the "aligned model" ablation, with and without the SFT stage; its stores are kept apart from the base LLM's."""
+    from recbole_llm4msr.align.finetune import finetune, load_for_training, save_model
+    from recbole_llm4msr.knowledge.llm import file_identity
+
+    base, llm, summary = toy
+    name, tokenizer, model = load_for_training(str(llm))
+    pairs = [(f"Which item comes next after red thing {k}?", f"red thing {k + 1}") for k in range(8)]
+    merged, history = finetune(model, tokenizer, pairs, str(tmp_path / "aligned"),
+                               LoraSettings(batch_size=8, max_length=64, learning_rate=1e-2), progress=False)
+    aligned = save_model(merged, tokenizer, str(tmp_path / "aligned"), {"task": "align", "steps": history["steps"]})
+    raw_aligned = run(settings(base, aligned, sft=False, out=str(tmp_path / "raw-aligned")), show_progress=False)
+    raw_base = run(settings(base, llm, sft=False, out=str(tmp_path / "raw-base")), show_progress=False)
+    a, b = KnowledgeStore(raw_aligned["store"]), KnowledgeStore(raw_base["store"])
+    assert a.fingerprint["llm"] == file_identity(aligned) != b.fingerprint["llm"]
+    assert a.ids("item") == b.ids("item")
+    assert not np.allclose(np.asarray(a.vectors("item")), np.asarray(b.vectors("item")))
+    sft_aligned = run(settings(base, aligned, out=str(tmp_path / "sft-aligned")), show_progress=False)
+    manifest = json.load(open(os.path.join(sft_aligned["out"], "model", "manifest.json")))
+    assert manifest["base_identity"] == file_identity(aligned) != file_identity(llm)
+    assert KnowledgeStore(sft_aligned["store"]).fingerprint["llm"] != KnowledgeStore(summary["store"]).fingerprint["llm"]
+
+
 def run_model(workdir, base, model, **extra):
     from recbole_llm4msr.quick_start import run_recbole
 
