@@ -118,7 +118,8 @@ def test_the_aligned_model_ablation_is_a_local_model_directory(toy, tmp_path):
                                LoraSettings(batch_size=8, max_length=64, learning_rate=1e-2), progress=False)
     aligned = save_model(merged, tokenizer, str(tmp_path / "aligned"), {"task": "align", "steps": history["steps"]})
     raw_aligned = run(settings(base, aligned, sft=False, out=str(tmp_path / "raw-aligned")), show_progress=False)
-    raw_base = run(settings(base, llm, sft=False, out=str(tmp_path / "raw-base")), show_progress=False)
+    raw_base = run(settings(base, llm, sft=False, out=str(base / "raw")), show_progress=False)  # the base LLM's
+    # raw store, shared with the pipeline test (reused when that test built it)
     a, b = KnowledgeStore(raw_aligned["store"]), KnowledgeStore(raw_base["store"])
     assert a.fingerprint["llm"] == file_identity(aligned) != b.fingerprint["llm"]
     assert a.ids("item") == b.ids("item")
