@@ -251,6 +251,37 @@ def test_memory_mapped_knowledge_predicts_exactly_as_loaded(fallback, data_dir, 
         build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_memory="ssd")
 
 
+@pytest.mark.parametrize("generator", ["full", "factored"])
+def test_evaluation_computes_every_users_code_once_and_never_serves_a_stale_one(generator, data_dir, store,
+                                                                                  batch_and_data):
+    model, batch = build("STAR_LLM4MSR", data_dir, store, batch_and_data, meta_generator=generator)
+    enh = model.enhancement
+    bottleneck = enh.bottom.bottleneck.weight
+    with torch.no_grad():  # a conditional part far from its near-zero start, so that the codes matter
+        for n, p in enumerate(enh.bottom.parameters()):
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(n)) * 0.3)
+    model.eval()
+
+    def uncached():  # with gradients on, the codes are computed per batch (the training path)
+        with torch.enable_grad():
+            return model.predict(batch).detach()
+
+    with torch.no_grad():
+        cached = model.predict(batch)
+    assert enh._codes is not None and enh._codes.z.shape == (len(enh.user_knowledge.has), enh.bottom.rank)
+    kept = enh._codes
+    with torch.no_grad():
+        assert torch.equal(model.predict(batch), cached) and enh._codes is kept  # computed once, then reused
+    assert torch.allclose(cached, uncached(), atol=1e-6)
+    with torch.no_grad():
+        bottleneck.add_(0.3)  # an in-place change, as an optimizer step or load_state_dict makes
+        changed = model.predict(batch)
+    assert enh._codes is not kept
+    assert not torch.allclose(changed, cached, atol=1e-4) and torch.allclose(changed, uncached(), atol=1e-6)
+    model.train()
+    assert enh._codes is None
+
+
 def test_knowledge_controls_keep_the_architecture_and_remove_the_information(data_dir, store, batch_and_data):
     real, batch = build("MMoE_LLM4MSR", data_dir, store, batch_and_data)
     shuffled, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="shuffle")

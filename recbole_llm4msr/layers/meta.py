@@ -20,6 +20,17 @@ import torch
 from torch import nn
 
 
+class Codes:
+    """The bottleneck codes ``z(h)`` of a set of conditioning vectors, computed beforehand (:meth:`MetaLayers.codes`):
+    passed as ``cond`` to :meth:`MetaLayers.forward`, they are used as they are (e.g. every user's code, computed once
+    per evaluation)."""
+
+    __slots__ = ("z",)
+
+    def __init__(self, z):
+        self.z = z
+
+
 class MetaLayers(nn.Module):
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         super().__init__()
@@ -70,6 +81,18 @@ class MetaLayers(nn.Module):
         z = self.norm(cond)
         return torch.tanh(self.bottleneck(z)) if self.bottleneck is not None else z
 
+    def codes(self, cond):
+        """:class:`Codes` of the vectors ``cond`` [U, cond_dim], to pass as ``cond`` to :meth:`forward` later."""
+        return Codes(self.code(cond))
+
+    def code_parameters(self):
+        """The parameters the codes depend on (the normalisation and the bottleneck)."""
+        return list(self.norm.parameters()) + (list(self.bottleneck.parameters()) if self.bottleneck is not None else [])
+
+    def _row_codes(self, cond, index):
+        z = cond.z if isinstance(cond, Codes) else self.code(cond)
+        return z if index is None else z[index]
+
     def explicit_parameters(self, cond):
         """[(W [B, in, out], b [B, out]) per layer]: the literal ``reshape(MLP(h))`` (for tests and inspection)."""
         flat = self.generator(self.code(cond))
@@ -94,10 +117,9 @@ class MetaLayers(nn.Module):
 
     def forward(self, x, cond, index=None):
         """x [B, in]; cond [B, cond_dim] row-aligned, or with ``index`` [B] the distinct vectors [U, cond_dim] that
-        each row points to (the bottleneck then runs once per distinct vector) -> [B, out_dim]."""
-        z = self.code(cond)
-        if index is not None:
-            z = z[index]
+        each row points to (the bottleneck then runs once per distinct vector) -> [B, out_dim]. ``cond`` may also be
+        precomputed :class:`Codes` (row-aligned, or with ``index``)."""
+        z = self._row_codes(cond, index)
         # [1, z]: the generator's bias (the constant layer C, c_b) becomes rank 0 of the same product
         z1 = torch.cat([torch.ones_like(z[:, :1]), z], dim=1)
         h = x
@@ -163,9 +185,7 @@ class FactoredMetaLayers(MetaLayers):
                 for C, c, U, V, B in zip(self.C, self.c, self.U, self.V, self.B)]
 
     def forward(self, x, cond, index=None):
-        z = self.code(cond)
-        if index is not None:
-            z = z[index]
+        z = self._row_codes(cond, index)
         h = x
         last = len(self.shapes) - 1
         for k, (C, c, U, V, B) in enumerate(zip(self.C, self.c, self.U, self.V, self.B)):

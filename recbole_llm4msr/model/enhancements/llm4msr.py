@@ -65,6 +65,7 @@ class LLM4MSR(MetaFusion):
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
         self.user_knowledge = KnowledgeTable(users)  # in memory or memory-mapped (knowledge_memory)
         self.register_buffer("scenario_knowledge", torch.from_numpy(scenarios.table[1:]), persistent=False)
+        self._codes = self._codes_key = None  # evaluation's cache of every user's code (_user_codes)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
     def user_condition_rows(self, inputs):
@@ -84,11 +85,32 @@ class LLM4MSR(MetaFusion):
         uid = inputs.interaction[self.uid_field].long()
         if self.fallback == "scenario":  # a cold user's vector depends on the row's scenario
             return self.user_condition_rows(inputs), None, None
+        if self._can_cache_codes():  # evaluation: every user's code once, then one lookup per row
+            return self._user_codes(), uid, None
         users, index = torch.unique(uid, return_inverse=True)  # the bottleneck runs once per distinct user
         h = self.user_knowledge(users)
         if self.disable_user_knowledge:
             h = torch.zeros_like(h)
         return h, index, None
+
+    def _can_cache_codes(self):
+        return (not self.training and not torch.is_grad_enabled() and not self.disable_user_knowledge
+                and self.user_knowledge.memory == "load" and self.bottom.rank > 0)
+
+    def _user_codes(self):
+        """The bottleneck codes of every user's vector (row 0 and users without one: zeros), computed once and kept
+        while the table and the code's parameters are unchanged: evaluation runs the bottleneck once per user, not
+        once per batch. The key holds each tensor's storage and version counter, so an optimizer step,
+        ``load_state_dict`` or ``.to()`` recomputes; ``train()`` / ``eval()`` drop the cache."""
+        table = self.user_knowledge.table
+        key = tuple((t.data_ptr(), t._version) for t in [table] + self.bottom.code_parameters())
+        if self._codes_key != key:
+            self._codes, self._codes_key = self.bottom.codes(table), key
+        return self._codes
+
+    def train(self, mode=True):
+        self._codes = self._codes_key = None
+        return super().train(mode)
 
     def parallel_condition(self, inputs):
         return self.scenario_knowledge, None, inputs.groups
