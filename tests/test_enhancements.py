@@ -252,34 +252,36 @@ def test_memory_mapped_knowledge_predicts_exactly_as_loaded(fallback, data_dir, 
 
 
 @pytest.mark.parametrize("generator", ["full", "factored"])
-def test_evaluation_computes_every_users_code_once_and_never_serves_a_stale_one(generator, data_dir, store,
-                                                                                  batch_and_data):
+def test_evaluation_keeps_every_users_code_and_every_scenarios_layers_and_never_a_stale_one(generator, data_dir, store,
+                                                                                            batch_and_data):
     model, batch = build("STAR_LLM4MSR", data_dir, store, batch_and_data, meta_generator=generator)
     enh = model.enhancement
-    bottleneck = enh.bottom.bottleneck.weight
-    with torch.no_grad():  # a conditional part far from its near-zero start, so that the codes matter
-        for n, p in enumerate(enh.bottom.parameters()):
+    with torch.no_grad():  # conditional parts far from their near-zero start, so that the knowledge matters
+        for n, p in enumerate(list(enh.bottom.parameters()) + list(enh.parallel.parameters())):
             p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(n)) * 0.3)
     model.eval()
 
-    def uncached():  # with gradients on, the codes are computed per batch (the training path)
+    def uncached():  # with gradients on, codes and layers are computed per batch (the training path)
         with torch.enable_grad():
             return model.predict(batch).detach()
 
     with torch.no_grad():
         cached = model.predict(batch)
-    assert enh._codes is not None and enh._codes.z.shape == (len(enh.user_knowledge.has), enh.bottom.rank)
-    kept = enh._codes
-    with torch.no_grad():
-        assert torch.equal(model.predict(batch), cached) and enh._codes is kept  # computed once, then reused
+    codes, layers = enh._cache["user_codes"][1], enh._cache["scenario_layers"][1]
+    assert codes.z.shape == (len(enh.user_knowledge.has), enh.bottom.rank)
+    assert len(layers.params) == 2 and layers.params[0][0].shape[0] == len(enh.scenario_knowledge)
+    with torch.no_grad():  # computed once, then reused
+        assert torch.equal(model.predict(batch), cached)
+    assert enh._cache["user_codes"][1] is codes and enh._cache["scenario_layers"][1] is layers
     assert torch.allclose(cached, uncached(), atol=1e-6)
-    with torch.no_grad():
-        bottleneck.add_(0.3)  # an in-place change, as an optimizer step or load_state_dict makes
-        changed = model.predict(batch)
-    assert enh._codes is not kept
-    assert not torch.allclose(changed, cached, atol=1e-4) and torch.allclose(changed, uncached(), atol=1e-6)
+    for changed_part in (enh.bottom.bottleneck.weight, enh.parallel.bottleneck.weight):
+        with torch.no_grad():
+            before = model.predict(batch)
+            changed_part.add_(0.3)  # an in-place change, as an optimizer step or load_state_dict makes
+            after = model.predict(batch)
+        assert not torch.allclose(after, before, atol=1e-4) and torch.allclose(after, uncached(), atol=1e-6)
     model.train()
-    assert enh._codes is None
+    assert enh._cache == {}
 
 
 def test_knowledge_controls_keep_the_architecture_and_remove_the_information(data_dir, store, batch_and_data):

@@ -31,6 +31,17 @@ class Codes:
         self.z = z
 
 
+class Generated:
+    """The layers generated for a handful of conditioning vectors, computed beforehand
+    (:meth:`MetaLayers.generated`): passed as ``cond`` to :meth:`MetaLayers.forward_grouped`, they are used as they
+    are (e.g. every scenario's layers, generated once per evaluation)."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params):
+        self.params = params
+
+
 class MetaLayers(nn.Module):
     def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
         super().__init__()
@@ -85,6 +96,11 @@ class MetaLayers(nn.Module):
         """:class:`Codes` of the vectors ``cond`` [U, cond_dim], to pass as ``cond`` to :meth:`forward` later."""
         return Codes(self.code(cond))
 
+    def generated(self, cond):
+        """:class:`Generated` layers of the vectors ``cond`` [G, cond_dim], to pass as ``cond`` to
+        :meth:`forward_grouped` later."""
+        return Generated(self.explicit_parameters(cond))
+
     def code_parameters(self):
         """The parameters the codes depend on (the normalisation and the bottleneck)."""
         return list(self.norm.parameters()) + (list(self.bottleneck.parameters()) if self.bottleneck is not None else [])
@@ -102,8 +118,8 @@ class MetaLayers(nn.Module):
         """Rows grouped by a handful of distinct conditioning vectors (e.g. scenarios): ``cond`` [G, cond_dim]
         holds one vector per group of ``groups`` (a :class:`ScenarioGroups`). The layers are generated once per
         group (the literal ``reshape(MLP(h))``) and each group runs them as plain linear layers. Equal to
-        :meth:`forward` on the row-aligned vectors."""
-        params = self.explicit_parameters(cond)
+        :meth:`forward` on the row-aligned vectors. ``cond`` may also be precomputed :class:`Generated` layers."""
+        params = cond.params if isinstance(cond, Generated) else self.explicit_parameters(cond)
         last = len(params) - 1
 
         def run(g, h):

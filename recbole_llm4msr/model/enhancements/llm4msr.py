@@ -65,7 +65,7 @@ class LLM4MSR(MetaFusion):
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
         self.user_knowledge = KnowledgeTable(users)  # in memory or memory-mapped (knowledge_memory)
         self.register_buffer("scenario_knowledge", torch.from_numpy(scenarios.table[1:]), persistent=False)
-        self._codes = self._codes_key = None  # evaluation's cache of every user's code (_user_codes)
+        self._cache = {}  # evaluation: every user's code, every scenario's layers (_kept)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
 
     def user_condition_rows(self, inputs):
@@ -93,26 +93,39 @@ class LLM4MSR(MetaFusion):
             h = torch.zeros_like(h)
         return h, index, None
 
+    def _evaluating(self):
+        """Evaluation without gradients: what depends only on the frozen knowledge and the parameters is kept."""
+        return not self.training and not torch.is_grad_enabled()
+
     def _can_cache_codes(self):
-        return (not self.training and not torch.is_grad_enabled() and not self.disable_user_knowledge
-                and self.user_knowledge.memory == "load" and self.bottom.rank > 0)
+        return (self._evaluating() and not self.disable_user_knowledge and self.user_knowledge.memory == "load"
+                and self.bottom.rank > 0)
+
+    def _kept(self, name, tensors, build):
+        """``build()``, computed once and kept while ``tensors`` are unchanged: the key holds each tensor's storage
+        and version counter, so an optimizer step, ``load_state_dict`` or ``.to()`` recomputes; ``train()`` /
+        ``eval()`` drop everything kept."""
+        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        hit = self._cache.get(name)
+        if hit is None or hit[0] != key:
+            hit = self._cache[name] = (key, build())
+        return hit[1]
 
     def _user_codes(self):
-        """The bottleneck codes of every user's vector (row 0 and users without one: zeros), computed once and kept
-        while the table and the code's parameters are unchanged: evaluation runs the bottleneck once per user, not
-        once per batch. The key holds each tensor's storage and version counter, so an optimizer step,
-        ``load_state_dict`` or ``.to()`` recomputes; ``train()`` / ``eval()`` drop the cache."""
+        """The bottleneck codes of every user's vector (row 0 and users without one: zeros): evaluation runs the
+        bottleneck once per user, not once per batch."""
         table = self.user_knowledge.table
-        key = tuple((t.data_ptr(), t._version) for t in [table] + self.bottom.code_parameters())
-        if self._codes_key != key:
-            self._codes, self._codes_key = self.bottom.codes(table), key
-        return self._codes
+        return self._kept("user_codes", [table] + self.bottom.code_parameters(), lambda: self.bottom.codes(table))
 
     def train(self, mode=True):
-        self._codes = self._codes_key = None
+        self._cache = {}
         return super().train(mode)
 
     def parallel_condition(self, inputs):
+        if self._evaluating():  # every scenario's layers generated once per evaluation
+            cond = self._kept("scenario_layers", [self.scenario_knowledge] + list(self.parallel.parameters()),
+                              lambda: self.parallel.generated(self.scenario_knowledge))
+            return cond, None, inputs.groups
         return self.scenario_knowledge, None, inputs.groups
 
     def summary(self):
