@@ -12,7 +12,9 @@ the table says how many), and ``NAME=PATH`` (or ``NAME=PATH:N``) for a local mod
 is called NAME, last-token pooling of the user prompt; a NAME ending in ``-items`` takes ``user_vector: items``). ``--device cuda`` extracts on a GPU (bf16, the same store a run with
 ``llm_device: cuda`` finds). Stores are built (or reused: resumable) in the default knowledge cache; every report row is
 appended to ``benchmarks/results/knowledge-quality-<dataset>.csv`` as soon as it is measured, and the Markdown table
-is rewritten. The neighbour probe is also run on the standardised vectors (``knowledge_norm: standardize``).
+is rewritten. The neighbour probe is also run on the standardised and on the whitened vectors (``knowledge_norm:
+standardize | whiten``, as a run applies them at load time), and each probe's difference to the no-LLM profile's comes
+with a paired bootstrap 95% interval over users (200 resamples): is the knowledge better, worse, or within the noise?
 """
 import argparse
 import contextlib
@@ -32,13 +34,17 @@ from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.loader import apply_transform, normalization  # noqa: E402
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR  # noqa: E402
-from recbole_llm4msr.knowledge.report import auc, knowledge_report, neighbour_scores  # noqa: E402
+from recbole_llm4msr.knowledge.report import (auc, auc_difference, knowledge_report, neighbour_scores,  # noqa: E402
+                                              profile_vectors)
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
 
 FIELDS = ["option", "users", "extract_s", "dim", "mean_cosine_raw", "mean_cosine_standardized", "effective_rank",
           "mean_share", "probe_knowledge", "probe_knowledge_standardized", "probe_random", "probe_profile",
-          "attribute_probes", "store"]
+          "attribute_probes", "probe_knowledge_whitened", "raw_minus_profile", "standardized_minus_profile",
+          "whitened_minus_profile", "store"]
+LATER = {"probe_knowledge_whitened", "raw_minus_profile", "standardized_minus_profile", "whitened_minus_profile"}
+# ^ columns added in session 12: rows measured before have them empty
 
 
 def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
@@ -72,18 +78,30 @@ def measure(dataset, data_path, option, device="cpu", batch_size=16):
     files = DatasetFiles.from_spec(spec)
     rep = knowledge_report(store, files, out_dir=store.path)
     users = list(store.ids("user"))
-    std = apply_transform(np.asarray(store.vectors("user"), np.float32), normalization(store, "user", "standardize"))
-    valid = files.split_interactions("valid")
+    train, valid = files.train_interactions(), files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
-    probe_std = auc(known["label"], neighbour_scores(users, std, files.train_interactions(), known))
+    raw = np.asarray(store.vectors("user"), np.float32)
+    scores = {"raw": neighbour_scores(users, raw, train, known)}
+    for norm in ("standardize", "whiten"):  # knowledge_norm, as a run applies it at load time
+        scores[norm] = neighbour_scores(users, apply_transform(raw, normalization(store, "user", norm)), train, known)
+    profile = neighbour_scores(users, profile_vectors(users, train, files.item_texts()), train, known)
+    versus = {name: auc_difference(known["label"], s, profile, known["user"]) for name, s in scores.items()}
     g, p = rep["geometry"], rep["neighbour_probe_auc"]
     attrs = "; ".join(f"{a}: {v['knowledge']} (profile {v['profile (no LLM)']})" for a, v in rep["attribute_auc"].items())
     return {"option": option.partition("=")[0], "users": len(users), "extract_s": round(seconds, 1) if not summary.get("reused") else "",
             "dim": store.dim, "mean_cosine_raw": g["mean_cosine_raw"],
             "mean_cosine_standardized": g["mean_cosine_standardized"], "effective_rank": g["effective_rank"],
-            "mean_share": g["mean_share"], "probe_knowledge": p["knowledge"], "probe_knowledge_standardized": probe_std,
+            "mean_share": g["mean_share"], "probe_knowledge": p["knowledge"],
+            "probe_knowledge_standardized": auc(known["label"], scores["standardize"]),
             "probe_random": p["random"], "probe_profile": p["profile (no LLM)"], "attribute_probes": attrs or "–",
-            "store": os.path.basename(store.path)}
+            "probe_knowledge_whitened": auc(known["label"], scores["whiten"]),
+            "raw_minus_profile": interval(versus["raw"]), "standardized_minus_profile": interval(versus["standardize"]),
+            "whitened_minus_profile": interval(versus["whiten"]), "store": os.path.basename(store.path)}
+
+
+def interval(d):
+    """``+0.0012 [-0.0030, +0.0051]``: a difference and its paired bootstrap 95% interval."""
+    return "" if d is None else f"{d['difference']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
 
 
 def write_tables(path, rows, dataset):
@@ -97,10 +115,11 @@ def write_tables(path, rows, dataset):
     lines = [f"Knowledge quality on {dataset} (neighbour probe: AUC on the validation rows of the users in "
              f"the store, k = 20; attribute probes: 5-fold AUC, PCA 32 + logistic regression)", "",
              "| option | users | extract s | dim | mean cos raw | mean cos std | eff. rank | mean share | probe | "
-             "probe (standardised) | probe random | probe no-LLM profile | attributes (profile) |",
-             "|---" * 13 + "|"]
+             "probe (standardised) | probe random | probe no-LLM profile | attributes (profile) | probe (whitened) | "
+             "raw − profile [95% CI] | standardised − profile | whitened − profile |",
+             "|---" * 17 + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(str(r[k]) for k in FIELDS[:-1]) + " |")
+        lines.append("| " + " | ".join("" if r.get(k) is None else str(r[k]) for k in FIELDS[:-1]) + " |")
     atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
     return lines[-1]
 
@@ -148,7 +167,7 @@ def main(argv=None):
         with open(other, newline="") as f:
             reader = csv.DictReader(f)
             new = list(reader)
-            missing = set(FIELDS) - set(reader.fieldnames or ())
+            missing = set(FIELDS) - LATER - set(reader.fieldnames or ())
         if missing:
             raise SystemExit(f"--merge {other}: not a knowledge-quality CSV (no column {sorted(missing)})")
         print(record(path, new, args.dataset), flush=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recbole_llm4msr.knowledge.files import DatasetFiles
-from recbole_llm4msr.knowledge.report import geometry, knowledge_report, profile_vectors
+from recbole_llm4msr.knowledge.report import auc_difference, geometry, knowledge_report, profile_vectors
 from recbole_llm4msr.knowledge.store import KnowledgeStore
 from tests.knowledge_helpers import make_spec
 
@@ -22,6 +22,23 @@ def test_geometry_tells_one_shared_vector_from_real_spread():
     assert abs(g_shared["mean_cosine_standardized"]) < 0.02  # standardising removes the shared direction
     assert g_spread["effective_rank"] > 50 and g_shared["effective_rank"] > 50  # the noise itself is full rank
     assert geometry(np.outer(rng.standard_normal(500), rng.standard_normal(64)))["effective_rank"] < 1.5
+
+
+def test_the_paired_bootstrap_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(400), 5)
+    signal = rng.standard_normal(len(users))
+    y = (signal + rng.standard_normal(len(users)) > 0).astype(int)
+    good, noise = signal + 0.5 * rng.standard_normal(len(users)), rng.standard_normal(len(users))
+    better = auc_difference(y, good, noise, users)
+    assert better["difference"] > 0.2 and better["ci95"][0] > 0.1 and better["resamples"] == 200
+    # two equally good scores: the interval holds 0 (a 95% interval: nearly always, over independent draws)
+    holds = [lo < 0 < hi for lo, hi in (auc_difference(y, signal + rng.standard_normal(len(users)),
+                                                        signal + rng.standard_normal(len(users)), users,
+                                                        n_boot=100)["ci95"] for _ in range(10))]
+    assert sum(holds) >= 8
+    assert auc_difference(y, good, good, users) == {"difference": 0.0, "ci95": [0.0, 0.0], "resamples": 200}
+    assert auc_difference(np.ones(len(users)), good, noise, users) is None
 
 
 class FakeStore:
@@ -50,6 +67,8 @@ def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir,
     probe = out["neighbour_probe_auc"]
     assert probe["knowledge"] == pytest.approx(probe["profile (no LLM)"], abs=1e-3)  # the same vectors
     assert probe["knowledge"] > probe["random"] + 0.02
+    versus = out["neighbour_probe_vs_profile"]  # the same vectors: no difference, and an interval around none
+    assert versus["difference"] == pytest.approx(0, abs=1e-3) and versus["ci95"][0] <= 0 <= versus["ci95"][1]
     assert set(read) == {"train", "valid"}  # never the test split
     with pytest.raises(ValueError, match="never|not 'test'"):
         files.split_interactions("test")

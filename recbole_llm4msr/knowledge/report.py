@@ -8,7 +8,8 @@
   training label of that item among the user's ``k`` nearest users in knowledge space (cosine) who have a training
   row for it; the item's training mean when none has. The probe's AUC asks the question that matters: do users the
   LLM places together like the same things? It is run on the same rows with (a) random vectors of the same shape
-  and (b) a no-LLM profile (TF-IDF bag of the user's training positives and their item words).
+  and (b) a no-LLM profile (TF-IDF bag of the user's training positives and their item words); the difference
+  knowledge - profile comes with a paired bootstrap 95% interval over users (:func:`auc_difference`).
 * **attribute probes** (where the dataset has a ``.user`` file): 5-fold cross-validated AUC of PCA(32) + logistic
   regression predicting each user attribute (binary: AUC; several classes: macro one-vs-rest AUC, the 20 most
   frequent classes), for the knowledge and the no-LLM profile.
@@ -98,6 +99,29 @@ def auc(y, s):
     return None if len(np.unique(y)) < 2 else round(float(roc_auc_score(y, s)), 4)
 
 
+def auc_difference(y, a, b, groups, n_boot=200, seed=0):
+    """``AUC(a) - AUC(b)`` on the same rows with a paired bootstrap 95% interval: users (``groups``) are resampled
+    with replacement, each with all of their rows, and both AUCs are taken on every resample. -> {"difference",
+    "ci95": [lo, hi], "resamples"} (None when ``y`` has one class)."""
+    from sklearn.metrics import roc_auc_score
+
+    y, a, b = np.asarray(y), np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(np.unique(y)) < 2:
+        return None
+    _, member = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    order = np.argsort(member, kind="stable")
+    rows = np.split(order, np.flatnonzero(np.diff(member[order])) + 1)  # the row indices of each group
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rows[g] for g in rng.integers(0, len(rows), len(rows))])
+        if len(np.unique(y[idx])) == 2:
+            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"difference": round(float(roc_auc_score(y, a) - roc_auc_score(y, b)), 4),
+            "ci95": [round(float(lo), 4), round(float(hi), 4)], "resamples": len(diffs)}
+
+
 # ---------------------------------------------------------------------------------------------- attribute probes
 def attribute_auc(features, values, seed=0, folds=5):
     """Cross-validated AUC of PCA(32) + logistic regression predicting ``values`` from ``features``."""
@@ -146,9 +170,12 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True):
     probes = {"knowledge": vectors, "random": rng.standard_normal(vectors.shape).astype(np.float32),
               "profile (no LLM)": profile}
     known = valid[valid["user"].isin(set(users))]
-    out["neighbour_probe_auc"] = {name: auc(known["label"], neighbour_scores(users, x, train, known, k))
-                                  for name, x in probes.items()}
+    scores = {name: neighbour_scores(users, x, train, known, k) for name, x in probes.items()}
+    out["neighbour_probe_auc"] = {name: auc(known["label"], s) for name, s in scores.items()}
     out["neighbour_probe_rows"] = int(len(known))
+    # is the knowledge better or worse than the profile, or within the noise of these validation rows?
+    out["neighbour_probe_vs_profile"] = auc_difference(known["label"], scores["knowledge"],
+                                                       scores["profile (no LLM)"], known["user"], seed=seed)
     attrs = files.user_attributes()
     out["attribute_auc"] = {}
     if attrs is not None:
