@@ -199,6 +199,28 @@ def test_the_ranker_shares_the_prompt_and_scores_as_a_whole_pass():
     np.testing.assert_allclose(shared, whole, atol=1e-4)
 
 
+def test_a_long_prompt_is_cut_once_so_every_candidate_sees_the_same_context(monkeypatch):
+    from recbole_llm4msr.align import evaluate
+    from recbole_llm4msr.align.finetune import encode_candidates, encode_pair
+
+    tokenizer, model = tiny_causal_lm(seed=3, initializer_range=0.5)
+    prompt = "In the shop scenario the user bought: " + "; ".join(f"red thing {i}" for i in range(200)) + ". Next?"
+    answers = ["x", "blue 7", "a much longer title of a thing " * 3]
+    pairs = encode_candidates(tokenizer, prompt, answers, 96)
+    prompts = [ids[:labels.count(-100)] for ids, labels in pairs]
+    assert all(p == prompts[0] for p in prompts) and all(len(ids) <= 96 for ids, _ in pairs)
+    assert max(len(ids) for ids, _ in pairs) == 96  # the longest answer fills the budget
+    assert encode_pair(tokenizer, prompt, answers[2], 96) == pairs[2]  # alone, the longest answer: the same cut
+
+    def no_whole_pass(*args):
+        raise AssertionError("the candidates did not share the prompt's prefix")
+
+    monkeypatch.setattr(evaluate, "_whole_scores", no_whole_pass)
+    shared = evaluate.answer_scores(model, tokenizer, prompt, answers, max_length=96, batch_size=2)
+    monkeypatch.undo()
+    np.testing.assert_allclose(shared, evaluate._whole_scores(model, tokenizer, pairs, 3), atol=1e-4)
+
+
 def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path):
     """The same command under torchrun: 2 CPU processes (gloo), each global batch split, gradients averaged."""
     import subprocess

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from recbole_llm4msr.align.finetune import encode_pair, pad_batch
+from recbole_llm4msr.align.finetune import encode_candidates, pad_batch
 from recbole_llm4msr.knowledge.llm import cache_argument, expand_cache
 
 
@@ -72,13 +72,14 @@ def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, 
 
 
 def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20):
-    """Mean log-likelihood per token of each answer (+ EOS) after ``prompt`` (rendered as in fine-tuning). The
-    prompt runs once; its KV cache is shared by the candidates when the model's cache can be expanded (every
+    """Mean log-likelihood per token of each answer (+ EOS) after ``prompt`` (rendered as in fine-tuning; a long
+    prompt is cut once, to fit with the longest answer, so every candidate sees the same context). The prompt runs
+    once; its KV cache is shared by the candidates when the model's cache can be expanded (every
     transformers model), otherwise each candidate runs whole."""
     import torch
 
     device = next(model.parameters()).device
-    pairs = [encode_pair(tokenizer, prompt, a, max_length) for a in answers]
+    pairs = encode_candidates(tokenizer, prompt, answers, max_length)  # one context for every candidate
     start = min(sum(1 for y in labels if y == -100) for _, labels in pairs)
     prefix = pairs[0][0][:start]
     if start == 0 or any(ids[:start] != prefix for ids, _ in pairs):

@@ -79,15 +79,24 @@ def load_for_training(llm, device="cpu", dtype="auto", trust_remote_code=False):
 def encode_pair(tokenizer, prompt, answer, max_length):
     """(input_ids, labels): the prompt as the extractor renders it (:func:`prompt_token_ids`; without a chat
     template a line break follows it), then the answer and EOS; labels -100 on the prompt."""
+    return encode_candidates(tokenizer, prompt, [answer], max_length)[0]
+
+
+def encode_candidates(tokenizer, prompt, answers, max_length):
+    """:func:`encode_pair` of one prompt with several answers, the prompt cut once (from the left) so that it and
+    the longest answer fit ``max_length``: every answer is scored after the same context, and the prompt's tokens are
+    a prefix shared by all pairs (the ranker runs it once)."""
     p = prompt_token_ids(tokenizer, prompt)
     if getattr(tokenizer, "chat_template", None) is None:
         p = p + tokenizer("\n", add_special_tokens=False)["input_ids"]
-    a = tokenizer(answer, add_special_tokens=False)["input_ids"]
-    if tokenizer.eos_token_id is not None:
-        a = a + [tokenizer.eos_token_id]
-    a = a[: max_length // 2]
-    p = p[-(max_length - len(a)):]
-    return p + a, [-100] * len(p) + a
+    encoded = []
+    for answer in answers:
+        a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        if tokenizer.eos_token_id is not None:
+            a = a + [tokenizer.eos_token_id]
+        encoded.append(a[: max_length // 2])
+    p = p[-(max_length - max(len(a) for a in encoded)):]
+    return [(p + a, [-100] * len(p) + a) for a in encoded]
 
 
 def pad_batch(pairs, tokenizer, device):
