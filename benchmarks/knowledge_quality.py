@@ -24,18 +24,14 @@ import os
 import sys
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
-from recbole_llm4msr.knowledge.loader import apply_transform, normalization  # noqa: E402
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR  # noqa: E402
-from recbole_llm4msr.knowledge.report import (auc, auc_difference, knowledge_report, neighbour_scores,  # noqa: E402
-                                              profile_vectors)
+from recbole_llm4msr.knowledge.report import knowledge_report  # noqa: E402
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
 
@@ -76,27 +72,21 @@ def measure(dataset, data_path, option, device="cpu", batch_size=16):
     seconds = time.perf_counter() - start
     store = KnowledgeStore(summary["cache"])
     files = DatasetFiles.from_spec(spec)
-    rep = knowledge_report(store, files, out_dir=store.path)
+    rep = knowledge_report(store, files, out_dir=store.path, norms=("standardize", "whiten"))
     users = list(store.ids("user"))
-    train, valid = files.train_interactions(), files.split_interactions("valid")
-    known = valid[valid["user"].isin(set(users))]
-    raw = np.asarray(store.vectors("user"), np.float32)
-    scores = {"raw": neighbour_scores(users, raw, train, known)}
-    for norm in ("standardize", "whiten"):  # knowledge_norm, as a run applies it at load time
-        scores[norm] = neighbour_scores(users, apply_transform(raw, normalization(store, "user", norm)), train, known)
-    profile = neighbour_scores(users, profile_vectors(users, train, files.item_texts()), train, known)
-    versus = {name: auc_difference(known["label"], s, profile, known["user"]) for name, s in scores.items()}
+    by_norm = rep["neighbour_probe_by_norm"]
     g, p = rep["geometry"], rep["neighbour_probe_auc"]
     attrs = "; ".join(f"{a}: {v['knowledge']} (profile {v['profile (no LLM)']})" for a, v in rep["attribute_auc"].items())
     return {"option": option.partition("=")[0], "users": len(users), "extract_s": round(seconds, 1) if not summary.get("reused") else "",
             "dim": store.dim, "mean_cosine_raw": g["mean_cosine_raw"],
             "mean_cosine_standardized": g["mean_cosine_standardized"], "effective_rank": g["effective_rank"],
             "mean_share": g["mean_share"], "probe_knowledge": p["knowledge"],
-            "probe_knowledge_standardized": auc(known["label"], scores["standardize"]),
+            "probe_knowledge_standardized": by_norm["standardize"]["auc"],
             "probe_random": p["random"], "probe_profile": p["profile (no LLM)"], "attribute_probes": attrs or "–",
-            "probe_knowledge_whitened": auc(known["label"], scores["whiten"]),
-            "raw_minus_profile": interval(versus["raw"]), "standardized_minus_profile": interval(versus["standardize"]),
-            "whitened_minus_profile": interval(versus["whiten"]), "store": os.path.basename(store.path)}
+            "probe_knowledge_whitened": by_norm["whiten"]["auc"],
+            "raw_minus_profile": interval(rep["neighbour_probe_vs_profile"]),
+            "standardized_minus_profile": interval(by_norm["standardize"]["vs_profile"]),
+            "whitened_minus_profile": interval(by_norm["whiten"]["vs_profile"]), "store": os.path.basename(store.path)}
 
 
 def interval(d):

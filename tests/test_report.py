@@ -63,12 +63,17 @@ def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir,
     train = files.train_interactions()
     users = sorted(train["user"].unique(), key=str)
     informative = profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
-    out = knowledge_report(FakeStore(users, informative, tmp_path), files, out_dir=str(tmp_path), k=20)
+    out = knowledge_report(FakeStore(users, informative, tmp_path), files, out_dir=str(tmp_path), k=20,
+                           norms=("standardize",))
     probe = out["neighbour_probe_auc"]
     assert probe["knowledge"] == pytest.approx(probe["profile (no LLM)"], abs=1e-3)  # the same vectors
     assert probe["knowledge"] > probe["random"] + 0.02
     versus = out["neighbour_probe_vs_profile"]  # the same vectors: no difference, and an interval around none
     assert versus["difference"] == pytest.approx(0, abs=1e-3) and versus["ci95"][0] <= 0 <= versus["ci95"][1]
+    standardized = out["neighbour_probe_by_norm"]["standardize"]  # the probe as a run with knowledge_norm sees it
+    assert standardized["vs_profile"]["difference"] == pytest.approx(
+        standardized["auc"] - probe["profile (no LLM)"], abs=2e-4)
+    assert standardized["auc"] > probe["random"]
     assert set(read) == {"train", "valid"}  # never the test split
     with pytest.raises(ValueError, match="never|not 'test'"):
         files.split_interactions("test")

@@ -80,9 +80,9 @@ def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=
 
     device = next(model.parameters()).device
     pairs = encode_candidates(tokenizer, prompt, answers, max_length)  # one context for every candidate
-    start = min(sum(1 for y in labels if y == -100) for _, labels in pairs)
+    start = pairs[0][1].count(-100)  # the prompt: the same tokens at the head of every pair
     prefix = pairs[0][0][:start]
-    if start == 0 or any(ids[:start] != prefix for ids, _ in pairs):
+    if start == 0:
         return _whole_scores(model, tokenizer, pairs, batch_size)
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)

@@ -154,10 +154,11 @@ def attribute_auc(features, values, seed=0, folds=5):
 
 
 # ---------------------------------------------------------------------------------------------- the report
-def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True):
+def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=()):
     """Every measure above for ``store``'s user vectors on ``files`` (a DatasetFiles); written to
     ``out_dir/report.json`` (+ ``report.png``) when ``out_dir`` is given. Reads the training and validation splits
-    only."""
+    only. ``norms`` (e.g. ``("standardize", "whiten")``): the neighbour probe also on the vectors as a run with that
+    ``knowledge_norm`` sees them, with its own difference to the profile (``neighbour_probe_by_norm``)."""
     train = files.train_interactions()
     valid = files.split_interactions("valid")
     users = list(store.ids("user"))
@@ -176,6 +177,15 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True):
     # is the knowledge better or worse than the profile, or within the noise of these validation rows?
     out["neighbour_probe_vs_profile"] = auc_difference(known["label"], scores["knowledge"],
                                                        scores["profile (no LLM)"], known["user"], seed=seed)
+    if norms:
+        from recbole_llm4msr.knowledge.loader import apply_transform, normalization
+
+        out["neighbour_probe_by_norm"] = {}
+        for norm in norms:
+            s = neighbour_scores(users, apply_transform(vectors, normalization(store, "user", norm)), train, known, k)
+            out["neighbour_probe_by_norm"][norm] = {
+                "auc": auc(known["label"], s),
+                "vs_profile": auc_difference(known["label"], s, scores["profile (no LLM)"], known["user"], seed=seed)}
     attrs = files.user_attributes()
     out["attribute_auc"] = {}
     if attrs is not None:
