@@ -164,10 +164,16 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
 
     base = tiny_model_dir(tmp_path)
     out = tmp_path / "aligned"
+    os.makedirs(out)  # a base ranking kept by an earlier try with the other scoring must not be reused
+    json.dump({"base": {"cases": 5, "HR@1": 7.0}, "popularity": {}, "base_scoring": "mean", "cases": 5},
+              open(out / ".base-eval.json", "w"))
     proc = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
                    f"--out={out}", "--max_samples=24", "--batch_size=8", "--eval_users=5", "--max_length=256",
-                   "--tasks=next,bpr", cwd=tmp_path)
+                   "--tasks=next,bpr", "--scoring=sum", cwd=tmp_path)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["evaluation"]["scoring"] == "sum answer-token log-likelihood"
+    assert summary["evaluation"]["base"]["cases"] == summary["evaluation"]["aligned"]["cases"] > 0
+    assert summary["evaluation"]["base"]["HR@1"] <= 1.0
     assert summary["samples"] == 24 and summary["steps"] == 3 and set(summary["evaluation"]) >= {"aligned", "base",
                                                                                                   "popularity"}
     manifest = json.load(open(out / "model" / "manifest.json"))
@@ -197,6 +203,15 @@ def test_the_ranker_shares_the_prompt_and_scores_as_a_whole_pass():
     shared = answer_scores(model, tokenizer, prompt, answers, batch_size=2)
     whole = _whole_scores(model, tokenizer, [encode_pair(tokenizer, prompt, a, 384) for a in answers], 3)
     np.testing.assert_allclose(shared, whole, atol=1e-4)
+    # scoring: sum is the whole answer's log-probability, i.e. the mean times the answer's tokens (+ EOS)
+    summed = answer_scores(model, tokenizer, prompt, answers, batch_size=2, scoring="sum")
+    lengths = [sum(t != -100 for t in encode_pair(tokenizer, prompt, a, 384)[1]) for a in answers]
+    assert len(set(lengths)) > 1  # answers of different lengths: the two scorings differ
+    np.testing.assert_allclose(summed, np.array(shared) * lengths, rtol=1e-4)
+    np.testing.assert_allclose(_whole_scores(model, tokenizer, [encode_pair(tokenizer, prompt, a, 384) for a in answers],
+                                             3, "sum"), summed, atol=1e-3)
+    with pytest.raises(ValueError, match="scoring must be one of mean, sum, not 'max'"):
+        answer_scores(model, tokenizer, prompt, answers, scoring="max")
 
 
 def test_a_long_prompt_is_cut_once_so_every_candidate_sees_the_same_context(monkeypatch):

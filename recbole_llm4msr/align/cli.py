@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from recbole_llm4msr.align.evaluate import llm_ranker, popularity_ranker, ranking_cases
+from recbole_llm4msr.align.evaluate import SCORINGS, llm_ranker, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import (
     FinetuneError,
     add_lora_arguments,
@@ -62,6 +62,8 @@ def build_parser():
     p.add_argument("--trust_remote_code", action="store_true")
     p.add_argument("--eval_users", type=int, default=200, help="validation users ranked (0: no evaluation)")
     p.add_argument("--negatives", type=int, default=19)
+    p.add_argument("--scoring", default="mean", choices=SCORINGS,
+                   help="the ranker's candidate score: mean (answer log-likelihood per token) | sum (in all)")
     p.add_argument("--seed", type=int, default=0)
     add_lora_arguments(p)
     return p
@@ -103,18 +105,22 @@ def run(args):
         if os.path.isfile(base_eval):
             with open(base_eval) as f:
                 evaluation = json.load(f)
-        else:  # before training: merging LoRA changes the base weights in place
+        if evaluation.get("base_scoring", "mean") != args.scoring or evaluation.get("cases") != len(cases):
+            # before training (merging LoRA changes the base weights in place); again if the ranking changed
             evaluation = {"base": llm_ranker(model, tokenizer, builder, cases, settings.max_length,
-                                             desc="ranking (base model)"),
-                          "popularity": popularity_ranker(builder, cases)}
+                                             desc="ranking (base model)", scoring=args.scoring),
+                          "popularity": popularity_ranker(builder, cases), "base_scoring": args.scoring,
+                          "cases": len(cases)}
             atomic_write_json(base_eval, evaluation)
+        evaluation = {k: v for k, v in evaluation.items() if k not in ("base_scoring", "cases")}
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer) for s in samples], args.out, settings)
     if rank != 0:  # rank 0 evaluates and writes the model
         return {"rank": rank, "world_size": world, "steps": history["steps"]}
     if cases:
         evaluation["aligned"] = llm_ranker(merged, tokenizer, builder, cases, settings.max_length,
-                                           desc="ranking (aligned model)")
-        evaluation.update(candidates=1 + args.negatives, split="valid", scoring="mean answer-token log-likelihood")
+                                           desc="ranking (aligned model)", scoring=args.scoring)
+        evaluation.update(candidates=1 + args.negatives, split="valid",
+                          scoring=f"{args.scoring} answer-token log-likelihood")
     counts = {t: sum(s.task == t for s in samples) for t in tasks}
     manifest = {
         "base_llm": str(args.llm), "base_model": name, "base_identity": file_identity(args.llm),

@@ -3,9 +3,9 @@
 For each of the first ``users`` users (sorted, seeded) with a validation positive: the held-out item and
 ``negatives`` items of the same scenario that the user has no training or validation positive for. The prompt is
 the user's training history in that scenario ("In the office scenario the user bought, in this order: A; B. What
-did the user buy next?", as the ``next`` task writes it); each candidate is scored by the model's mean
-log-likelihood per token of its title as the answer (no generation; the mean keeps long titles from losing by
-length). HR@1, HR@5 and NDCG@5 of the held-out item, for any model and for a popularity ranker (training positive
+did the user buy next?", as the ``next`` task writes it); each candidate is scored by the model's log-likelihood of
+its text as the answer (no generation): ``scoring: mean`` (the default) per token, so long texts do not lose by
+length; ``sum`` the whole answer's log-probability, what fine-tuning on the ``next`` task maximises. HR@1, HR@5 and NDCG@5 of the held-out item, for any model and for a popularity ranker (training positive
 counts in the scenario).
 """
 import math
@@ -58,37 +58,44 @@ def rank_of_first(scores):
     return int((scores[1:] >= scores[0]).sum())
 
 
-def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, progress=True, desc="ranking"):
-    """Ranks of the held-out items by each candidate's mean answer-token log-likelihood (:func:`answer_scores`)."""
+SCORINGS = ("mean", "sum")
+
+
+def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, progress=True, desc="ranking",
+               scoring="mean"):
+    """Ranks of the held-out items by each candidate's answer log-likelihood (:func:`answer_scores`)."""
     from tqdm import tqdm
 
     model.eval()
     ranks = []
     for user, scen, history, candidates in tqdm(cases, desc=desc, unit="user", disable=not progress):
         scores = answer_scores(model, tokenizer, builder.next_prompt(scen, history),
-                               [builder.text(c) for c in candidates], max_length, batch_size)
+                               [builder.text(c) for c in candidates], max_length, batch_size, scoring)
         ranks.append(rank_of_first(scores))
     return _metrics(ranks)
 
 
-def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20):
-    """Mean log-likelihood per token of each answer (+ EOS) after ``prompt`` (rendered as in fine-tuning; a long
+def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20, scoring="mean"):
+    """Log-likelihood of each answer (+ EOS) after ``prompt``, per token (``scoring: mean``) or in all (``sum``)
+    (the prompt rendered as in fine-tuning; a long
     prompt is cut once, to fit with the longest answer, so every candidate sees the same context). The prompt runs
     once; its KV cache is shared by the candidates when the model's cache can be expanded (every
     transformers model), otherwise each candidate runs whole."""
     import torch
 
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, not '{scoring}'")
     device = next(model.parameters()).device
     pairs = encode_candidates(tokenizer, prompt, answers, max_length)  # one context for every candidate
     start = pairs[0][1].count(-100)  # the prompt: the same tokens at the head of every pair
     prefix = pairs[0][0][:start]
     if start == 0:
-        return _whole_scores(model, tokenizer, pairs, batch_size)
+        return _whole_scores(model, tokenizer, pairs, batch_size, scoring)
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
         cache = out.past_key_values
         if not hasattr(cache, "batch_repeat_interleave"):
-            return _whole_scores(model, tokenizer, pairs, batch_size)
+            return _whole_scores(model, tokenizer, pairs, batch_size, scoring)
         first = out.logits[0, -1].float()
         argument = cache_argument(model)
         scores = []
@@ -101,11 +108,11 @@ def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=
             logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                            **{argument: expand_cache(cache, n)}).logits.float()
             # token t of a suffix is predicted by position t - 1 of the suffix, token 0 by the prompt's last position
-            scores += _mean_logprob(torch.cat([first.expand(n, 1, -1), logits[:, :-1]], dim=1), labels)
+            scores += _answer_logprob(torch.cat([first.expand(n, 1, -1), logits[:, :-1]], dim=1), labels, scoring)
     return scores
 
 
-def _whole_scores(model, tokenizer, pairs, batch_size):
+def _whole_scores(model, tokenizer, pairs, batch_size, scoring="mean"):
     import torch
 
     device = next(model.parameters()).device
@@ -114,17 +121,19 @@ def _whole_scores(model, tokenizer, pairs, batch_size):
         for start in range(0, len(pairs), batch_size):
             ids, labels, mask = pad_batch(pairs[start:start + batch_size], tokenizer, device)
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            scores += _mean_logprob(logits, labels[:, 1:])
+            scores += _answer_logprob(logits, labels[:, 1:], scoring)
     return scores
 
 
-def _mean_logprob(logits, target):
-    """Per row, the mean log-probability of the ``target`` tokens (-100: not scored) under ``logits``."""
+def _answer_logprob(logits, target, scoring="mean"):
+    """Per row, the log-probability of the ``target`` tokens (-100: not scored) under ``logits``: their mean
+    (``scoring: mean``) or sum (``sum``)."""
     import torch
 
     logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     keep = (target != -100).float()
-    return ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+    total = (logp * keep).sum(1)
+    return (total if scoring == "sum" else total / keep.sum(1).clamp(min=1)).tolist()
 
 
 def popularity_ranker(builder, cases):
