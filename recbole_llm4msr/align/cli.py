@@ -127,6 +127,7 @@ def run(args):
         "dataset": args.dataset, "data_fingerprint": {"train_split": file_digest(files.train_file),
                                                       "item_texts": text_digest(sorted(files.item_texts().items()))},
         "tasks": tasks, "sample_counts": counts, "samples": len(samples), "settings": asdict(settings),
+        "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed},
         "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
         "mean_loss_last_10pct": _mean(history["losses"][-max(1, len(history["losses"]) // 10):]),
