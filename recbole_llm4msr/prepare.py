@@ -47,7 +47,26 @@ def prepare_knowledge(config):
     for key, value in spec.config_items().items():
         config[key] = value
     config["knowledge_store"] = path
+    if str(config["knowledge_norm"] or "none").lower() == "auto":
+        resolve_auto_norm(config, spec, path)
     return path
+
+
+def resolve_auto_norm(config, spec, path):
+    """``knowledge_norm: auto``: the normalisation whose user vectors score best on the validation neighbour probe
+    (:func:`~recbole_llm4msr.knowledge.report.choose_norm`, kept in the store folder), written into the config as
+    the concrete setting the model then uses (and the log and results show)."""
+    from recbole_llm4msr.knowledge.files import DatasetFiles
+    from recbole_llm4msr.knowledge.report import choose_norm
+    from recbole_llm4msr.knowledge.store import KnowledgeStore
+
+    logger = getLogger()
+    choice = choose_norm(KnowledgeStore(path), DatasetFiles.from_spec(spec),
+                         progress=lambda norm, auc: logger.info(f"knowledge_norm auto: {norm} probe AUC {auc}"))
+    config["knowledge_norm"] = choice["chosen"]
+    logger.info(f"knowledge_norm auto -> {choice['chosen']} (validation neighbour probe AUC {choice['auc']}, "
+                f"{choice['valid_rows']} rows; kept in {path})")
+    return choice["chosen"]
 
 
 def prepare_item_knowledge(config):

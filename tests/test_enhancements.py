@@ -1,4 +1,5 @@
 """LLM4MSR / DN / EP on every backbone: meta-layer math, gradients, ablations, variants, errors, save/load."""
+import json
 import os
 
 import numpy as np
@@ -400,3 +401,21 @@ def test_meta_generator_setting_builds_factored_layers_that_train(name, data_dir
         loss.backward()
         opt.step()
     assert torch.isfinite(loss) and not torch.equal(before, model.enhancement.bottom.V[0])
+
+
+def test_knowledge_norm_auto_is_chosen_by_the_probe_before_the_model_is_built(data_dir, store, batch_and_data):
+    from recbole_llm4msr.knowledge.loader import NORMS
+    from recbole_llm4msr.prepare import prepare
+
+    config = config_for("MMoE_LLM4MSR", data_dir, store, knowledge_norm="auto")
+    prepare(config)
+    kept = json.load(open(os.path.join(store, "norm-choice.json")))
+    assert config["knowledge_norm"] == kept["chosen"] and kept["chosen"] in NORMS and set(kept["auc"]) == set(NORMS)
+    best = max(kept["auc"].values())
+    assert kept["auc"][kept["chosen"]] == best
+    init_seed(2020, True)
+    model = get_model("MMoE_LLM4MSR")(config, batch_and_data[0]._dataset)
+    named, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm=kept["chosen"])
+    torch.testing.assert_close(model.enhancement.user_knowledge.table, named.enhancement.user_knowledge.table)
+    with pytest.raises(ValueError, match="knowledge_norm: auto is chosen before the model is built"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm="auto")  # without prepare()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from recbole_llm4msr.knowledge.files import DatasetFiles
-from recbole_llm4msr.knowledge.report import auc_difference, geometry, knowledge_report, profile_vectors
+from recbole_llm4msr.knowledge import report
+from recbole_llm4msr.knowledge.report import auc_difference, choose_norm, geometry, knowledge_report, profile_vectors
 from recbole_llm4msr.knowledge.store import KnowledgeStore
 from tests.knowledge_helpers import make_spec
 
@@ -115,3 +116,30 @@ def test_knowledge_quality_rows_of_two_writers_are_both_kept(tmp_path):
     assert [(r["option"], r["probe_knowledge"]) for r in read_rows(path)] == [("smollm2-last", "0.63"),
                                                                               ("minilm", "0.65")]
     assert open(path[:-4] + ".md").read().count("| minilm |") == 1
+
+
+def test_auto_normalisation_picks_the_best_probe_keeps_its_choice_and_prefers_none_on_ties(data_dir, tmp_path,
+                                                                                           monkeypatch):
+    files = DatasetFiles.from_spec(make_spec(data_dir))
+    train = files.train_interactions()
+    users = sorted(train["user"].unique(), key=str)
+    rng = np.random.default_rng(0)
+    # an informative profile drowned by a few huge, meaningless dimensions: standardising must win over none
+    signal = profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
+    x = np.hstack([signal, 100 * rng.standard_normal((len(users), 4)).astype(np.float32)])
+    fake = FakeStore(users, x, tmp_path)
+    out = choose_norm(fake, files, norms=("none", "standardize"), k=20)
+    assert out["chosen"] == "standardize" and out["auc"]["standardize"] > out["auc"]["none"] + 0.02
+    assert json.load(open(tmp_path / "norm-choice.json"))["chosen"] == "standardize"
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the kept choice was not reused")
+
+    monkeypatch.setattr(report, "neighbour_scores", no_probe)
+    assert choose_norm(fake, files, norms=("none", "standardize"), k=20) == out  # kept: same split, k, norms
+    # another k: chosen again; equal probes (constant scores): the earlier, simpler option wins
+    monkeypatch.setattr(report, "neighbour_scores", lambda users, x, train, rows, k: np.zeros(len(rows)))
+    tie = choose_norm(fake, files, norms=("none", "standardize", "whiten"), k=5)
+    assert tie["chosen"] == "none" and set(tie["auc"].values()) == {0.5} and tie["k"] == 5
+    with pytest.raises(ValueError, match="some of none, standardize, whiten"):
+        choose_norm(fake, files, norms=("auto",))

@@ -122,6 +122,60 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
             "ci95": [round(float(lo), 4), round(float(hi), 4)], "resamples": len(diffs)}
 
 
+# ---------------------------------------------------------------------------------------------- choosing a normalisation
+CHOICE_FILE = "norm-choice.json"
+
+
+def choose_norm(store, files, norms=("none", "standardize", "whiten"), k=20, progress=None):
+    """The normalisation (``knowledge_norm``) under which the store's user vectors score best on the validation
+    neighbour probe (ties: the earlier of ``norms``, so ``none`` before any transform). -> {"chosen", "auc" {norm:
+    AUC}, "k", "valid_rows"}. Kept in the store folder as ``norm-choice.json`` with the validation split's digest, the
+    probe's ``k`` and ``norms``: reused while those are the same (computed again when the folder is read-only).
+    Reads the training and validation splits only."""
+    import json
+
+    from recbole_llm4msr.knowledge.fingerprint import file_digest
+    from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, normalization
+
+    norms = [str(n).lower() for n in norms]
+    unknown = [n for n in norms if n not in NORMS]
+    if unknown or not norms:
+        raise ValueError(f"the normalisations to choose from must be some of {', '.join(NORMS)}, not {norms}")
+    valid_path = os.path.join(files.folder, f"{files.name}.valid.inter")
+    if not os.path.isfile(valid_path):
+        raise FileNotFoundError(f"knowledge_norm: auto chooses on the validation split, and dataset '{files.name}' has "
+                                f"no {valid_path} (a fixed split from the converter); name a normalisation instead "
+                                f"(none, standardize, whiten)")
+    key = {"valid_split": file_digest(valid_path), "k": int(k), "norms": norms}
+    path = os.path.join(store.path, CHOICE_FILE)
+    if os.path.isfile(path):
+        with open(path) as f:
+            kept = json.load(f)
+        if all(kept.get(name) == value for name, value in key.items()):
+            return kept
+    train, valid = files.train_interactions(), files.split_interactions("valid")
+    users = list(store.ids("user"))
+    vectors = np.asarray(store.vectors("user"), dtype=np.float32)
+    known = valid[valid["user"].isin(set(users))]
+    aucs = {}
+    for norm in norms:
+        transform = normalization(store, "user", norm)
+        x = vectors if transform is None else apply_transform(vectors, transform)
+        aucs[norm] = auc(known["label"], neighbour_scores(users, x, train, known, k))
+        if progress is not None:
+            progress(norm, aucs[norm])
+    if all(a is None for a in aucs.values()):
+        raise ValueError(f"knowledge_norm: auto: the validation rows of '{files.name}' that have a user vector hold one "
+                         f"class only ({len(known)} rows): the probe cannot choose; name a normalisation instead")
+    best = max(norms, key=lambda n: (aucs[n] if aucs[n] is not None else -1.0, -norms.index(n)))
+    out = dict(key, chosen=best, auc=aucs, valid_rows=int(len(known)))
+    try:
+        atomic_write_json(path, out, indent=2)
+    except OSError:
+        pass
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- attribute probes
 def attribute_auc(features, values, seed=0, folds=5):
     """Cross-validated AUC of PCA(32) + logistic regression predicting ``values`` from ``features``."""
