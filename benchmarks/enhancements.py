@@ -92,13 +92,15 @@ def main(argv=None):
     p.add_argument("--tag", default="", help="output files enhancements-<dataset>-<tag>")
     args = p.parse_args(argv)
     variants = [parse_variant(v) for v in args.variant]
+    args.out = os.path.abspath(args.out)  # the runs below work in a temporary folder
     os.makedirs(args.out, exist_ok=True)
-    store = args.knowledge_store
+    store = os.path.abspath(args.knowledge_store) if args.knowledge_store else None
     if store is None:
         config = MultiScenarioConfig(model="MMoE_LLM4MSR", dataset=args.dataset,
                                      config_dict={"data_path": args.data_path, "state": "WARNING"})
         store = prepare_knowledge(config)
     rows = []
+    home = os.getcwd()
     with tempfile.TemporaryDirectory() as work:
         os.chdir(work)
         data = None
@@ -122,6 +124,12 @@ def main(argv=None):
                             f"params_{vname}": params(model)})
             rows.append(row)
             print(row, flush=True)
+        os.chdir(home)
+    write_results(rows, args, store, variants)
+
+
+def write_results(rows, args, store, variants):
+    """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out``."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
     with open(base + ".csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
