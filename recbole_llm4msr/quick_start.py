@@ -70,12 +70,17 @@ def run(model, dataset, config_file_list=None, config_dict=None, saved=True, npr
 def prepare_distributed(model, dataset, config_file_list, config_dict):
     """Work that must happen once, before the ranks start: :func:`~recbole_llm4msr.prepare.prepare` (dataset,
     knowledge store: two ranks doing either at once would race) and the run folders. Returns settings for the
-    ranks (``knowledge_store``)."""
+    ranks (``knowledge_store``, and ``knowledge_norm`` as ``auto`` resolved it)."""
     config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_file_list,
                                  config_dict=config_dict)
     prepare(config)
     make_run_folders(config)
-    return {"knowledge_store": config["knowledge_store"]} if config["knowledge_store"] else {}
+    if not config["knowledge_store"]:
+        return {}
+    out = {"knowledge_store": config["knowledge_store"]}
+    if config["knowledge_norm"]:
+        out["knowledge_norm"] = config["knowledge_norm"]
+    return out
 
 
 def _distributed_worker(local_rank, model, dataset, config_file_list, config_dict, saved, queue):

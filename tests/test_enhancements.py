@@ -403,7 +403,7 @@ def test_meta_generator_setting_builds_factored_layers_that_train(name, data_dir
     assert torch.isfinite(loss) and not torch.equal(before, model.enhancement.bottom.V[0])
 
 
-def test_knowledge_norm_auto_is_chosen_by_the_probe_before_the_model_is_built(data_dir, store, batch_and_data):
+def test_knowledge_norm_auto_is_chosen_by_the_probe_before_the_model_is_built(data_dir, store, batch_and_data, workdir):
     from recbole_llm4msr.knowledge.loader import NORMS
     from recbole_llm4msr.prepare import prepare
 
@@ -419,3 +419,9 @@ def test_knowledge_norm_auto_is_chosen_by_the_probe_before_the_model_is_built(da
     torch.testing.assert_close(model.enhancement.user_knowledge.table, named.enhancement.user_knowledge.table)
     with pytest.raises(ValueError, match="knowledge_norm: auto is chosen before the model is built"):
         build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm="auto")  # without prepare()
+    # several processes: the parent resolves it once and hands the ranks the concrete setting
+    from recbole_llm4msr.quick_start import prepare_distributed
+
+    settings = prepare_distributed("MMoE_LLM4MSR", "ml-100k-msr", None, {"data_path": data_dir, "state": "WARNING",
+                                   "knowledge_store": store, **TINY, "knowledge_norm": "auto"})
+    assert settings == {"knowledge_store": store, "knowledge_norm": kept["chosen"]}
