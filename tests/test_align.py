@@ -209,8 +209,8 @@ def test_the_ranker_shares_the_prompt_and_scores_as_a_whole_pass():
     lengths = [sum(t != -100 for t in encode_pair(tokenizer, prompt, a, 384)[1]) for a in answers]
     assert len(set(lengths)) > 1  # answers of different lengths: the two scorings differ
     np.testing.assert_allclose(summed, np.array(shared) * lengths, rtol=1e-4)
-    np.testing.assert_allclose(_whole_scores(model, tokenizer, [encode_pair(tokenizer, prompt, a, 384) for a in answers],
-                                             3, "sum"), summed, atol=1e-3)
+    pairs = [encode_pair(tokenizer, prompt, a, 384) for a in answers]
+    np.testing.assert_allclose(_whole_scores(model, tokenizer, pairs, 3, "sum"), summed, atol=1e-3)
     with pytest.raises(ValueError, match="scoring must be one of mean, sum, not 'max'"):
         answer_scores(model, tokenizer, prompt, answers, scoring="max")
 

@@ -5,8 +5,8 @@ For each of the first ``users`` users (sorted, seeded) with a validation positiv
 the user's training history in that scenario ("In the office scenario the user bought, in this order: A; B. What
 did the user buy next?", as the ``next`` task writes it); each candidate is scored by the model's log-likelihood of
 its text as the answer (no generation): ``scoring: mean`` (the default) per token, so long texts do not lose by
-length; ``sum`` the whole answer's log-probability, what fine-tuning on the ``next`` task maximises. HR@1, HR@5 and NDCG@5 of the held-out item, for any model and for a popularity ranker (training positive
-counts in the scenario).
+length; ``sum`` the whole answer's log-probability, what fine-tuning on the ``next`` task maximises. HR@1, HR@5 and
+NDCG@5 of the held-out item, for any model and for a popularity ranker (training positive counts in the scenario).
 """
 import math
 import random
@@ -76,11 +76,10 @@ def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, 
 
 
 def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20, scoring="mean"):
-    """Log-likelihood of each answer (+ EOS) after ``prompt``, per token (``scoring: mean``) or in all (``sum``)
-    (the prompt rendered as in fine-tuning; a long
-    prompt is cut once, to fit with the longest answer, so every candidate sees the same context). The prompt runs
-    once; its KV cache is shared by the candidates when the model's cache can be expanded (every
-    transformers model), otherwise each candidate runs whole."""
+    """Log-likelihood of each answer (+ EOS) after ``prompt``, per token (``scoring: mean``) or in all (``sum``).
+    The prompt is rendered as in fine-tuning; a long prompt is cut once, to fit with the longest answer, so every
+    candidate sees the same context. The prompt runs once; its KV cache is shared by the candidates when the model's
+    cache can be expanded (every transformers model), otherwise each candidate runs whole."""
     import torch
 
     if scoring not in SCORINGS:

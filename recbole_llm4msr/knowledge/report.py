@@ -122,7 +122,7 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
             "ci95": [round(float(lo), 4), round(float(hi), 4)], "resamples": len(diffs)}
 
 
-# ---------------------------------------------------------------------------------------------- choosing a normalisation
+# ------------------------------------------------------------------------------------ choosing a normalisation
 CHOICE_FILE = "norm-choice.json"
 
 
@@ -165,8 +165,8 @@ def choose_norm(store, files, norms=("none", "standardize", "whiten"), k=20, pro
         if progress is not None:
             progress(norm, aucs[norm])
     if all(a is None for a in aucs.values()):
-        raise ValueError(f"knowledge_norm: auto: the validation rows of '{files.name}' that have a user vector hold one "
-                         f"class only ({len(known)} rows): the probe cannot choose; name a normalisation instead")
+        raise ValueError(f"knowledge_norm: auto: the validation rows of '{files.name}' that have a user vector hold "
+                         f"one class only ({len(known)} rows): the probe cannot choose; name a normalisation instead")
     best = max(norms, key=lambda n: (aucs[n] if aucs[n] is not None else -1.0, -norms.index(n)))
     out = dict(key, chosen=best, auc=aucs, valid_rows=int(len(known)))
     try:
