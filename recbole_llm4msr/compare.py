@@ -30,6 +30,7 @@ correction, a table in the paper's layout and a plot.
 Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``<metric>.png`` for a ranking metric).
 """
 import argparse
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -212,6 +213,26 @@ def significant(treated, base, alpha=ALPHA):
 
 
 # ---------------------------------------------------------------------------------------------- the harness
+def _row_key(row):
+    return tuple(str(row.get(k, "")) for k in ("model", "seed", "learning_rate", "config_hash", "status", "test_auc"))
+
+
+@contextlib.contextmanager
+def _folder_lock(path):
+    """An exclusive lock (``fcntl.flock``) on ``path`` while the block runs; without ``fcntl`` (not POSIX) none."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class Comparison:
     def __init__(self, dataset, models, seeds, lr_grid, out, epochs=30, data_path="dataset/", extra=None,
                  config_files=None, first_seed=2020, lr_seed=None, metric="auc"):
@@ -238,6 +259,9 @@ class Comparison:
 
     def _load(self):
         self.fields = list(FIELDS)
+        return self._read_rows()
+
+    def _read_rows(self):
         if not os.path.isfile(self.csv):
             return []
         with open(self.csv, newline="") as f:
@@ -247,9 +271,15 @@ class Comparison:
         return rows
 
     def _record(self, row):
-        """Add ``row`` (:meth:`_add`) and rewrite ``runs.csv``."""
-        self._add(row)
-        self._write()
+        """Add ``row`` (:meth:`_add`) and rewrite ``runs.csv``, under a lock on the folder and with the rows another
+        process wrote there since (two processes given the same ``--out`` both keep their runs)."""
+        with _folder_lock(self.csv + ".lock"):
+            mine = {_row_key(r) for r in self.rows}
+            for other in self._read_rows():
+                if _row_key(other) not in mine:
+                    self._add(other)
+            self._add(row)
+            self._write()
 
     def _add(self, row):
         """Add ``row`` in memory. It replaces the row of the same (model, seed, rate) and config hash (a re-run) and

@@ -265,6 +265,29 @@ def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypat
     assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.71" and len(comparison.rows) == 2
 
 
+def test_two_processes_writing_one_folder_both_keep_their_runs(tmp_path):
+    """Two comparisons given the same --out (e.g. two label groups started at once): each rewrites runs.csv after
+    every run; the rows the other process wrote meanwhile must survive (they were lost before)."""
+    out = str(tmp_path / "shared")
+    first = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=out)
+    second = Comparison("ml-100k-msr", ["DeepFM"], seeds=1, lr_grid=[0.01], out=out)  # read the folder while empty
+
+    def row(model, seed, auc):
+        return {"model": model, "phase": "seeds", "seed": str(seed), "learning_rate": "0.01", "status": "ok",
+                "config_hash": f"{model[:4]}{seed}", "test_auc": auc}
+
+    first._record(row("MMoE", 2020, "0.70"))
+    second._record(row("DeepFM", 2020, "0.69"))
+    first._record(row("MMoE", 2021, "0.71"))
+    second._record(row("DeepFM", 2021, "0.68"))
+    on_disk = sorted((r["model"], r["seed"], r["test_auc"]) for r in rows(os.path.join(out, "runs.csv")))
+    assert on_disk == [("DeepFM", "2020", "0.69"), ("DeepFM", "2021", "0.68"), ("MMoE", "2020", "0.70"),
+                       ("MMoE", "2021", "0.71")]
+    second._record(row("DeepFM", 2021, "0.67"))  # a re-run of the same config still replaces its row
+    assert sorted(r["test_auc"] for r in rows(os.path.join(out, "runs.csv")) if r["model"] == "DeepFM") == [
+        "0.67", "0.69"]
+
+
 def test_the_table_names_a_variant_tested_against_the_default_variant(tmp_path, monkeypatch):
     """A variant with settings (the raw-LLM ablation, knowledge of another LLM) beside the default variant is tested
     against it; the table's control column names it (the report crashed on a baseline without brackets)."""
