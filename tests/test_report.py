@@ -99,6 +99,11 @@ def test_a_built_store_records_its_geometry_and_the_cli_writes_the_report(data_d
     assert store.header["geometry"]["users"] == 120 and "mean_cosine_raw" in store.header["geometry"]
     assert summary["report"]["neighbour_probe_auc"]["knowledge"] is not None
     assert os.path.isfile(os.path.join(store.path, "report.json"))
+    auto = summary["report"]["knowledge_norm_auto"]  # what knowledge_norm: auto will pick, kept for the runs
+    assert auto["chosen"] in ("none", "standardize", "whiten") and auto["chosen"] == max(auto["auc"],
+                                                                                       key=auto["auc"].get)
+    assert json.load(open(os.path.join(store.path, "norm-choice.json")))["chosen"] == auto["chosen"]
+    assert auto["auc"]["none"] == summary["report"]["neighbour_probe_auc"]["knowledge"]  # the same probe
 
 
 def test_knowledge_quality_rows_of_two_writers_are_both_kept(tmp_path):

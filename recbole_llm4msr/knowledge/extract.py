@@ -317,9 +317,9 @@ def _record_geometry(path):
 
 def report(spec, path, k=20, plot=True):
     """The full knowledge report of the store at ``path`` on ``spec``'s dataset: report.json + report.png beside
-    it."""
+    it, with the normalisation ``knowledge_norm: auto`` would pick (``knowledge_norm_auto``)."""
     store = kstore.KnowledgeStore(path).require_dataset(spec.dataset)
-    return knowledge_report(store, DatasetFiles.from_spec(spec), out_dir=store.path, k=k, plot=plot)
+    return knowledge_report(store, DatasetFiles.from_spec(spec), out_dir=store.path, k=k, plot=plot, norm_choice=True)
 
 
 def shard_from_env(environ=None):

@@ -208,11 +208,13 @@ def attribute_auc(features, values, seed=0, folds=5):
 
 
 # ---------------------------------------------------------------------------------------------- the report
-def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=()):
+def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=(), norm_choice=False):
     """Every measure above for ``store``'s user vectors on ``files`` (a DatasetFiles); written to
     ``out_dir/report.json`` (+ ``report.png``) when ``out_dir`` is given. Reads the training and validation splits
     only. ``norms`` (e.g. ``("standardize", "whiten")``): the neighbour probe also on the vectors as a run with that
-    ``knowledge_norm`` sees them, with its own difference to the profile (``neighbour_probe_by_norm``)."""
+    ``knowledge_norm`` sees them, with its own difference to the profile (``neighbour_probe_by_norm``).
+    ``norm_choice``: also what ``knowledge_norm: auto`` picks (:func:`choose_norm`, kept in the store folder for the
+    runs that follow), as ``knowledge_norm_auto``."""
     train = files.train_interactions()
     valid = files.split_interactions("valid")
     users = list(store.ids("user"))
@@ -240,6 +242,8 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=
             out["neighbour_probe_by_norm"][norm] = {
                 "auc": auc(known["label"], s),
                 "vs_profile": auc_difference(known["label"], s, scores["profile (no LLM)"], known["user"], seed=seed)}
+    if norm_choice:
+        out["knowledge_norm_auto"] = choose_norm(store, files, k=k)
     attrs = files.user_attributes()
     out["attribute_auc"] = {}
     if attrs is not None:
