@@ -17,6 +17,7 @@
 
 Nothing here reads the test split. scikit-learn does the neighbours, probes and PCA; matplotlib the plot.
 """
+import json
 import logging
 import os
 from collections import defaultdict
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from recbole_llm4msr.atomic import atomic_path, atomic_write_json
+from recbole_llm4msr.knowledge.fingerprint import file_digest
+from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, normalization
 
 logger = logging.getLogger(__name__)
 
@@ -126,18 +129,15 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
 CHOICE_FILE = "norm-choice.json"
 
 
-def choose_norm(store, files, norms=("none", "standardize", "whiten"), k=20, progress=None):
-    """The normalisation (``knowledge_norm``) under which the store's user vectors score best on the validation
-    neighbour probe (ties: the earlier of ``norms``, so ``none`` before any transform). -> {"chosen", "auc" {norm:
-    AUC}, "k", "valid_rows"}. Kept in the store folder as ``norm-choice.json`` with the validation split's digest, the
-    probe's ``k`` and ``norms``: reused while those are the same (computed again when the folder is read-only).
-    Reads the training and validation splits only."""
-    import json
+def norm_scores(store, users, vectors, train, rows, k, norm):
+    """:func:`neighbour_scores` of the user ``vectors`` as a run with ``knowledge_norm: norm`` sees them."""
+    transform = normalization(store, "user", norm)
+    return neighbour_scores(users, vectors if transform is None else apply_transform(vectors, transform), train, rows,
+                            k)
 
-    from recbole_llm4msr.knowledge.fingerprint import file_digest
-    from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, normalization
 
-    norms = [str(n).lower() for n in norms]
+def _choice_key(files, norms, k):
+    """What a kept choice depends on (the validation split's digest, ``k``, the options); the options checked."""
     unknown = [n for n in norms if n not in NORMS]
     if unknown or not norms:
         raise ValueError(f"the normalisations to choose from must be some of {', '.join(NORMS)}, not {norms}")
@@ -146,7 +146,31 @@ def choose_norm(store, files, norms=("none", "standardize", "whiten"), k=20, pro
         raise FileNotFoundError(f"knowledge_norm: auto chooses on the validation split, and dataset '{files.name}' has "
                                 f"no {valid_path} (a fixed split from the converter); name a normalisation instead "
                                 f"(none, standardize, whiten)")
-    key = {"valid_split": file_digest(valid_path), "k": int(k), "norms": norms}
+    return {"valid_split": file_digest(valid_path), "k": int(k), "norms": list(norms)}
+
+
+def _keep_choice(store, files, key, aucs, valid_rows):
+    """The best of ``aucs`` (ties: the earlier of the options), written to the store folder with ``key``."""
+    norms = key["norms"]
+    if all(aucs[n] is None for n in norms):
+        raise ValueError(f"knowledge_norm: auto: the validation rows of '{files.name}' that have a user vector hold "
+                         f"one class only ({valid_rows} rows): the probe cannot choose; name a normalisation instead")
+    best = max(norms, key=lambda n: (aucs[n] if aucs[n] is not None else -1.0, -norms.index(n)))
+    out = dict(key, chosen=best, auc={n: aucs[n] for n in norms}, valid_rows=int(valid_rows))
+    try:
+        atomic_write_json(os.path.join(store.path, CHOICE_FILE), out, indent=2)
+    except OSError:
+        pass  # a read-only store folder: chosen again next time
+    return out
+
+
+def choose_norm(store, files, norms=NORMS, k=20, progress=None):
+    """The normalisation (``knowledge_norm``) under which the store's user vectors score best on the validation
+    neighbour probe (ties: the earlier of ``norms``, so ``none`` before any transform). -> {"chosen", "auc" {norm:
+    AUC}, "k", "valid_rows"}. Kept in the store folder as ``norm-choice.json`` with the validation split's digest, the
+    probe's ``k`` and ``norms``: reused while those are the same (computed again when the folder is read-only).
+    Reads the training and validation splits only."""
+    key = _choice_key(files, [str(n).lower() for n in norms], k)
     path = os.path.join(store.path, CHOICE_FILE)
     if os.path.isfile(path):
         with open(path) as f:
@@ -158,22 +182,11 @@ def choose_norm(store, files, norms=("none", "standardize", "whiten"), k=20, pro
     vectors = np.asarray(store.vectors("user"), dtype=np.float32)
     known = valid[valid["user"].isin(set(users))]
     aucs = {}
-    for norm in norms:
-        transform = normalization(store, "user", norm)
-        x = vectors if transform is None else apply_transform(vectors, transform)
-        aucs[norm] = auc(known["label"], neighbour_scores(users, x, train, known, k))
+    for norm in key["norms"]:
+        aucs[norm] = auc(known["label"], norm_scores(store, users, vectors, train, known, k, norm))
         if progress is not None:
             progress(norm, aucs[norm])
-    if all(a is None for a in aucs.values()):
-        raise ValueError(f"knowledge_norm: auto: the validation rows of '{files.name}' that have a user vector hold "
-                         f"one class only ({len(known)} rows): the probe cannot choose; name a normalisation instead")
-    best = max(norms, key=lambda n: (aucs[n] if aucs[n] is not None else -1.0, -norms.index(n)))
-    out = dict(key, chosen=best, auc=aucs, valid_rows=int(len(known)))
-    try:
-        atomic_write_json(path, out, indent=2)
-    except OSError:
-        pass
-    return out
+    return _keep_choice(store, files, key, aucs, len(known))
 
 
 # ---------------------------------------------------------------------------------------------- attribute probes
@@ -233,17 +246,20 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=
     # is the knowledge better or worse than the profile, or within the noise of these validation rows?
     out["neighbour_probe_vs_profile"] = auc_difference(known["label"], scores["knowledge"],
                                                        scores["profile (no LLM)"], known["user"], seed=seed)
+    if norm_choice:  # the choice needs every normalisation's probe
+        key = _choice_key(files, list(NORMS), k)
+        norms = list(dict.fromkeys([*norms, *(n for n in NORMS if n != "none")]))
     if norms:
-        from recbole_llm4msr.knowledge.loader import apply_transform, normalization
-
         out["neighbour_probe_by_norm"] = {}
         for norm in norms:
-            s = neighbour_scores(users, apply_transform(vectors, normalization(store, "user", norm)), train, known, k)
+            s = norm_scores(store, users, vectors, train, known, k, norm)
             out["neighbour_probe_by_norm"][norm] = {
                 "auc": auc(known["label"], s),
                 "vs_profile": auc_difference(known["label"], s, scores["profile (no LLM)"], known["user"], seed=seed)}
-    if norm_choice:
-        out["knowledge_norm_auto"] = choose_norm(store, files, k=k)
+    if norm_choice:  # from the probes above (the raw vectors' is the knowledge row's)
+        aucs = {"none": out["neighbour_probe_auc"]["knowledge"],
+                **{n: v["auc"] for n, v in out["neighbour_probe_by_norm"].items()}}
+        out["knowledge_norm_auto"] = _keep_choice(store, files, key, aucs, len(known))
     attrs = files.user_attributes()
     out["attribute_auc"] = {}
     if attrs is not None:
