@@ -165,7 +165,8 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     base = tiny_model_dir(tmp_path)
     out = tmp_path / "aligned"
     os.makedirs(out)  # a base ranking kept by an earlier try with the other scoring must not be reused
-    json.dump({"base": {"cases": 5, "HR@1": 7.0}, "popularity": {}, "base_scoring": "mean", "cases": 5},
+    json.dump({"ranked": {"scoring": "mean", "prompts": "x"}, "evaluation": {"base": {"cases": 5, "HR@1": 7.0},
+                                                                           "popularity": {}}},
               open(out / ".base-eval.json", "w"))
     proc = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
                    f"--out={out}", "--max_samples=24", "--batch_size=8", "--eval_users=5", "--max_length=256",

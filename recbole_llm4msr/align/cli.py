@@ -102,17 +102,20 @@ def run(args):
     cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed) \
         if args.eval_users and rank == 0 else []
     if cases:
+        # the base ranking is kept for a resumed run while what it ranked and how are the same
+        ranked = {"scoring": args.scoring, "prompts": text_digest(
+            [[builder.next_prompt(s, h)] + [str(c) for c in cands] for _, s, h, cands in cases])}
+        kept = {}
         if os.path.isfile(base_eval):
             with open(base_eval) as f:
-                evaluation = json.load(f)
-        if evaluation.get("base_scoring", "mean") != args.scoring or evaluation.get("cases") != len(cases):
-            # before training (merging LoRA changes the base weights in place); again if the ranking changed
-            evaluation = {"base": llm_ranker(model, tokenizer, builder, cases, settings.max_length,
-                                             desc="ranking (base model)", scoring=args.scoring),
-                          "popularity": popularity_ranker(builder, cases), "base_scoring": args.scoring,
-                          "cases": len(cases)}
-            atomic_write_json(base_eval, evaluation)
-        evaluation = {k: v for k, v in evaluation.items() if k not in ("base_scoring", "cases")}
+                kept = json.load(f)
+        if kept.get("ranked") != ranked:  # before training: merging LoRA changes the base weights in place
+            kept = {"ranked": ranked, "evaluation": {
+                "base": llm_ranker(model, tokenizer, builder, cases, settings.max_length, desc="ranking (base model)",
+                                   scoring=args.scoring),
+                "popularity": popularity_ranker(builder, cases)}}
+            atomic_write_json(base_eval, kept)
+        evaluation = kept["evaluation"]
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer) for s in samples], args.out, settings)
     if rank != 0:  # rank 0 evaluates and writes the model
         return {"rank": rank, "world_size": world, "steps": history["steps"]}
