@@ -60,6 +60,11 @@ def main(argv=None):
              f"({ev.get('aligned', {}).get('cases', '?')} users; {ev.get('scoring', '')}):", "",
              "| ranker | HR@1 | HR@5 | NDCG@5 |", "|---|---|---|---|"]
     lines += [f"| {name} | {m['HR@1']:.3f} | {m['HR@5']:.3f} | {m['NDCG@5']:.3f} |" for name, m in rows]
+    for pair, d in (ev.get("differences") or {}).items():
+        lines += [f"- {pair}: " + "; ".join(f"{m} {d[m]['difference']:+.3f} [{d[m]['low']:+.3f}, {d[m]['high']:+.3f}] "
+                                             f"(p {d[m]['p']:.3f})" for m in ("HR@1", "HR@5", "NDCG@5"))]
+    if ev.get("differences"):
+        lines += ["", "(paired bootstrap over the ranked users, 1,000 resamples: 95% interval and two-sided p)"]
     lines += ["", f"Targets: the alignment (fine-tuning) within 1200 s: {'met' if met_time else 'NOT met'} "
                   f"({manifest['train_seconds']} s; with both rankings the command took {manifest['seconds']} s); "
                   f"aligned HR@1 above base and popularity: {'met' if met_hr else 'NOT met'} ({hr})."]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dataset_converters import csv as csv_conv
-from recbole_llm4msr.align.evaluate import llm_ranker, popularity_ranker, ranking_cases
+from recbole_llm4msr.align.evaluate import llm_ranker, paired_difference, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import FinetuneError, LoraSettings, finetune, is_finished
 from recbole_llm4msr.align.samples import MASK, SampleBuilder, SampleError
 from recbole_llm4msr.knowledge.files import DatasetFiles
@@ -121,7 +121,33 @@ def test_loss_falls_and_the_ranker_learns_the_pattern(toy, tmp_path):
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
     assert after["HR@1"] > before["HR@1"] + 0.15, (before, after)
     pop = popularity_ranker(builder, cases)
-    assert set(pop) == {"cases", "HR@1", "HR@5", "NDCG@5"} and 0 <= pop["HR@5"] <= 1
+    assert set(pop) == {"cases", "HR@1", "HR@5", "NDCG@5", "ranks"} and 0 <= pop["HR@5"] <= 1
+    # the learned pattern is a paired difference whose interval lies above 0
+    gain = paired_difference(after, before)["HR@1"]
+    assert gain["difference"] == pytest.approx(after["HR@1"] - before["HR@1"], abs=1e-3)
+    assert 0 < gain["low"] <= gain["difference"] <= gain["high"] and gain["p"] < 0.05
+
+
+def test_paired_difference_of_two_rankings():
+    from recbole_llm4msr.align.evaluate import _metrics, differences
+
+    same = _metrics([0, 3, 7, 0, 1])
+    d = paired_difference(same, same)
+    assert d["cases"] == 5 and all(d[m] == {"difference": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
+                                   for m in ("HR@1", "HR@5", "NDCG@5"))
+    ranks = np.random.default_rng(0).integers(0, 20, 400)
+    better, worse = _metrics(np.zeros(400, dtype=int)), _metrics(ranks)  # always first vs a random rank
+    d = paired_difference(better, worse)
+    assert d["HR@1"]["difference"] == pytest.approx(1 - np.mean(ranks == 0), abs=1e-4)
+    assert d["HR@1"]["low"] > 0.9 and d["HR@1"]["p"] == 0.0
+    noisy = _metrics(np.where(np.arange(400) % 2 == 0, ranks, 0))  # first half the time
+    assert d["HR@1"]["difference"] > paired_difference(noisy, worse)["HR@1"]["difference"] > 0
+    both = differences({"aligned": worse, "base": better, "popularity": worse})
+    assert both["aligned - base"]["HR@1"]["high"] < 0 and both["aligned - popularity"]["HR@1"]["difference"] == 0
+    with pytest.raises(ValueError, match="same cases"):
+        paired_difference(better, _metrics([0, 1]))
+    with pytest.raises(ValueError, match="per-case ranks"):
+        paired_difference({"HR@1": 0.5}, better)
 
 
 def test_a_killed_fine_tuning_resumes_exactly(toy, tmp_path):
@@ -189,6 +215,21 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     again = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
                     f"--out={out}", cwd=tmp_path)
     assert json.loads(again.stdout.strip().splitlines()[-1])["samples"] == 24  # finished: nothing redone
+    # differences with intervals, and ranking again with a finished model (more users, the other scoring)
+    first = json.load(open(out / "eval.json"))
+    assert set(first["differences"]) == {"aligned - base", "aligned - popularity"}
+    assert first["differences"]["aligned - base"]["HR@1"]["difference"] == \
+        pytest.approx(first["aligned"]["HR@1"] - first["base"]["HR@1"], abs=1e-3)
+    proc = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
+                   f"--out={out}", "--evaluate_only", "--eval_users=8", "--max_length=256", cwd=tmp_path)
+    later = json.load(open(out / "eval-mean-8cases.json"))
+    assert later["aligned"]["cases"] == later["base"]["cases"] == len(later["popularity"]["ranks"]) == 8
+    assert later["scoring"].startswith("mean") and later["differences"]["aligned - base"]["cases"] == 8
+    assert json.load(open(out / "eval.json")) == first  # the training run's evaluation is kept
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["eval_file"].endswith("eval-mean-8cases.json")
+    unfinished = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
+                         f"--llm={base}", f"--out={tmp_path / 'none'}", "--evaluate_only", cwd=tmp_path, check=False)
+    assert unfinished.returncode == 1 and "needs a finished aligned model" in unfinished.stderr
     os.remove(base / "tokenizer.json")
     os.remove(base / "tokenizer_config.json")
     bad = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",

@@ -6,8 +6,13 @@ model directory that ``llm4msr-knowledge --llm=DIR`` and ``run_recbole ... --llm
 
 Outputs in ``--out``: ``model/`` (merged weights as safetensors, tokenizer, ``manifest.json``: data fingerprint,
 tasks, sample counts, losses, seconds, settings), ``eval.json`` (HR@1 / HR@5 / NDCG@5 among 1 + 19 candidates on the
-validation split for the aligned model, the base model and popularity), ``loss.png``, ``samples.jsonl``. A killed
-run resumes with the same command; ``model/`` appears only when finished.
+validation split for the aligned model, the base model and popularity, each with its per-case ranks, and
+``differences``: aligned - base and aligned - popularity with paired bootstrap 95% intervals), ``loss.png``,
+``samples.jsonl``. A killed run resumes with the same command; ``model/`` appears only when finished.
+
+``--evaluate_only`` ranks again with a finished ``--out``'s model and the base model ``--llm`` (other ``--eval_users``,
+``--negatives``, ``--scoring``, ``--max_history``, ``--seed``) and writes ``eval-<scoring>-<cases>cases.json`` beside
+``eval.json``, which keeps the training run's own evaluation.
 
 Several GPUs or machines: the same command under ``torchrun --nproc_per_node=N [--nnodes ...]`` (or ``accelerate
 launch``) trains with DistributedDataParallel (each global batch split over the ranks, ``--device=cuda`` puts rank k
@@ -21,7 +26,7 @@ import os
 import sys
 import time
 
-from recbole_llm4msr.align.evaluate import SCORINGS, llm_ranker, popularity_ranker, ranking_cases
+from recbole_llm4msr.align.evaluate import SCORINGS, differences, llm_ranker, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import (
     FinetuneError,
     add_lora_arguments,
@@ -65,6 +70,8 @@ def build_parser():
     p.add_argument("--scoring", default="mean", choices=SCORINGS,
                    help="the ranker's candidate score: mean (answer log-likelihood per token) | sum (in all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluate_only", action="store_true",
+                   help="no training: rank with the finished model in --out and the base model --llm")
     add_lora_arguments(p)
     return p
 
@@ -75,6 +82,8 @@ def dataset_files(args):
 
 
 def run(args):
+    if args.evaluate_only:
+        return evaluate_only(args)
     start = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
     model_dir = os.path.join(args.out, "model")
@@ -109,7 +118,7 @@ def run(args):
         if os.path.isfile(base_eval):
             with open(base_eval) as f:
                 kept = json.load(f)
-        if kept.get("ranked") != ranked:  # before training: merging LoRA changes the base weights in place
+        if kept.get("ranked") != ranked or "ranks" not in kept["evaluation"]["base"]:  # before training: merging LoRA changes the base weights in place
             kept = {"ranked": ranked, "evaluation": {
                 "base": llm_ranker(model, tokenizer, builder, cases, settings.max_length, desc="ranking (base model)",
                                    scoring=args.scoring),
@@ -123,7 +132,7 @@ def run(args):
         evaluation["aligned"] = llm_ranker(merged, tokenizer, builder, cases, settings.max_length,
                                            desc="ranking (aligned model)", scoring=args.scoring)
         evaluation.update(candidates=1 + args.negatives, split="valid",
-                          scoring=f"{args.scoring} answer-token log-likelihood")
+                          scoring=f"{args.scoring} answer-token log-likelihood", differences=differences(evaluation))
     counts = {t: sum(s.task == t for s in samples) for t in tasks}
     manifest = {
         "base_llm": str(args.llm), "base_model": name, "base_identity": file_identity(args.llm),
@@ -147,6 +156,40 @@ def run(args):
     return manifest
 
 
+def evaluate_only(args):
+    """Rank the validation cases with the finished model in ``args.out`` and the base model ``args.llm`` (one model
+    in memory at a time) and popularity; write ``eval-<scoring>-<cases>cases.json`` into ``args.out``."""
+    start = time.perf_counter()
+    model_dir = os.path.join(args.out, "model")
+    if not is_finished(model_dir):
+        raise FileNotFoundError(f"--evaluate_only needs a finished aligned model in {model_dir} (with manifest.json); "
+                                f"run llm4msr-align without --evaluate_only first")
+    if args.eval_users <= 0:
+        raise ValueError(f"--evaluate_only needs --eval_users > 0, not {args.eval_users}")
+    files = dataset_files(args)
+    builder = SampleBuilder(files, seed=args.seed, max_history=args.max_history, allow_id_text=args.allow_id_text,
+                            logger=logger)
+    cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed)
+    if not cases:
+        raise ValueError(f"no validation case to rank in dataset '{args.dataset}' (users with a validation positive, "
+                         f"a training history in its scenario and {args.negatives} negatives)")
+    device = rank_device(args.device)
+    settings = lora_from_args(args, args.seed)
+    evaluation = {"popularity": popularity_ranker(builder, cases)}
+    for key, llm in (("base", args.llm), ("aligned", model_dir)):
+        _, tokenizer, model = load_for_training(llm, device, args.dtype, args.trust_remote_code)
+        evaluation[key] = llm_ranker(model, tokenizer, builder, cases, settings.max_length,
+                                     desc=f"ranking ({key} model)", scoring=args.scoring)
+        del model
+    evaluation.update(candidates=1 + args.negatives, split="valid", scoring=f"{args.scoring} answer-token "
+                      f"log-likelihood", max_history=args.max_history, seed=args.seed,
+                      differences=differences(evaluation), seconds=round(time.perf_counter() - start, 1))
+    path = os.path.join(args.out, f"eval-{args.scoring}-{len(cases)}cases.json")
+    atomic_write_json(path, evaluation, indent=2)
+    logger.info(f"wrote {path}")
+    return {"evaluation": evaluation, "eval_file": path}
+
+
 def _mean(values):
     return round(sum(values) / len(values), 5) if values else None
 
@@ -159,8 +202,8 @@ def main(argv=None):
     except (SampleError, FinetuneError, LLMNotFound, FileNotFoundError, ValueError) as e:
         print(f"llm4msr-align: error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps({k: manifest.get(k) for k in ("samples", "sample_counts", "steps", "first_loss", "last_loss",
-                                                    "train_seconds", "evaluation")}))
+    print(json.dumps({k: manifest[k] for k in ("samples", "sample_counts", "steps", "first_loss", "last_loss",
+                                               "train_seconds", "evaluation", "eval_file") if k in manifest}))
     return 0
 
 
