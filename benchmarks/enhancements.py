@@ -5,11 +5,16 @@ parameter counts of ``<Backbone>`` vs ``<Backbone>_LLM4MSR`` (targets: <= 1.5x t
 
 The knowledge store is taken from ``--knowledge_store`` or built / reused with the embedded LLM. Writes
 ``enhancements-<dataset>.csv`` / ``.md`` into ``--out``.
+
+``--processes N`` repeats the whole measurement in N fresh processes, one after another, and reports each column's
+median over them, with the lowest and highest ratio (``*_range``): on a 2-core machine the backbone's own speed moves
+by up to ~25% between processes (memory layout, the state of the machine), and a single process's ratio with it.
 """
 import argparse
 import csv
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +95,7 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]")
     p.add_argument("--tag", default="", help="output files enhancements-<dataset>-<tag>")
+    p.add_argument("--processes", type=int, default=1, help="repeat in N fresh processes; report the medians")
     args = p.parse_args(argv)
     variants = [parse_variant(v) for v in args.variant]
     args.out = os.path.abspath(args.out)  # the runs below work in a temporary folder
@@ -99,6 +105,10 @@ def main(argv=None):
         config = MultiScenarioConfig(model="MMoE_LLM4MSR", dataset=args.dataset,
                                      config_dict={"data_path": args.data_path, "state": "WARNING"})
         store = prepare_knowledge(config)
+    if args.processes > 1:
+        rows = over_processes(args, store)
+        write_results(rows, args, store, variants)
+        return
     rows = []
     home = os.getcwd()
     with tempfile.TemporaryDirectory() as work:
@@ -128,6 +138,35 @@ def main(argv=None):
     write_results(rows, args, store, variants)
 
 
+def over_processes(args, store):
+    """Run the measurement in ``args.processes`` fresh processes -> per backbone, the median of every column over
+    them, and ``<ratio>_range`` ``"low-high"`` for each ratio column."""
+    runs = []
+    with tempfile.TemporaryDirectory() as work:
+        for k in range(args.processes):
+            out = os.path.join(work, str(k))
+            cmd = [sys.executable, os.path.abspath(__file__), f"--dataset={args.dataset}", f"--data_path={args.data_path}",
+                   f"--knowledge_store={store}", f"--epochs={args.epochs}", f"--repeat={args.repeat}", f"--out={out}",
+                   "--backbones", *args.backbones] + [f"--variant={v}" for v in args.variant]
+            print(f"process {k + 1} of {args.processes}", flush=True)
+            subprocess.run(cmd, check=True)
+            with open(os.path.join(out, f"enhancements-{args.dataset}.csv")) as f:
+                runs.append(list(csv.DictReader(f)))
+    rows = []
+    for per_backbone in zip(*runs):
+        row = {"backbone": per_backbone[0]["backbone"]}
+        for col in per_backbone[0]:
+            if col == "backbone":
+                continue
+            values = [float(r[col]) for r in per_backbone]
+            med = statistics.median(values)
+            row[col] = int(med) if col.startswith("params") else round(med, 3 if "ratio" not in col else 2)
+            if "ratio" in col:
+                row[f"{col}_range"] = f"{min(values):.2f}-{max(values):.2f}"
+        rows.append(row)
+    return rows
+
+
 def write_results(rows, args, store, variants):
     """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out``."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
@@ -139,6 +178,8 @@ def write_results(rows, args, store, variants):
     lines = [f"Cost of LLM4MSR on {args.dataset} ({os.cpu_count()} CPU cores; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, median of {args.repeat} passes, "
              f"the models' passes alternating; "
+             + (f"each column the median over {args.processes} fresh processes, *_range the lowest-highest ratio; "
+                if args.processes > 1 else "") +
              f"knowledge store {os.path.basename(store)}"
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
