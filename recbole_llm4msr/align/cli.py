@@ -118,7 +118,9 @@ def run(args):
         if os.path.isfile(base_eval):
             with open(base_eval) as f:
                 kept = json.load(f)
-        if kept.get("ranked") != ranked or "ranks" not in kept["evaluation"]["base"]:  # before training: merging LoRA changes the base weights in place
+        # before training: merging LoRA changes the base weights in place (a kept ranking without per-case ranks,
+        # from before they were kept, is redone)
+        if kept.get("ranked") != ranked or "ranks" not in kept["evaluation"]["base"]:
             kept = {"ranked": ranked, "evaluation": {
                 "base": llm_ranker(model, tokenizer, builder, cases, settings.max_length, desc="ranking (base model)",
                                    scoring=args.scoring),
