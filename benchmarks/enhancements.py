@@ -6,6 +6,10 @@ parameter counts of ``<Backbone>`` vs ``<Backbone>_LLM4MSR`` (targets: <= 1.5x t
 The knowledge store is taken from ``--knowledge_store`` or built / reused with the embedded LLM. Writes
 ``enhancements-<dataset>.csv`` / ``.md`` into ``--out``.
 
+``flops_ratio*``: matrix-multiply FLOPs per test row of ``predict`` (``torch.utils.flop_counter``), enhanced over
+plain: the arithmetic the enhancement adds, the same on every machine (elementwise work, gathers and per-call costs are
+not counted; the timings have them).
+
 ``--processes N`` repeats the whole measurement in N fresh processes, one after another, and reports each column's
 median over them, with the lowest and highest ratio (``*_range``): on a 2-core machine the backbone's own speed moves
 by up to ~25% between processes (memory layout, the state of the machine), and a single process's ratio with it.
@@ -63,6 +67,15 @@ def train(name, args, store, data, extra=None):
 
 def params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_row(model, batch):
+    """Matrix-multiply FLOPs of ``model.predict`` per row of ``batch`` (what FlopCounterMode counts)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.predict(batch)
+    return counter.get_total_flops() / len(batch)
 
 
 def inference_ms(models, batches, repeat):
@@ -127,11 +140,15 @@ def main(argv=None):
                    "infer_ms_per_1000": infer[0], "infer_ms_per_1000_llm4msr": infer[1],
                    "infer_ratio": round(infer[1] / infer[0], 2), "params": params(base),
                    "params_llm4msr": params(enhanced)}
+            flops = [flops_per_row(m, batches[0]) for m in [base, enhanced] + [m for m, _ in others]]
+            row.update(kflops_per_row=round(flops[0] / 1e3, 1), flops_ratio=round(flops[1] / flops[0], 2))
             for (vname, _), (model, seconds), ms in zip(variants, others, infer[2:]):
                 row.update({f"train_s_epoch_{vname}": round(seconds, 3),
                             f"train_ratio_{vname}": round(seconds / base_train, 2),
                             f"infer_ms_per_1000_{vname}": ms, f"infer_ratio_{vname}": round(ms / infer[0], 2),
                             f"params_{vname}": params(model)})
+            for (vname, _), f in zip(variants, flops[2:]):
+                row[f"flops_ratio_{vname}"] = round(f / flops[0], 2)
             rows.append(row)
             print(row, flush=True)
         os.chdir(home)
