@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from recbole_llm4msr.align.cli import build_parser, run  # noqa: E402
+from recbole_llm4msr.align.evaluate import METRICS  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 
@@ -62,7 +63,7 @@ def main(argv=None):
     lines += [f"| {name} | {m['HR@1']:.3f} | {m['HR@5']:.3f} | {m['NDCG@5']:.3f} |" for name, m in rows]
     for pair, d in (ev.get("differences") or {}).items():
         lines += [f"- {pair}: " + "; ".join(f"{m} {d[m]['difference']:+.3f} [{d[m]['low']:+.3f}, {d[m]['high']:+.3f}] "
-                                             f"(p {d[m]['p']:.3f})" for m in ("HR@1", "HR@5", "NDCG@5"))]
+                                             f"(p {d[m]['p']:.3f})" for m in METRICS)]
     if ev.get("differences"):
         lines += ["", "(paired bootstrap over the ranked users, 1,000 resamples: 95% interval and two-sided p)"]
     lines += ["", f"Targets: the alignment (fine-tuning) within 1200 s: {'met' if met_time else 'NOT met'} "

@@ -17,9 +17,7 @@ standardize | whiten``, as a run applies them at load time), and each probe's di
 with a paired bootstrap 95% interval over users (200 resamples): is the knowledge better, worse, or within the noise?
 """
 import argparse
-import contextlib
 import csv
-import fcntl
 import os
 import sys
 import time
@@ -27,7 +25,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write, atomic_write_text, locked  # noqa: E402
 from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR  # noqa: E402
@@ -119,18 +117,6 @@ def read_rows(path):
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-@contextlib.contextmanager
-def locked(path):
-    """An exclusive lock on ``path``'s table for one read-modify-write: two processes measuring options of the same
-    dataset (e.g. a GPU lane and a CPU run) each keep their rows."""
-    with open(path + ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def record(path, new, dataset):

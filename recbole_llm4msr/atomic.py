@@ -9,6 +9,8 @@ these helpers; a killed process never leaves a torn file or a folder that looks 
 * :func:`atomic_write` / :func:`atomic_write_text` / :func:`atomic_write_json` -- the same for text written
   through a file object.
 * :func:`temp_dir` + :func:`replace_dir` -- build a folder under a hidden temporary name, then swap it into place.
+* :func:`locked` -- an exclusive lock for a read-modify-write of a file that several processes update (a results
+  table): each re-reads it under the lock, so none loses the rows another wrote.
 
 This module imports nothing of ours: the converters, the knowledge library and the training code all use it.
 """
@@ -75,6 +77,22 @@ def atomic_write_text(path, text, encoding="utf-8"):
 
 def atomic_write_json(path, obj, indent=None):
     return atomic_write(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=indent))
+
+
+@contextlib.contextmanager
+def locked(path):
+    """An exclusive lock (``fcntl.flock`` on ``path.lock``) while the block runs; without ``fcntl`` (not POSIX) none."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_temporary(name):

@@ -30,7 +30,6 @@ correction, a table in the paper's layout and a plot.
 Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``<metric>.png`` for a ranking metric).
 """
 import argparse
-import contextlib
 import csv
 import hashlib
 import itertools
@@ -45,7 +44,7 @@ import traceback
 
 from tqdm import tqdm
 
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text
+from recbole_llm4msr.atomic import atomic_write, atomic_write_text, locked
 
 FIELDS = ["model", "phase", "seed", "learning_rate", "status", "config_hash", "valid_auc", "valid_logloss",
           "test_auc", "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error"]
@@ -217,22 +216,6 @@ def _row_key(row):
     return tuple(str(row.get(k, "")) for k in ("model", "seed", "learning_rate", "config_hash", "status", "test_auc"))
 
 
-@contextlib.contextmanager
-def _folder_lock(path):
-    """An exclusive lock (``fcntl.flock``) on ``path`` while the block runs; without ``fcntl`` (not POSIX) none."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 class Comparison:
     def __init__(self, dataset, models, seeds, lr_grid, out, epochs=30, data_path="dataset/", extra=None,
                  config_files=None, first_seed=2020, lr_seed=None, metric="auc"):
@@ -273,7 +256,7 @@ class Comparison:
     def _record(self, row):
         """Add ``row`` (:meth:`_add`) and rewrite ``runs.csv``, under a lock on the folder and with the rows another
         process wrote there since (two processes given the same ``--out`` both keep their runs)."""
-        with _folder_lock(self.csv + ".lock"):
+        with locked(self.csv):
             mine = {_row_key(r) for r in self.rows}
             for other in self._read_rows():
                 if _row_key(other) not in mine:

@@ -81,6 +81,19 @@ def dataset_files(args):
     return DatasetFiles.from_spec(KnowledgeSpec(dataset=args.dataset, data_path=args.data_path, settings=settings))
 
 
+def sample_builder(args, files):
+    return SampleBuilder(files, seed=args.seed, max_history=args.max_history, allow_id_text=args.allow_id_text,
+                         logger=logger)
+
+
+def describe(evaluation, args, **extra):
+    """``evaluation`` with what it ranked and how, and the paired differences of its rankers."""
+    evaluation.update(candidates=1 + args.negatives, split="valid",
+                      scoring=f"{args.scoring} answer-token log-likelihood", **extra,
+                      differences=differences(evaluation))
+    return evaluation
+
+
 def run(args):
     if args.evaluate_only:
         return evaluate_only(args)
@@ -92,8 +105,7 @@ def run(args):
         with open(os.path.join(model_dir, "manifest.json")) as f:
             return json.load(f)
     files = dataset_files(args)
-    builder = SampleBuilder(files, seed=args.seed, max_history=args.max_history, allow_id_text=args.allow_id_text,
-                            logger=logger)
+    builder = sample_builder(args, files)
     tasks = [t for t in args.tasks.split(",") if t.strip()]
     samples = builder.build(tasks, args.max_samples)
     settings = lora_from_args(args, args.seed)
@@ -133,8 +145,7 @@ def run(args):
     if cases:
         evaluation["aligned"] = llm_ranker(merged, tokenizer, builder, cases, settings.max_length,
                                            desc="ranking (aligned model)", scoring=args.scoring)
-        evaluation.update(candidates=1 + args.negatives, split="valid",
-                          scoring=f"{args.scoring} answer-token log-likelihood", differences=differences(evaluation))
+        describe(evaluation, args)
     counts = {t: sum(s.task == t for s in samples) for t in tasks}
     manifest = {
         "base_llm": str(args.llm), "base_model": name, "base_identity": file_identity(args.llm),
@@ -169,8 +180,7 @@ def evaluate_only(args):
     if args.eval_users <= 0:
         raise ValueError(f"--evaluate_only needs --eval_users > 0, not {args.eval_users}")
     files = dataset_files(args)
-    builder = SampleBuilder(files, seed=args.seed, max_history=args.max_history, allow_id_text=args.allow_id_text,
-                            logger=logger)
+    builder = sample_builder(args, files)
     cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed)
     if not cases:
         raise ValueError(f"no validation case to rank in dataset '{args.dataset}' (users with a validation positive, "
@@ -183,9 +193,8 @@ def evaluate_only(args):
         evaluation[key] = llm_ranker(model, tokenizer, builder, cases, settings.max_length,
                                      desc=f"ranking ({key} model)", scoring=args.scoring)
         del model
-    evaluation.update(candidates=1 + args.negatives, split="valid", scoring=f"{args.scoring} answer-token "
-                      f"log-likelihood", max_history=args.max_history, seed=args.seed,
-                      differences=differences(evaluation), seconds=round(time.perf_counter() - start, 1))
+    describe(evaluation, args, max_history=args.max_history, seed=args.seed,
+             seconds=round(time.perf_counter() - start, 1))
     path = os.path.join(args.out, f"eval-{args.scoring}-{len(cases)}cases.json")
     atomic_write_json(path, evaluation, indent=2)
     logger.info(f"wrote {path}")

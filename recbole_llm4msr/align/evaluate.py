@@ -10,7 +10,6 @@ NDCG@5 of the held-out item, for any model and for a popularity ranker (training
 Each result keeps its per-case ranks, so two rankers on the same cases compare with a paired bootstrap interval
 (:func:`paired_difference`): with a few hundred cases HR@1 moves by several points between samples of users.
 """
-import math
 import random
 from collections import Counter, defaultdict
 
@@ -54,7 +53,7 @@ def _per_case(ranks):
     """{metric: [cases] array}: each case's HR@1, HR@5 and NDCG@5 from the 0-based rank of its held-out item."""
     ranks = np.asarray(ranks)
     return {"HR@1": (ranks == 0).astype(float), "HR@5": (ranks < 5).astype(float),
-            "NDCG@5": np.array([1 / math.log2(r + 2) if r < 5 else 0.0 for r in ranks], dtype=float)}
+            "NDCG@5": np.where(ranks < 5, 1 / np.log2(ranks + 2.0), 0.0)}
 
 
 def _metrics(ranks):
