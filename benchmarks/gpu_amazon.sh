@@ -43,27 +43,10 @@ ALIGNED=${ALIGNED:-$ALIGN_OUT/model}  # llm4msr-align writes the model (and its 
 TSLREC_LR=${TSLREC_LR:-0.001}
 export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 BIN=$(dirname "$(command -v llm4msr-compare)")
-left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+. "$ROOT/benchmarks/gpu_lib.sh"  # left, step, wait_for, environment
 has() { case "$LANES" in *",$1,"*) return 0;; *) return 1;; esac; }
 
-step() {  # step NAME LIMIT_SECONDS COMMAND...: in its own folder (RecBole writes log/ and saved/ to the cwd)
-  local name=$1 limit=$2 t rc; shift 2
-  [ "$limit" -gt "$(( $(left) - 20 ))" ] && limit=$(( $(left) - 20 ))
-  if [ "$limit" -le 10 ]; then printf '%s\tskipped\t0\n' "$name" >> "$OUT/steps.tsv"; return 1; fi
-  mkdir -p "$OUT/work/$name"; t=$(date +%s)
-  (cd "$OUT/work/$name" && timeout "$limit" "$@") > "$OUT/$name.log" 2>&1; rc=$?
-  printf '%s\t%s\t%s\n' "$name" "$rc" "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
-  echo "== $name: exit $rc after $(( $(date +%s) - t )) s"; tail -n 3 "$OUT/$name.log"
-  return $rc
-}
-wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
-  until [ -e "$1" ]; do [ "$(left)" -le 60 ] && return 1; sleep 5; done
-}
-
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  python3 -c "import torch, transformers, peft, recbole; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
-'transformers', transformers.__version__, 'peft', peft.__version__, 'recbole', recbole.__version__)"
-  nproc; } > "$OUT/env.txt" 2>&1
+environment
 # the lanes that load the LLM at once need it installed: say so and stop rather than spend the lease on failures
 # (the tslrec lane may start first: its pre-training needs no LLM, and it retries once the LLM is there)
 if has items || has knowledge || has align || has sweep; then

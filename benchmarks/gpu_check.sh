@@ -24,22 +24,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 BIN=$(dirname "$(command -v llm4msr-compare)")
-left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+. "$ROOT/benchmarks/gpu_lib.sh"  # left, step, wait_for, environment
 
-step() {  # step NAME LIMIT_SECONDS COMMAND...: runs in its own folder (RecBole writes log/ and saved/ to the cwd)
-  local name=$1 limit=$2 t rc; shift 2
-  [ "$limit" -gt "$(( $(left) - 20 ))" ] && limit=$(( $(left) - 20 ))
-  if [ "$limit" -le 10 ]; then printf '%s\tskipped\t0\n' "$name" >> "$OUT/steps.tsv"; return; fi
-  mkdir -p "$OUT/work/$name"; t=$(date +%s)
-  (cd "$OUT/work/$name" && timeout "$limit" "$@") > "$OUT/$name.log" 2>&1; rc=$?
-  printf '%s\t%s\t%s\n' "$name" "$rc" "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
-  echo "== $name: exit $rc after $(( $(date +%s) - t )) s"; tail -n 4 "$OUT/$name.log"
-}
-
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  python3 -c "import torch, transformers, peft, recbole; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
-'transformers', transformers.__version__, 'peft', peft.__version__, 'recbole', recbole.__version__)"
-  nproc; } > "$OUT/env.txt" 2>&1
+environment
 cat "$OUT/env.txt"
 
 # the datasets first, once (the parallel comparison runs would race to convert them)

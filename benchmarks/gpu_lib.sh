@@ -1,0 +1,26 @@
+# Shell helpers of the GPU lease scripts (gpu_check.sh, gpu_amazon.sh), sourced after they set OUT (the output
+# folder), BUDGET (seconds for the whole script) and START (its start, date +%s).
+
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }  # seconds left of BUDGET
+
+step() {  # step NAME LIMIT_SECONDS COMMAND...: in its own folder (RecBole writes log/ and saved/ to the cwd)
+  local name=$1 limit=$2 t rc; shift 2
+  [ "$limit" -gt "$(( $(left) - 20 ))" ] && limit=$(( $(left) - 20 ))
+  if [ "$limit" -le 10 ]; then printf '%s\tskipped\t0\n' "$name" >> "$OUT/steps.tsv"; return 1; fi
+  mkdir -p "$OUT/work/$name"; t=$(date +%s)
+  (cd "$OUT/work/$name" && timeout "$limit" "$@") > "$OUT/$name.log" 2>&1; rc=$?
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$(( $(date +%s) - t ))" >> "$OUT/steps.tsv"
+  echo "== $name: exit $rc after $(( $(date +%s) - t )) s"; tail -n 4 "$OUT/$name.log"
+  return $rc
+}
+
+wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
+  until [ -e "$1" ]; do [ "$(left)" -le 60 ] && return 1; sleep 5; done
+}
+
+environment() {  # the GPU, the library versions and the CPU count, into OUT/env.txt
+  { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch, transformers, peft, recbole; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
+'transformers', transformers.__version__, 'peft', peft.__version__, 'recbole', recbole.__version__)"
+    nproc; } > "$OUT/env.txt" 2>&1
+}

@@ -1,0 +1,48 @@
+"""The GPU lease scripts' shared shell helpers (benchmarks/gpu_lib.sh) work without a GPU: a step runs in its own
+folder under its time limit and is recorded in steps.tsv, a step with no time left is skipped, and both lease
+scripts source the helpers rather than define their own."""
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LIB = ROOT / "benchmarks" / "gpu_lib.sh"
+
+
+def run(script, out, budget):
+    return subprocess.run(["bash", "-c", f'OUT="{out}"; BUDGET={budget}; START=$(date +%s); . "{LIB}"\n{script}'],
+                          capture_output=True, text=True, timeout=60)
+
+
+def steps(out):
+    return [line.split("\t") for line in (out / "steps.tsv").read_text().splitlines()]
+
+
+def test_a_step_runs_in_its_own_folder_and_is_recorded(tmp_path):
+    r = run("step hello 30 bash -c 'pwd; exit 3'; echo rc=$?", tmp_path, 100)
+    assert "rc=3" in r.stdout and "== hello: exit 3" in r.stdout
+    assert (tmp_path / "hello.log").read_text().strip() == str(tmp_path / "work" / "hello")
+    assert steps(tmp_path)[0][:2] == ["hello", "3"]
+
+
+def test_a_step_is_cut_at_the_scripts_budget_or_skipped(tmp_path):
+    r = run("step slow 50 sleep 20; echo rc=$?; step late 50 true; echo rc=$?", tmp_path, 32)
+    assert "rc=124" in r.stdout  # timeout: the budget (32 s - 20 s margin) cut the step's own 50 s
+    assert steps(tmp_path)[0][:2] == ["slow", "124"] and int(steps(tmp_path)[0][2]) <= 14
+    assert steps(tmp_path)[1] == ["late", "skipped", "0"]
+
+
+def test_wait_for_gives_up_when_the_time_is_nearly_out(tmp_path):
+    (tmp_path / "ready").touch()
+    r = run(f'wait_for "{tmp_path}/ready"; echo a=$?; wait_for "{tmp_path}/never"; echo b=$?', tmp_path, 50)
+    assert "a=0" in r.stdout and "b=1" in r.stdout
+
+
+@pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_amazon.sh"])
+def test_the_lease_scripts_source_the_helpers(script):
+    text = (ROOT / "benchmarks" / script).read_text()
+    assert '. "$ROOT/benchmarks/gpu_lib.sh"' in text
+    for helper in ("left() {", "step() {", "wait_for() {"):
+        assert helper not in text, f"{script} defines {helper} again: use benchmarks/gpu_lib.sh"
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / script)]).returncode == 0
