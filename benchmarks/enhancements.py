@@ -10,6 +10,12 @@ The knowledge store is taken from ``--knowledge_store`` or built / reused with t
 plain: the arithmetic the enhancement adds, the same on every machine (elementwise work, gathers and per-call costs are
 not counted; the timings have them).
 
+``--steady_allocator`` (glibc only) keeps the memory freed by one ``predict`` in the process's heap for the next
+(``mallopt``: no trimming, no ``mmap`` for blocks under 32 MiB). By default glibc hands large freed blocks back to the
+system and the next pass pays a page fault per 4 KiB it touches again: on this 2-core machine that was a third of
+STAR's inference time and, varying between processes, most of the noise of a ratio. Both models of a ratio run
+under the same allocator either way.
+
 ``--processes N`` repeats the whole measurement in N fresh processes, one after another, and reports each column's
 median over them, with the lowest and highest ratio (``*_range``): on a 2-core machine the backbone's own speed moves
 by up to ~25% between processes (memory layout, the state of the machine), and a single process's ratio with it.
@@ -34,6 +40,26 @@ from recbole_llm4msr.config import MultiScenarioConfig  # noqa: E402
 from recbole_llm4msr.prepare import prepare_knowledge  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
 from recbole_llm4msr.registry import create_dataset, get_model, get_trainer  # noqa: E402
+
+
+def steady_allocator():
+    """glibc's ``mallopt``: freed blocks stay in the heap (M_TRIM_THRESHOLD 1 GiB, M_MMAP_THRESHOLD 32 MiB, which
+    also stops glibc moving the threshold). -> True when set; False where there is no glibc (nothing changed)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
+
+
+def minor_faults():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def parse_variant(text):
@@ -81,20 +107,22 @@ def flops_per_row(model, batch):
 def inference_ms(models, batches, repeat):
     """Milliseconds per 1,000 rows of ``model.predict`` over ``batches`` for each model: the passes of all models
     alternate (base, enhanced, variant, base, ...) so that a slow moment of the machine hits them alike, and the
-    median pass counts."""
+    median pass counts. -> (ms per 1,000 rows, minor page faults per pass) per model."""
     n = sum(len(b) for b in batches)
     times = [[] for _ in models]
+    faults = [0] * len(models)
     with torch.no_grad():
         for model in models:  # warm-up
             for b in batches:
                 model.predict(b)
         for _ in range(repeat):
             for k, model in enumerate(models):
-                t = time.perf_counter()
+                f, t = minor_faults(), time.perf_counter()
                 for b in batches:
                     model.predict(b)
                 times[k].append(time.perf_counter() - t)
-    return [round(statistics.median(ts) / n * 1e6, 3) for ts in times]
+                faults[k] += minor_faults() - f
+    return [round(statistics.median(ts) / n * 1e6, 3) for ts in times], [round(f / repeat) for f in faults]
 
 
 def main(argv=None):
@@ -109,7 +137,11 @@ def main(argv=None):
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]")
     p.add_argument("--tag", default="", help="output files enhancements-<dataset>-<tag>")
     p.add_argument("--processes", type=int, default=1, help="repeat in N fresh processes; report the medians")
+    p.add_argument("--steady_allocator", action="store_true",
+                   help="glibc: keep freed memory in the heap between passes (no page faults per pass; see above)")
     args = p.parse_args(argv)
+    if args.steady_allocator and not steady_allocator():
+        raise SystemExit("--steady_allocator needs glibc's mallopt, which this system's C library does not offer")
     variants = [parse_variant(v) for v in args.variant]
     args.out = os.path.abspath(args.out)  # the runs below work in a temporary folder
     os.makedirs(args.out, exist_ok=True)
@@ -132,16 +164,19 @@ def main(argv=None):
             enhanced, enhanced_train, data = train(f"{backbone}_LLM4MSR", args, store, data)
             others = [train(f"{backbone}_LLM4MSR", args, store, data, extra)[:2] for _, extra in variants]
             batches = [b[0] for b in data[2]]  # the test split
-            infer = inference_ms([base, enhanced] + [m for m, _ in others], batches, args.repeat)
+            infer, faults = inference_ms([base, enhanced] + [m for m, _ in others], batches, args.repeat)
 
             row = {"backbone": backbone, "train_s_epoch": round(base_train, 3),
                    "train_s_epoch_llm4msr": round(enhanced_train, 3),
                    "train_ratio": round(enhanced_train / base_train, 2),
                    "infer_ms_per_1000": infer[0], "infer_ms_per_1000_llm4msr": infer[1],
                    "infer_ratio": round(infer[1] / infer[0], 2), "params": params(base),
-                   "params_llm4msr": params(enhanced)}
+                   "params_llm4msr": params(enhanced), "faults_per_pass": faults[0],
+                   "faults_per_pass_llm4msr": faults[1]}
             flops = [flops_per_row(m, batches[0]) for m in [base, enhanced] + [m for m, _ in others]]
             row.update(kflops_per_row=round(flops[0] / 1e3, 1), flops_ratio=round(flops[1] / flops[0], 2))
+            for (vname, _), f in zip(variants, faults[2:]):
+                row[f"faults_per_pass_{vname}"] = f
             for (vname, _), (model, seconds), ms in zip(variants, others, infer[2:]):
                 row.update({f"train_s_epoch_{vname}": round(seconds, 3),
                             f"train_ratio_{vname}": round(seconds / base_train, 2),
@@ -164,7 +199,8 @@ def over_processes(args, store):
             out = os.path.join(work, str(k))
             cmd = [sys.executable, os.path.abspath(__file__), f"--dataset={args.dataset}", f"--data_path={args.data_path}",
                    f"--knowledge_store={store}", f"--epochs={args.epochs}", f"--repeat={args.repeat}", f"--out={out}",
-                   "--backbones", *args.backbones] + [f"--variant={v}" for v in args.variant]
+                   "--backbones", *args.backbones] + [f"--variant={v}" for v in args.variant] + \
+                (["--steady_allocator"] if args.steady_allocator else [])
             print(f"process {k + 1} of {args.processes}", flush=True)
             subprocess.run(cmd, check=True)
             with open(os.path.join(out, f"enhancements-{args.dataset}.csv")) as f:
@@ -196,7 +232,8 @@ def write_results(rows, args, store, variants):
              f"after one warm-up epoch; inference: model.predict over the test split, median of {args.repeat} passes, "
              f"the models' passes alternating; "
              + (f"each column the median over {args.processes} fresh processes, *_range the lowest-highest ratio; "
-                if args.processes > 1 else "") +
+                if args.processes > 1 else "")
+             + ("glibc's allocator steady (--steady_allocator); " if args.steady_allocator else "") +
              f"knowledge store {os.path.basename(store)}"
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
