@@ -8,7 +8,7 @@ import pytest
 
 from recbole_llm4msr.knowledge.files import DatasetFiles
 from recbole_llm4msr.knowledge import report
-from recbole_llm4msr.knowledge.report import auc_difference, choose_norm, geometry, knowledge_report, profile_vectors
+from recbole_llm4msr.knowledge.report import _weighted_auc, auc_difference, choose_norm, geometry, knowledge_report, profile_vectors
 from recbole_llm4msr.knowledge.store import KnowledgeStore
 from tests.knowledge_helpers import make_spec
 
@@ -40,6 +40,25 @@ def test_the_paired_bootstrap_tells_a_real_difference_from_noise():
     assert sum(holds) >= 8
     assert auc_difference(y, good, good, users) == {"difference": 0.0, "ci95": [0.0, 0.0], "resamples": 200}
     assert auc_difference(np.ones(len(users)), good, noise, users) is None
+
+
+def test_a_resample_is_a_weighting_of_the_rows():
+    """The bootstrap's weighted AUC equals sklearn's AUC on the resampled rows themselves (ties included)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    member = rng.integers(0, 120, 900)
+    y = rng.integers(0, 2, 900).astype(float)
+    score = np.round(y * 0.5 + rng.standard_normal(900), 1)  # many ties
+    distinct, group = np.unique(score, return_inverse=True)
+    for _ in range(5):
+        draw = rng.integers(0, 120, 120)
+        rows = np.concatenate([np.flatnonzero(member == u) for u in draw])
+        weights = np.bincount(draw, minlength=120)[member].astype(float)
+        assert _weighted_auc(group, y, weights, len(distinct)) == pytest.approx(roc_auc_score(y[rows], score[rows]),
+                                                                                 abs=1e-12)
+    only_negatives = np.where(y > 0, 0.0, 1.0)
+    assert _weighted_auc(group, y, only_negatives, len(distinct)) is None
 
 
 class FakeStore:

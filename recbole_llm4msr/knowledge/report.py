@@ -102,24 +102,41 @@ def auc(y, s):
     return None if len(np.unique(y)) < 2 else round(float(roc_auc_score(y, s)), 4)
 
 
+def _weighted_auc(group, y, weights, size):
+    """AUC of scores whose tie groups are ``group`` (ranks of the distinct scores, ascending) with row ``weights``
+    (ties count one half), in O(n): a bootstrap resample is the original rows weighted by how often it drew them."""
+    pos = np.bincount(group, weights * y, minlength=size)
+    neg = np.bincount(group, weights * (1.0 - y), minlength=size)
+    below = np.cumsum(neg) - neg  # negative weight under each distinct score
+    total_pos, total_neg = pos.sum(), neg.sum()
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    return float((pos * (below + 0.5 * neg)).sum() / (total_pos * total_neg))
+
+
 def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     """``AUC(a) - AUC(b)`` on the same rows with a paired bootstrap 95% interval: users (``groups``) are resampled
     with replacement, each with all of their rows, and both AUCs are taken on every resample. -> {"difference",
-    "ci95": [lo, hi], "resamples"} (None when ``y`` has one class)."""
+    "ci95": [lo, hi], "resamples"} (None when ``y`` has one class). A resample is a weighting of the rows (how often
+    their user was drawn), so each AUC is a weighted sum over the scores sorted once (:func:`_weighted_auc`): the
+    same values as sorting every resample's rows again, at O(rows) per resample (a KuaiSAR-size split in seconds)."""
     from sklearn.metrics import roc_auc_score
 
-    y, a, b = np.asarray(y), np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    y, a, b = np.asarray(y, dtype=np.float64), np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(np.unique(y)) < 2:
         return None
     _, member = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    order = np.argsort(member, kind="stable")
-    rows = np.split(order, np.flatnonzero(np.diff(member[order])) + 1)  # the row indices of each group
+    member = member.ravel()
+    ties = [np.unique(s, return_inverse=True) for s in (a, b)]
+    ties = [(inverse.ravel(), len(distinct)) for distinct, inverse in ties]
+    users = int(member.max()) + 1
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_boot):
-        idx = np.concatenate([rows[g] for g in rng.integers(0, len(rows), len(rows))])
-        if len(np.unique(y[idx])) == 2:
-            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+        weights = np.bincount(rng.integers(0, users, users), minlength=users)[member].astype(np.float64)
+        auc_a, auc_b = (_weighted_auc(g, y, weights, size) for g, size in ties)
+        if auc_a is not None:  # both classes drawn
+            diffs.append(auc_a - auc_b)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {"difference": round(float(roc_auc_score(y, a) - roc_auc_score(y, b)), 4),
             "ci95": [round(float(lo), 4), round(float(hi), 4)], "resamples": len(diffs)}
