@@ -182,17 +182,27 @@ def test_checkpoint_reloads_and_scores_the_same(data_dir, store, workdir):
     assert "enhancement" in result["results"] and 0 < result["results"]["enhancement"]["a"] < 1
 
 
-def test_grouped_meta_layers_equal_row_aligned_ones():
-    from recbole_llm4msr.layers import ScenarioGroups
+@pytest.mark.parametrize("generator", ["full", "factored"])
+def test_grouped_meta_layers_equal_row_aligned_ones(generator):
+    """Per-scenario layers run on each scenario's gathered rows give the row-aligned result and its gradients, also
+    with a scenario absent from the batch and with precomputed layers (evaluation)."""
+    from recbole_llm4msr.layers import ScenarioGroups, meta_layers
 
     torch.manual_seed(1)
-    meta = MetaLayers(cond_dim=6, input_dim=5, sizes=[4, 2], rank=3, last_activation=False)
+    meta = meta_layers(generator, 6, 5, [4, 3, 2], rank=3, last_activation=False)
     with torch.no_grad():
-        meta.generator.weight.normal_(0, 0.3)
-    x, distinct = torch.randn(11, 5), torch.randn(3, 6)
-    index = torch.tensor([2, 0, 1, 1, 2, 0, 0, 2, 1, 1, 0])
-    rowwise = meta(x, distinct[index])
-    assert torch.allclose(meta.forward_grouped(x, distinct, ScenarioGroups(index, 3)), rowwise, atol=1e-5)
+        for p in meta.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    for index in (torch.tensor([2, 0, 1, 1, 2, 0, 0, 2, 1, 1, 0]), torch.tensor([2, 0, 0, 2, 2, 0])):
+        x, distinct = torch.randn(len(index), 5, requires_grad=True), torch.randn(3, 6)
+        rowwise = meta(x, distinct[index])
+        (g_row,) = torch.autograd.grad(rowwise.square().sum(), x)
+        grouped = meta.forward_grouped(x, distinct, ScenarioGroups(index, 3))
+        (g_grouped,) = torch.autograd.grad(grouped.square().sum(), x)
+        assert torch.allclose(grouped, rowwise, atol=1e-5) and torch.allclose(g_grouped, g_row, atol=1e-4)
+        with torch.no_grad():  # precomputed layers (evaluation) too
+            assert torch.allclose(meta.forward_grouped(x, meta.generated(distinct), ScenarioGroups(index, 3)),
+                                  rowwise, atol=1e-5)
 
 
 def test_llm4msr_conditions_each_row_on_its_own_user(data_dir, store, batch_and_data):
