@@ -14,6 +14,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
 from recbole_llm4msr.quick_start import run_recbole  # noqa: E402
 
@@ -109,17 +110,18 @@ def main(argv=None):
                     rows.append(run_one(model, dataset, seed, args, workdir))
                     print(f"    test AUC {rows[-1]['auc']}, {rows[-1]['sec_per_epoch']} s/epoch", flush=True)
             base = os.path.join(args.out, f"backbones-{dataset}")
-            with open(base + ".csv", "w", newline="") as f:
+            def write_csv(f):
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
+
+            atomic_write(base + ".csv", write_csv)
             table = summarize(rows)
             header = (f"Test metrics on {dataset} (fixed 8:1:1 split; seeds {args.seeds}; up to {args.epochs} epochs, "
                       f"early stopping on validation AUC, patience {args.stopping_step}; embedding "
                       f"{args.embedding_size}, lr {args.learning_rate}, batch {args.batch_size}; "
                       f"sec_per_epoch = training only)\n\n")
-            with open(base + ".md", "w") as f:
-                f.write(header + table + "\n")
+            atomic_write_text(base + ".md", header + table + "\n")
             print(header + table)
             png = plot(rows, base + ".png")
             print(f"written: {base}.csv, {base}.md" + (f", {png}" if png else ""))

@@ -20,6 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from recbole_llm4msr.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 
 def throughput(args, workdir):
@@ -139,7 +140,7 @@ def main(argv=None):
         if "memory" not in args.skip:
             result["memory"] = memory(args, workdir)
     base = os.path.join(args.out, f"distributed-{args.dataset}")
-    json.dump(result, open(f"{base}.json", "w"), indent=2)
+    atomic_write_json(f"{base}.json", result, indent=2)
     lines = [f"# Scale-out on {os.cpu_count()} CPU cores", ""]
     if "throughput" in result:
         lines += ["| model | nproc | s/epoch | samples/s | test AUC |", "|---|---|---|---|---|"]
@@ -154,7 +155,7 @@ def main(argv=None):
                   "|---|---|---|---|---|---|"]
         lines += [f"| {w['memory']} | {w['peak_rss_mb']:,} | {w['private_mb']:,} | {w['file_backed_mb']:,} | "
                   f"{w['build_s']} | {w['lookup_ms_per_batch']} |" for w in m["workers"]]
-    open(f"{base}.md", "w").write("\n".join(lines) + "\n")
+    atomic_write_text(f"{base}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -35,6 +35,7 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 
 from recbole_llm4msr.config import MultiScenarioConfig  # noqa: E402
 from recbole_llm4msr.prepare import prepare_knowledge  # noqa: E402
@@ -223,10 +224,12 @@ def over_processes(args, store):
 def write_results(rows, args, store, variants):
     """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out``."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
-    with open(base + ".csv", "w", newline="") as f:
+    def write_csv(f):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+
+    atomic_write(base + ".csv", write_csv)
     head = list(rows[0])
     lines = [f"Cost of LLM4MSR on {args.dataset} ({os.cpu_count()} CPU cores; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, median of {args.repeat} passes, "
@@ -237,8 +240,7 @@ def write_results(rows, args, store, variants):
              f"knowledge store {os.path.basename(store)}"
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
-    with open(base + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(base + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -21,6 +21,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from recbole_llm4msr.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 
 def peak_rss_mb():
@@ -133,8 +134,7 @@ def main(argv=None):
     elif os.path.isfile(base + ".json"):
         result["full"] = json.load(open(base + ".json")).get("full")  # keep the last full-run numbers
     result["compare"] = compare(args)
-    with open(base + ".json", "w") as f:
-        json.dump(result, f, indent=2)
+    atomic_write_json(base + ".json", result, indent=2)
     lines = [f"Knowledge extraction on {args.dataset}, SmolLM2-135M-Instruct (GGUF Q4_1, de-quantised to fp32), "
              f"{result['cores']} CPU cores."]
     if result.get("full"):
@@ -149,8 +149,7 @@ def main(argv=None):
     lines += ["", f"Speed-up over the official-style loop: prompt mode {c['speedup_prompt']}x "
               f"({c['speedup_prompt_same_dtype']}x at the same dtype), generate mode {c['speedup_generate']}x; "
               f"peak RSS of the comparison process (both models loaded) {c['peak_rss_mb']} MB."]
-    with open(base + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(base + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -7,7 +7,6 @@ about 1.2 GB (long quoted captions). The conversion runs in a child process whos
 ``kuaisar-scale.json`` / ``.md`` into ``--out``.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from recbole_llm4msr.atomic import atomic_write_json, atomic_write_text  # noqa: E402
+
 REC_HEADER = ["user_id", "item_id", "duration_ms", "playing_time", "timestamp", "forward", "like", "follow",
               "search_item_related", "search", "click", "time"]
 SRC_HEADER = ["keyword", "item_id", "click_cnt", "search_session_id", "item_type", "user_id",
@@ -103,14 +105,12 @@ def main(argv=None):
         info.update(convert_seconds=round(float(out["SECONDS"]), 1), peak_rss_mb=round(float(out["PEAK_MB"])),
                     scale=args.scale, cores=os.cpu_count())
     base = os.path.join(args.out, "kuaisar-scale")
-    with open(base + ".json", "w") as f:
-        json.dump(info, f, indent=2)
+    atomic_write_json(base + ".json", info, indent=2)
     gb = sum(info["bytes"].values()) / 1e9
     text = (f"Synthetic KuaiSAR in the real file formats at scale {args.scale} ({info['rec_rows']:,} rec + "
             f"{info['search_rows']:,} search rows, {info['items']:,} items, {gb:.2f} GB of CSV): conversion "
             f"{info['convert_seconds']} s, peak RSS {info['peak_rss_mb']} MB on {info['cores']} CPU cores.\n")
-    with open(base + ".md", "w") as f:
-        f.write(text)
+    atomic_write_text(base + ".md", text)
     print(text)
 
 
