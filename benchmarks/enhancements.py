@@ -35,8 +35,8 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 
+from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
 from recbole_llm4msr.config import MultiScenarioConfig  # noqa: E402
 from recbole_llm4msr.prepare import prepare_knowledge  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
@@ -224,6 +224,7 @@ def over_processes(args, store):
 def write_results(rows, args, store, variants):
     """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out``."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
+
     def write_csv(f):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
