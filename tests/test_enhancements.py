@@ -371,7 +371,7 @@ def test_factored_meta_layers_equal_their_explicit_parameters_and_cost_less():
     from recbole_llm4msr.layers import FactoredMetaLayers, ScenarioGroups, meta_layers
 
     torch.manual_seed(3)
-    meta = meta_layers("factored", 12, 7, [6, 3], rank=4, last_activation=False)
+    meta = meta_layers("factored", 12, 7, [6, 3, 10], rank=4, last_activation=False)  # narrowing and widening
     assert isinstance(meta, FactoredMetaLayers)
     with torch.no_grad():  # far from the initial state (V and B start near zero)
         for p in list(meta.V) + list(meta.B):
@@ -385,7 +385,7 @@ def test_factored_meta_layers_equal_their_explicit_parameters_and_cost_less():
     assert torch.allclose(meta.forward_grouped(x, distinct, ScenarioGroups(index, 3)), meta(x, distinct[index]),
                           atol=1e-5)
     # fewer parameters than the full generator at the same widths and rank
-    full = meta_layers("full", 12, 7, [6, 3], rank=4, last_activation=False)
+    full = meta_layers("full", 12, 7, [6, 3, 10], rank=4, last_activation=False)
     assert sum(p.numel() for p in meta.parameters()) < sum(p.numel() for p in full.parameters())
     # residual form: the last layer starts at zero output
     meta.zero_last_layer()

@@ -205,10 +205,12 @@ class FactoredMetaLayers(MetaLayers):
         h = x
         last = len(self.shapes) - 1
         for k, (C, c, U, V, B) in enumerate(zip(self.C, self.c, self.U, self.V, self.B)):
-            # two GEMMs per layer: [h.C + c | h.U] = h.[C | U] + [c | 0], then + [(h.U) * z | z].[V ; B]
-            out = C.shape[1]
-            both = torch.addmm(torch.cat([c, c.new_zeros(self.rank)]), h, torch.cat([C, U], dim=1))
-            h = both[:, :out].addmm(torch.cat([both[:, out:] * z, z], dim=1), torch.cat([V, B], dim=0))
+            width, out = C.shape
+            if out > width:  # widening (e.g. 8 -> 112): one GEMM on the narrow [h | (h.U) * z | z] . [C ; V ; B]
+                h = torch.addmm(c, torch.cat([h, (h @ U) * z, z], dim=1), torch.cat([C, V, B], dim=0))
+            else:  # two GEMMs: [h.C + c | h.U] = h.[C | U] + [c | 0], then + [(h.U) * z | z].[V ; B]
+                both = torch.addmm(torch.cat([c, c.new_zeros(self.rank)]), h, torch.cat([C, U], dim=1))
+                h = both[:, :out].addmm(torch.cat([both[:, out:] * z, z], dim=1), torch.cat([V, B], dim=0))
             if k < last or self.last_activation:
                 h = self.dropout(torch.relu_(h))  # in place: h is this layer's own new tensor
         return h
