@@ -4,7 +4,6 @@ Writes ``backbones-<dataset>.csv`` (one row per model x seed), ``backbones-<data
 when several) and ``backbones-<dataset>.png`` (per-scenario test AUC) into ``--out``.
 """
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -14,7 +13,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
 from recbole_llm4msr.quick_start import run_recbole  # noqa: E402
 
@@ -110,12 +109,7 @@ def main(argv=None):
                     rows.append(run_one(model, dataset, seed, args, workdir))
                     print(f"    test AUC {rows[-1]['auc']}, {rows[-1]['sec_per_epoch']} s/epoch", flush=True)
             base = os.path.join(args.out, f"backbones-{dataset}")
-            def write_csv(f):
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-
-            atomic_write(base + ".csv", write_csv)
+            atomic_write_csv(base + ".csv", rows)
             table = summarize(rows)
             header = (f"Test metrics on {dataset} (fixed 8:1:1 split; seeds {args.seeds}; up to {args.epochs} epochs, "
                       f"early stopping on validation AUC, patience {args.stopping_step}; embedding "

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text  # noqa: E402
 from recbole_llm4msr.config import MultiScenarioConfig  # noqa: E402
 from recbole_llm4msr.prepare import prepare_knowledge  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
@@ -224,13 +224,7 @@ def over_processes(args, store):
 def write_results(rows, args, store, variants):
     """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out``."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
-
-    def write_csv(f):
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-
-    atomic_write(base + ".csv", write_csv)
+    atomic_write_csv(base + ".csv", rows)
     head = list(rows[0])
     lines = [f"Cost of LLM4MSR on {args.dataset} ({os.cpu_count()} CPU cores; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, median of {args.repeat} passes, "

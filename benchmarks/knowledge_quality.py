@@ -25,7 +25,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text, locked  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked  # noqa: E402
 from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR  # noqa: E402
@@ -94,12 +94,7 @@ def interval(d):
 
 def write_tables(path, rows, dataset):
     """``path`` (CSV) and the Markdown table beside it, atomically."""
-    def write(f):
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-
-    atomic_write(path, write)
+    atomic_write_csv(path, rows, FIELDS)
     lines = [f"Knowledge quality on {dataset} (neighbour probe: AUC on the validation rows of the users in "
              f"the store, k = 20; attribute probes: 5-fold AUC, PCA 32 + logistic regression)", "",
              "| option | users | extract s | dim | mean cos raw | mean cos std | eff. rank | mean share | probe | "

@@ -6,8 +6,8 @@ these helpers; a killed process never leaves a torn file or a folder that looks 
 * :func:`atomic_path` -- a context manager yielding a temporary path next to the target; on success the
   temporary file is fsynced and renamed over the target, on error it is removed. For writers that take a path
   (``np.save``, ``torch.save``).
-* :func:`atomic_write` / :func:`atomic_write_text` / :func:`atomic_write_json` -- the same for text written
-  through a file object.
+* :func:`atomic_write` / :func:`atomic_write_text` / :func:`atomic_write_json` / :func:`atomic_write_csv` -- the
+  same for text written through a file object.
 * :func:`temp_dir` + :func:`replace_dir` -- build a folder under a hidden temporary name, then swap it into place.
 * :func:`locked` -- an exclusive lock for a read-modify-write of a file that several processes update (a results
   table): each re-reads it under the lock, so none loses the rows another wrote.
@@ -77,6 +77,21 @@ def atomic_write_text(path, text, encoding="utf-8"):
 
 def atomic_write_json(path, obj, indent=None):
     return atomic_write(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=indent))
+
+
+def atomic_write_csv(path, rows, fieldnames=None):
+    """``rows`` (dicts) as a CSV with a header: columns ``fieldnames`` (default: the first row's keys); a row's missing
+    columns are empty."""
+    import csv
+
+    rows = list(rows)
+
+    def write(f):
+        w = csv.DictWriter(f, fieldnames=list(fieldnames if fieldnames is not None else rows[0]), restval="")
+        w.writeheader()
+        w.writerows(rows)
+
+    return atomic_write(path, write)
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ import traceback
 
 from tqdm import tqdm
 
-from recbole_llm4msr.atomic import atomic_write, atomic_write_text, locked
+from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked
 
 FIELDS = ["model", "phase", "seed", "learning_rate", "status", "config_hash", "valid_auc", "valid_logloss",
           "test_auc", "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error"]
@@ -280,12 +280,7 @@ class Comparison:
         self.rows.append(row)
 
     def _write(self):
-        def write(f):
-            w = csv.DictWriter(f, fieldnames=self.fields, restval="")
-            w.writeheader()
-            w.writerows(self.rows)
-
-        atomic_write(self.csv, write)
+        atomic_write_csv(self.csv, self.rows, self.fields)
 
     def merge(self, folders):
         """Take the runs of other comparison folders (e.g. labels run in parallel, one folder per process) into this
@@ -495,12 +490,8 @@ class Comparison:
             r.setdefault("p_corrected", None)
             r["mark_raw"], r["mark_corrected"] = mark(r["rel_pct"], r["p_raw"], r["p_corrected"])
 
-        def write(f):
-            w = csv.DictWriter(f, fieldnames=TEST_FIELDS, restval="")
-            w.writeheader()
-            w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-
-        atomic_write(os.path.join(self.out, "tests.csv"), write)
+        atomic_write_csv(os.path.join(self.out, "tests.csv"),
+                         ({k: ("" if v is None else v) for k, v in r.items()} for r in rows), TEST_FIELDS)
         return rows
 
     def report(self):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from recbole_llm4msr.atomic import atomic_path, atomic_write_json, atomic_write_text, building_dir, is_temporary
+from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_json, atomic_write_text, building_dir, is_temporary
 
 
 class Boom(Exception):
@@ -25,6 +25,23 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
     atomic_write_json(target, {"x": 1})
     assert target.read_text() == '{"x": 1}'
+
+
+def test_rows_written_as_csv(tmp_path):
+    import csv
+
+    path = str(tmp_path / "rows.csv")
+    atomic_write_csv(path, [{"b": 1, "a": "x"}, {"a": "y"}])  # columns: the first row's keys; missing -> empty
+    with open(path, newline="") as f:
+        assert list(csv.reader(f)) == [["b", "a"], ["1", "x"], ["", "y"]]
+    atomic_write_csv(path, ({"a": i} for i in range(2)), ["a", "c"])  # given columns, rows from a generator
+    with open(path, newline="") as f:
+        assert list(csv.reader(f)) == [["a", "c"], ["0", ""], ["1", ""]]
+    with pytest.raises(ValueError):  # a column not named is an error, and the file is left as it was
+        atomic_write_csv(path, [{"a": 1, "z": 2}], ["a"])
+    with open(path, newline="") as f:
+        assert list(csv.reader(f))[0] == ["a", "c"]
+    assert [n for n in os.listdir(tmp_path) if is_temporary(n)] == []
 
 
 def test_atomic_path_for_writers_that_take_a_path(tmp_path):

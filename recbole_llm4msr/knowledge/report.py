@@ -127,14 +127,16 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
         return None
     _, member = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     member = member.ravel()
-    ties = [np.unique(s, return_inverse=True) for s in (a, b)]
-    ties = [(inverse.ravel(), len(distinct)) for distinct, inverse in ties]
+    tie_groups = []  # per score array: each row's rank among the distinct scores, and how many there are
+    for s in (a, b):
+        distinct, inverse = np.unique(s, return_inverse=True)
+        tie_groups.append((inverse.ravel(), len(distinct)))
     users = int(member.max()) + 1
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_boot):
         weights = np.bincount(rng.integers(0, users, users), minlength=users)[member].astype(np.float64)
-        auc_a, auc_b = (_weighted_auc(g, y, weights, size) for g, size in ties)
+        auc_a, auc_b = (_weighted_auc(g, y, weights, size) for g, size in tie_groups)
         if auc_a is not None:  # both classes drawn
             diffs.append(auc_a - auc_b)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
