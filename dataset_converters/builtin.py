@@ -7,7 +7,7 @@ import importlib
 import logging
 import os
 
-from dataset_converters import BUILTIN
+from dataset_converters import BUILTIN, DOWNLOADED
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,13 @@ def is_complete(path, name):
 
 
 def ensure_builtin(name, data_path):
-    """Convert a built-in dataset into ``data_path/name`` if it is not there yet. Returns True if it was built."""
+    """Convert a built-in dataset into ``data_path/name`` if it is not there yet. Returns True if it was built.
+    A dataset the user downloads (:data:`DOWNLOADED`) that is not there yet is an error naming the command."""
+    if name in DOWNLOADED and not os.path.isdir(os.path.join(data_path, name)):
+        source, command = DOWNLOADED[name]
+        raise FileNotFoundError(
+            f"dataset '{name}' is not in {data_path}: download {source} and convert it first:\n"
+            f"  {command.format(DATA=data_path)}\n(or pass --data_path to the folder that holds {name}/)")
     if name not in BUILTIN:
         return False
     target = os.path.join(data_path, name)

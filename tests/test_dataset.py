@@ -93,6 +93,17 @@ def test_unknown_dataset_fails_without_download(tmp_path):
         create_dataset(make_config(str(tmp_path), "no-such-data"))
 
 
+
+@pytest.mark.parametrize("name,archive", [("kuaisar", "KuaiSAR_v2.zip"), ("kuaisar-small", "KuaiSAR.zip")])
+def test_downloaded_dataset_names_the_command(tmp_path, name, archive):
+    # a dataset the user must download is not silently "missing": the error is the exact converter command
+    with pytest.raises(FileNotFoundError) as err:
+        create_dataset(make_config(str(tmp_path), name))
+    text = str(err.value)
+    assert f"download {archive}" in text
+    assert f"python -m dataset_converters kuaisar {archive} --out {tmp_path} --name {name}" in text
+    assert not (tmp_path / name).exists()
+
 def test_builtin_dataset_is_built_on_first_use(tmp_path):
     config = make_config(str(tmp_path))  # empty data_path: ml-100k-msr is converted into it
     assert os.path.isfile(tmp_path / "ml-100k-msr" / "ml-100k-msr.stats.json")
