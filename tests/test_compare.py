@@ -313,3 +313,45 @@ def test_the_table_names_a_variant_tested_against_the_default_variant(tmp_path, 
     assert "vs SASRec_TSLRec -" in raw_row  # 0.0200 vs 0.0215: worse than the default variant
     tslrec_row = next(line for line in table.splitlines() if line.startswith("| SASRec_TSLRec |"))
     assert "[shuffle] +" in tslrec_row
+
+
+def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path, monkeypatch, capsys):
+    """benchmarks/cross_compare.py: a label searched over a grid (its rate is the best validation AUC of the lr seed)
+    against a label run at one given rate in another folder; a row of another config never counts; a label without
+    its reported seeds is an error naming the folder."""
+    from benchmarks.cross_compare import main as cross_main
+    from recbole_llm4msr.compare import FIELDS
+
+    def folder(name, rows_):
+        path = tmp_path / name
+        path.mkdir()
+        with open(path / "runs.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+            w.writeheader()
+            for model, phase, seed, lr, auc, valid, hash_ in rows_:
+                w.writerow({"model": model, "phase": phase, "seed": seed, "learning_rate": lr, "status": "ok",
+                            "config_hash": hash_, "test_auc": auc, "valid_auc": valid})
+        return str(path)
+
+    ok = "aaaaaaaaaaaa"
+    searched = folder("searched", [("A", "lr-search", "2019", "0.01", "", "0.70", ok),
+                                   ("A", "lr-search", "2019", "0.003", "", "0.75", ok),   # the chosen rate
+                                   ("A", "seeds", "2021", "0.003", "0.999", "", "bbbbbbbbbbbb"),  # other config
+                                   ("A", "seeds", "2020", "0.01", "0.900", "", ok),       # not the chosen rate
+                                   ("A", "seeds", "2020", "0.003", "0.780", "", ok),
+                                   ("A", "seeds", "2021", "0.003", "0.782", "", ok)])
+    single = folder("single", [("B", "seeds", "2020", "0.003", "0.790", "", ok),
+                               ("B", "seeds", "2021", "0.003", "0.794", "", ok)])
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: (ok,))
+    out = tmp_path / "cross.md"
+    cross_main(["--dataset=ml-100k-msr", "--seeds=2", "--entry", f"a={searched}|0.003,0.01|A",
+                "--entry", f"b={single}|0.003|B", "--pair", "b,a", "--out", str(out)])
+    text = out.read_text()
+    assert "| a | `A` |" in text and "| 0.003 | 0.7810 ± 0.0014 | 0.7800, 0.7820 |" in text
+    assert "0.7920 ± 0.0028" in text
+    rel = (0.792 / 0.781 - 1) * 100
+    assert f"| b vs a | +{rel:.2f}% |" in text
+    with pytest.raises(SystemExit, match="single.*'B' has 2 of its 3 reported seeds"):
+        cross_main(["--dataset=ml-100k-msr", "--seeds=3", "--entry", f"b={single}|0.003|B",
+                    "--pair", "b,b", "--out", str(tmp_path / "x.md")])
+    capsys.readouterr()

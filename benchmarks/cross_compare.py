@@ -1,0 +1,86 @@
+"""Paired tests between labels of *different* comparison folders, each at the rate its own folder chose.
+
+``llm4msr-compare --merge`` joins folders run with one learning-rate grid; a label run later with a single given rate
+(e.g. a cheaper variant at the rate its full form chose) has no lr-search rows there, so the merged report cannot
+place it. This reads each label's reported-seed runs through :class:`recbole_llm4msr.compare.Comparison` (the same
+config-hash check, so a stale row never counts), pairs them by seed, and writes a markdown table of paired t-tests
+with Benjamini-Hochberg over the table's tests::
+
+    python benchmarks/cross_compare.py --dataset=ml-100k-msr --epochs=30 --seeds=3 \
+        --entry "plain=benchmarks/results/compare-ml-100k-msr-items|0.001,0.003,0.01|MMoE" \
+        --entry "narrow8=benchmarks/results/compare-ml-100k-msr-narrow8|0.003|MMoE_LLM4MSR[...]" \
+        --pair narrow8,plain --out benchmarks/results/compare-ml-100k-msr-narrow8/cross.md
+
+Nothing is run; a label without its reported seeds is an error naming the folder.
+"""
+import argparse
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from recbole_llm4msr.atomic import atomic_write  # noqa: E402
+from recbole_llm4msr.compare import Comparison, corrected, paired_test  # noqa: E402
+
+
+def parse_entry(text):
+    try:
+        name, rest = text.split("=", 1)
+        folder, grid, label = rest.split("|", 2)
+    except ValueError:
+        raise SystemExit(f"--entry '{text}': expected NAME=FOLDER|RATE[,RATE...]|LABEL")
+    return name, folder, [float(x) for x in grid.split(",")], label
+
+
+def entry_runs(dataset, folder, grid, label, seeds, epochs):
+    if not os.path.isfile(os.path.join(folder, "runs.csv")):
+        raise SystemExit(f"{folder}: no runs.csv (not a comparison folder)")
+    comparison = Comparison(dataset, [label], seeds, grid, folder, epochs=epochs)
+    runs = comparison.final_runs(label)
+    if len(runs) != seeds:
+        raise SystemExit(f"{folder}: '{label}' has {len(runs)} of its {seeds} reported seeds at the chosen rate "
+                         f"{comparison.best_lr(label)} (grid {grid}); run them with llm4msr-compare first")
+    return {int(r["seed"]): float(r["test_auc"]) for r in runs}, comparison.best_lr(label)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--entry", action="append", required=True, help="NAME=FOLDER|RATE[,RATE...]|LABEL")
+    p.add_argument("--pair", action="append", required=True, help="NAME_A,NAME_B: test A against B")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    entries = {}
+    for text in args.entry:
+        name, folder, grid, label = parse_entry(text)
+        values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs)
+        entries[name] = (label, folder, lr, values)
+    lines = [f"Test AUC on {args.dataset} over the reported seeds, each label at the rate its own folder chose; "
+             f"paired t-tests by seed, Benjamini-Hochberg over the {len(args.pair)} tests of this table.", "",
+             "| name | label | folder | lr | test AUC | per seed |", "|---|---|---|---|---|---|"]
+    for name, (label, folder, lr, values) in entries.items():
+        v = [values[s] for s in sorted(values)]
+        lines.append(f"| {name} | `{label}` | `{os.path.relpath(folder)}` | {lr} | "
+                     f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f} | {', '.join(f'{x:.4f}' for x in v)} |")
+    tests = []
+    for pair in args.pair:
+        a, b = pair.split(",")
+        if a not in entries or b not in entries:
+            raise SystemExit(f"--pair {pair}: names must be among the entries {sorted(entries)}")
+        seeds = sorted(set(entries[a][3]) & set(entries[b][3]))
+        rel, _, pvalue = paired_test([entries[a][3][s] for s in seeds], [entries[b][3][s] for s in seeds])
+        tests.append((a, b, rel, pvalue))
+    adjusted = corrected([t[3] if t[3] is not None else 1.0 for t in tests])
+    lines += ["", "| test | relative change | p | corrected p |", "|---|---|---|---|"]
+    for (a, b, rel, pvalue), q in zip(tests, adjusted):
+        lines.append(f"| {a} vs {b} | {rel:+.2f}% | {'–' if pvalue is None else f'{pvalue:.3f}'} | {q:.3f} |")
+    text = "\n".join(lines) + "\n"
+    atomic_write(args.out, lambda f: f.write(text))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
