@@ -53,6 +53,7 @@ def main(argv=None):
     p.add_argument("--pair", action="append", required=True, help="NAME_A,NAME_B: test A against B")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config reads the command line: ours is not its
     entries = {}
     for text in args.entry:
         name, folder, grid, label = parse_entry(text)
