@@ -53,12 +53,15 @@ def main(argv=None):
     p.add_argument("--pair", action="append", required=True, help="NAME_A,NAME_B: test A against B")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    sys.argv = sys.argv[:1]  # RecBole's Config reads the command line: ours is not its
     entries = {}
-    for text in args.entry:
-        name, folder, grid, label = parse_entry(text)
-        values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs)
-        entries[name] = (label, folder, lr, values)
+    saved, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads the command line: ours is not its
+    try:
+        for text in args.entry:
+            name, folder, grid, label = parse_entry(text)
+            values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs)
+            entries[name] = (label, folder, lr, values)
+    finally:
+        sys.argv = saved
     lines = [f"Test AUC on {args.dataset} over the reported seeds, each label at the rate its own folder chose; "
              f"paired t-tests by seed, Benjamini-Hochberg over the {len(args.pair)} tests of this table.", "",
              "| name | label | folder | lr | test AUC | per seed |", "|---|---|---|---|---|---|"]

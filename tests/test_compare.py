@@ -1,6 +1,7 @@
 """llm4msr-compare: significance marker, the tiny grid's outputs, resume and crash handling."""
 import csv
 import os
+import sys
 
 import pytest
 
@@ -344,6 +345,7 @@ def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path
                                ("B", "seeds", "2021", "0.003", "0.794", "", ok)])
     monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: (ok,))
     out = tmp_path / "cross.md"
+    argv_before = list(sys.argv)
     cross_main(["--dataset=ml-100k-msr", "--seeds=2", "--entry", f"a={searched}|0.003,0.01|A",
                 "--entry", f"b={single}|0.003|B", "--pair", "b,a", "--out", str(out)])
     text = out.read_text()
@@ -351,6 +353,7 @@ def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path
     assert "0.7920 ± 0.0028" in text
     rel = (0.792 / 0.781 - 1) * 100
     assert f"| b vs a | +{rel:.2f}% |" in text
+    assert sys.argv == argv_before  # RecBole's view of the command line is restored
     with pytest.raises(SystemExit, match="single.*'B' has 2 of its 3 reported seeds"):
         cross_main(["--dataset=ml-100k-msr", "--seeds=3", "--entry", f"b={single}|0.003|B",
                     "--pair", "b,b", "--out", str(tmp_path / "x.md")])
