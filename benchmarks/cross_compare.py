@@ -15,13 +15,12 @@ Nothing is run; a label without its reported seeds is an error naming the folder
 """
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from recbole_llm4msr.atomic import atomic_write  # noqa: E402
-from recbole_llm4msr.compare import Comparison, corrected, paired_test  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
+from recbole_llm4msr.compare import Comparison, corrected, mean_std, paired_test  # noqa: E402
 
 
 def parse_entry(text):
@@ -37,11 +36,11 @@ def entry_runs(dataset, folder, grid, label, seeds, epochs):
     if not os.path.isfile(os.path.join(folder, "runs.csv")):
         raise SystemExit(f"{folder}: no runs.csv (not a comparison folder)")
     comparison = Comparison(dataset, [label], seeds, grid, folder, epochs=epochs)
-    runs = comparison.final_runs(label)
+    lr, runs = comparison.best_lr(label), comparison.final_runs(label)
     if len(runs) != seeds:
         raise SystemExit(f"{folder}: '{label}' has {len(runs)} of its {seeds} reported seeds at the chosen rate "
-                         f"{comparison.best_lr(label)} (grid {grid}); run them with llm4msr-compare first")
-    return {int(r["seed"]): float(r["test_auc"]) for r in runs}, comparison.best_lr(label)
+                         f"{lr} (grid {grid}); run them with llm4msr-compare first")
+    return {int(r["seed"]): float(r["test_auc"]) for r in runs}, lr
 
 
 def main(argv=None):
@@ -54,21 +53,17 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     entries = {}
-    saved, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads the command line: ours is not its
-    try:
-        for text in args.entry:
-            name, folder, grid, label = parse_entry(text)
-            values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs)
-            entries[name] = (label, folder, lr, values)
-    finally:
-        sys.argv = saved
+    for text in args.entry:
+        name, folder, grid, label = parse_entry(text)
+        values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs)
+        entries[name] = (label, folder, lr, values)
     lines = [f"Test AUC on {args.dataset} over the reported seeds, each label at the rate its own folder chose; "
              f"paired t-tests by seed, Benjamini-Hochberg over the {len(args.pair)} tests of this table.", "",
              "| name | label | folder | lr | test AUC | per seed |", "|---|---|---|---|---|---|"]
     for name, (label, folder, lr, values) in entries.items():
         v = [values[s] for s in sorted(values)]
         lines.append(f"| {name} | `{label}` | `{os.path.relpath(folder)}` | {lr} | "
-                     f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f} | {', '.join(f'{x:.4f}' for x in v)} |")
+                     f"{mean_std(v)} | {', '.join(f'{x:.4f}' for x in v)} |")
     tests = []
     for pair in args.pair:
         a, b = pair.split(",")
@@ -82,7 +77,7 @@ def main(argv=None):
     for (a, b, rel, pvalue), q in zip(tests, adjusted):
         lines.append(f"| {a} vs {b} | {rel:+.2f}% | {'–' if pvalue is None else f'{pvalue:.3f}'} | {q:.3f} |")
     text = "\n".join(lines) + "\n"
-    atomic_write(args.out, lambda f: f.write(text))
+    atomic_write_text(args.out, text)
     print(text)
 
 

@@ -15,6 +15,7 @@ these helpers; a killed process never leaves a torn file or a folder that looks 
 This module imports nothing of ours: the converters, the knowledge library and the training code all use it.
 """
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -82,8 +83,6 @@ def atomic_write_json(path, obj, indent=None):
 def atomic_write_csv(path, rows, fieldnames=None):
     """``rows`` (dicts) as a CSV with a header: columns ``fieldnames`` (default: the first row's keys); a row's missing
     columns are empty."""
-    import csv
-
     rows = list(rows)
 
     def write(f):

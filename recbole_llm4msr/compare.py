@@ -30,6 +30,7 @@ correction, a table in the paper's layout and a plot.
 Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``<metric>.png`` for a ranking metric).
 """
 import argparse
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -175,6 +176,22 @@ def control_name(baseline):
 
 
 # ---------------------------------------------------------------------------------------------- statistics
+def mean_std(values):
+    """``mean ± std`` of a cell's values (4 decimals; the mean alone for one value)."""
+    return f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
+
+
+@contextlib.contextmanager
+def recbole_command_line():
+    """RecBole's Config reads ``--key=value`` from ``sys.argv``: while a comparison builds configs and runs, the
+    caller's own command line (``llm4msr-compare``'s flags, a script's, pytest's) is hidden from it, and restored."""
+    saved, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def paired_test(treated, base):
     """(relative change of the means in %, t statistic, two-sided p of a paired t-test; None with < 2 pairs)."""
     from scipy.stats import ttest_rel
@@ -327,8 +344,9 @@ class Comparison:
             from recbole_llm4msr.results import json_safe_config
 
             name, config_dict = self.run_config(label, seed, lr)
-            config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
-                                         config_dict=config_dict)
+            with recbole_command_line():
+                config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
+                                             config_dict=config_dict)
             raw = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
             folder = os.path.join(self.data_path, self.dataset)
             data = {f: file_digest(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
@@ -373,8 +391,9 @@ class Comparison:
             config.update(checkpoint_dir=os.path.join(work, "saved"),
                           results_file=os.path.join(self.out, "runs", f"{_slug(label)}-lr{lr}-seed{seed}.json"))
             os.chdir(work)
-            result = run_recbole(model=name, dataset=self.dataset, config_dict=config,
-                                 config_file_list=self.config_files)
+            with recbole_command_line():
+                result = run_recbole(model=name, dataset=self.dataset, config_dict=config,
+                                     config_file_list=self.config_files)
             row.update(status="ok", train_s_per_epoch=round(result.get("train_seconds_per_epoch", 0), 3),
                        test_ms_per_1000=round(result.get("test_ms_per_1000", 0), 3), params=result["num_parameters"],
                        epochs=result.get("epochs_trained"))
@@ -526,7 +545,7 @@ class Comparison:
                 if not vals:
                     cells.append("n/a")
                     continue
-                cell = f"{statistics.mean(vals):.4f}" + (f" ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else "")
+                cell = mean_std(vals)
                 t = by_key.get((label, backbone, col)) if kind != "plain" else None
                 if t is not None:
                     cell += f" ({t['rel_pct']:+.2f}%)" + (f" {t['mark_corrected'] or t['mark_raw']}"
@@ -637,7 +656,6 @@ def main(argv=None):
     except ValueError as e:
         print(f"llm4msr-compare: error: {e}", file=sys.stderr)
         return 2
-    sys.argv = sys.argv[:1]  # RecBole's Config would read our own flags as its parameters
     if args.merge:
         try:
             taken = comparison.merge([f for f in args.merge.split(",") if f])

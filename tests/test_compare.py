@@ -358,3 +358,16 @@ def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path
         cross_main(["--dataset=ml-100k-msr", "--seeds=3", "--entry", f"b={single}|0.003|B",
                     "--pair", "b,b", "--out", str(tmp_path / "x.md")])
     capsys.readouterr()
+
+
+def test_the_callers_command_line_never_reaches_recbole(data_dir, tmp_path, monkeypatch):
+    """RecBole's Config reads --key=value from sys.argv: a comparison used from a script or a test whose own
+    command line carries such a flag hashes (and runs) the same config, and the command line is left as it was."""
+    def digest():
+        return Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
+                          data_path=data_dir, extra=TINY).config_hash("MMoE", 2020, 0.01)
+
+    clean = digest()
+    monkeypatch.setattr(sys, "argv", ["script", "--epochs=7", "--embedding_size=32"])
+    assert digest() == clean
+    assert sys.argv == ["script", "--epochs=7", "--embedding_size=32"]
