@@ -308,3 +308,32 @@ def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path):
     # the same data and start: the first loss (before any update) is the mean of the two half-batch means
     assert manifest["first_loss"] == pytest.approx(single["first_loss"], rel=0.05)
     assert manifest["last_loss"] == pytest.approx(single["last_loss"], rel=0.1)
+
+
+def test_the_ceiling_benchmark_fits_on_training_positives_and_counts_popularity_as_the_evaluation_does(builder):
+    from benchmarks.align_ceiling import cross_fitted, features, popularity_counts, training_cases
+
+    cases = training_cases(builder, negatives=4, seed=3)
+    assert len(cases) > 500
+    assert len({(u, s) for u, s, _, _ in cases}) == len(cases)  # one per user and scenario
+    for user, scen, history, cands in cases:
+        # the positive after its history: the user's training positives there, in order
+        assert history and builder.positives[user][scen][:len(history) + 1] == history + [cands[0]]
+        assert len(set(cands)) == 5 and not set(cands[1:]) & builder.bought[user]  # negatives: never bought
+    counts = popularity_counts(builder)
+    _, scen, history, cands = next(c for c in cases if counts[c[1]][c[3][0]] > 1)
+    vectors = {str(i): np.ones(3, np.float32) for i in set(history + cands)}
+    own = features(vectors, counts, scen, history, cands, leave_out=cands[0])["pop"][0, 0]
+    assert own == pytest.approx(np.log1p(counts[scen][cands[0]] - 1))  # a training positive does not count itself
+    assert features(vectors, counts, scen, history, cands)["pop"][0, 0] == pytest.approx(
+        np.log1p(counts[scen][cands[0]]))
+    # cross-fitting: every candidate is a feature of its own (one-hot), so a model that saw a case ranks its positive
+    # first, and one that did not scores its candidates alike (only the features of other cases have weights)
+    n = 40
+    rows = [{"x": np.eye(4 * n)[4 * k:4 * k + 4], "pop": np.zeros((4, 1))} for k in range(n)]
+    scores = cross_fitted(rows, ("x",))
+    assert all(np.ptp(s) < 1e-9 for s in scores)
+    from sklearn.linear_model import LogisticRegression
+
+    seen = LogisticRegression(max_iter=2000).fit(np.eye(4 * n), np.tile([1, 0, 0, 0], n))
+    assert all(np.argmax(seen.decision_function(r["x"])) == 0 for r in rows)  # what leaking would look like
