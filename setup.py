@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "hyperopt==0.2.5",
     "scikit-learn>=1.2",
     "pyyaml>=6",
+    "filelock>=3.12",    # llm4msr-compare's results lock on any OS (also a dependency of torch)
     "tqdm>=4.60",
     "matplotlib>=3.6",   # llm4msr-compare's plot and the knowledge report's PNG are part of the results
     "scipy>=1.11",       # paired tests, Benjamini-Hochberg (scipy.stats.false_discovery_control)

@@ -95,18 +95,12 @@ def atomic_write_csv(path, rows, fieldnames=None):
 
 @contextlib.contextmanager
 def locked(path):
-    """An exclusive lock (``fcntl.flock`` on ``path.lock``) while the block runs; without ``fcntl`` (not POSIX) none."""
-    try:
-        import fcntl
-    except ImportError:
+    """An exclusive lock on ``path.lock`` while the block runs, between processes and threads, on any OS
+    (the ``filelock`` package: ``flock`` on POSIX, ``msvcrt`` locking on Windows)."""
+    from filelock import FileLock
+
+    with FileLock(f"{path}.lock"):
         yield
-        return
-    with open(f"{path}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_temporary(name):

@@ -65,3 +65,29 @@ def test_a_failed_folder_build_leaves_the_old_folder(tmp_path):
     with building_dir(tmp_path, "ds") as tmp:
         (tmp_path / tmp / "g").write_text("3")
     assert os.listdir(tmp_path / "ds") == ["g"]  # replaced whole
+
+
+def test_the_results_lock_holds_other_processes_out(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from recbole_llm4msr.atomic import locked
+
+    log, target = tmp_path / "order.txt", tmp_path / "results.csv"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from recbole_llm4msr.atomic import locked\n"
+        f"with locked({str(target)!r}):\n"
+        f"    open({str(log)!r}, 'a').write('A-start\\n')\n"
+        "    time.sleep(1.5)\n"
+        f"    open({str(log)!r}, 'a').write('A-end\\n')\n")])
+    for _ in range(600):  # until the other process holds the lock
+        if log.exists():
+            break
+        time.sleep(0.05)
+    with locked(str(target)):
+        with open(log, "a") as f:
+            f.write("B\n")
+    holder.wait(timeout=60)
+    assert log.read_text().split() == ["A-start", "A-end", "B"]
