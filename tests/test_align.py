@@ -40,8 +40,9 @@ def segments(prompt):
 
 
 def test_samples_never_contain_held_out_items(files, builder):
-    samples = builder.build(["mim", "bpr", "mlm", "next", "rank", "click"], 1500)
-    assert {s.task for s in samples} == {"mim", "bpr", "mlm", "next", "rank", "click"} and len(samples) == 1500
+    samples = builder.build(["mim", "bpr", "mlm", "next", "rank", "click", "listwise"], 1750)
+    assert {s.task for s in samples} == {"mim", "bpr", "mlm", "next", "rank", "click", "listwise"}
+    assert len(samples) == 1750
     texts = files.item_texts()
     unique = {t for t, n in pd.Series(list(texts.values())).value_counts().items() if n == 1}
     held = pd.concat([read(os.path.join(files.folder, f"ml-100k-msr.{p}.inter")) for p in ("valid", "test")])
@@ -52,6 +53,7 @@ def test_samples_never_contain_held_out_items(files, builder):
         for item in held_by_user.get(s.user, set()) - train_by_user.get(s.user, set()):
             if texts.get(item) in unique:
                 assert texts[item] not in segments(s.prompt) and texts[item] != s.answer, (s.user, item, s.task)
+                assert texts[item] not in s.negatives, (s.user, item, s.task)
                 checked += 1
     assert checked > 1000
     assert all(not re.search(r"\buser \d", s.prompt) for s in samples)  # no user ids
@@ -82,6 +84,12 @@ def test_templates_render_as_documented(builder):
     mlm = b.mlm("13")
     assert MASK in mlm.prompt and all(w for w in mlm.answer.split(", "))
     assert {b.click("13").answer for _ in range(30)} == {"yes", "no"}
+    lw = b.listwise("13")
+    shown = lw.prompt.split("in this order: ")[1].rsplit(". What did", 1)[0].split("; ")
+    assert lw.prompt.endswith("What did the user buy next?") and seq[seq.index(shown[-1]) + 1] == lw.answer
+    assert len(lw.negatives) == b.listwise_negatives == 4 and len(set(lw.negatives)) == 4
+    assert not set(lw.negatives) & bought and lw.answer not in lw.negatives
+    assert set(lw.negatives) <= {b.text(i) for i in b.negatives["13"][lw.scenario]}  # the user's own negatives only
 
 
 # ---------------------------------------------------------------------------------------------- a toy pattern
@@ -126,6 +134,54 @@ def test_loss_falls_and_the_ranker_learns_the_pattern(toy, tmp_path):
     gain = paired_difference(after, before)["HR@1"]
     assert gain["difference"] == pytest.approx(after["HR@1"] - before["HR@1"], abs=1e-3)
     assert 0 < gain["low"] <= gain["difference"] <= gain["high"] and gain["p"] < 0.05
+
+
+def test_listwise_training_scores_as_the_ranker_and_teaches_the_pattern(toy, tmp_path):
+    import torch
+
+    from recbole_llm4msr.align.evaluate import answer_scores
+    from recbole_llm4msr.align.finetune import batch_loss, encode_candidates, encode_pair, listwise_scores, pad_batch
+
+    builder = SampleBuilder(toy, seed=0, listwise_negatives=3)
+    samples = builder.build(["listwise"], 120)
+    assert len(samples) == 120 and all(1 <= len(s.negatives) <= 3 for s in samples)
+    tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)
+    s = samples[0]
+    pairs = encode_candidates(tokenizer, s.prompt, [s.answer, *s.negatives], 384)
+    for scoring in ("mean", "sum"):  # the training score is the ranker's score, with or without the shared prompt
+        shared = listwise_scores(model, tokenizer, pairs, scoring)
+        whole = listwise_scores(model, tokenizer, pairs, scoring, shared_prefix=False)
+        ranker = answer_scores(model, tokenizer, s.prompt, [s.answer, *s.negatives], 384, scoring=scoring)
+        assert torch.allclose(shared, whole, atol=1e-4) and np.allclose(shared.detach().numpy(), ranker, atol=1e-4)
+    # a mixed batch: one forward over every sequence (DDP) == shared prompts, in loss and in gradients
+    nxt = SampleBuilder(toy, seed=1).build(["next"], 2)
+    batch = [("list", encode_candidates(tokenizer, x.prompt, [x.answer, *x.negatives], 384)) for x in samples[:3]]
+    batch += [("lm", encode_pair(tokenizer, x.prompt, x.answer, 384)) for x in nxt]
+    grads, losses = [], []
+    for shared_prefix in (True, False):
+        model.zero_grad()
+        loss = batch_loss(model, tokenizer, batch, "cpu", "mean", 0.5, shared_prefix)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4) and torch.allclose(grads[0], grads[1], atol=1e-5)
+    manual = sum(torch.nn.functional.cross_entropy(listwise_scores(model, tokenizer, e, "mean") / 0.5,
+                                                   torch.tensor(0)) for _, e in batch[:3])
+    ids, labels, mask = pad_batch([e for _, e in batch[3:]], tokenizer, "cpu")
+    lm_loss = model(input_ids=ids, labels=labels, attention_mask=mask).loss  # token mean of the two next samples
+    assert losses[0] == pytest.approx(float((manual + 2 * lm_loss) / 5), rel=1e-4)
+    # training on the ranker's objective teaches the toy pattern (red items are bought)
+    cases = ranking_cases(builder, toy, users=30, negatives=9)
+    before = llm_ranker(model, tokenizer, builder, cases)
+    settings = LoraSettings(lora_r=8, learning_rate=1e-2, batch_size=8, epochs=2, save_every=1000, lora_dropout=0.0)
+    merged, history = finetune(model, tokenizer, [(x.prompt, x.answer, x.negatives) for x in samples], str(tmp_path),
+                               settings, progress=False)
+    after = llm_ranker(merged, tokenizer, builder, cases)
+    assert np.mean(history["losses"][-5:]) < 0.7 * np.mean(history["losses"][:5])
+    assert after["HR@1"] > before["HR@1"] + 0.15, (before, after)
+    with pytest.raises(FinetuneError, match="temperature"):
+        finetune(merged, tokenizer, [(x.prompt, x.answer, x.negatives) for x in samples], str(tmp_path / "t"),
+                 settings, progress=False, temperature=0)
 
 
 def test_paired_difference_of_two_rankings():
@@ -279,14 +335,16 @@ def test_a_long_prompt_is_cut_once_so_every_candidate_sees_the_same_context(monk
     np.testing.assert_allclose(shared, evaluate._whole_scores(model, tokenizer, pairs, 3), atol=1e-4)
 
 
-def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path):
-    """The same command under torchrun: 2 CPU processes (gloo), each global batch split, gradients averaged."""
+@pytest.mark.parametrize("tasks", ["next", "next,listwise"])
+def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path, tasks):
+    """The same command under torchrun: 2 CPU processes (gloo), each global batch split, gradients averaged (with
+    listwise samples: one forward pass per step on each rank)."""
     import subprocess
     import sys
 
     base = tiny_model_dir(tmp_path)
     common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}", "--max_samples=32",
-              "--batch_size=8", "--eval_users=0", "--max_length=256", "--tasks=next", "--lora_dropout=0.0",
+              "--batch_size=8", "--eval_users=0", "--max_length=256", f"--tasks={tasks}", "--lora_dropout=0.0",
               "--save_every=2"]
     import socket
 

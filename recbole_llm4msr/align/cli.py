@@ -1,7 +1,7 @@
 """``llm4msr-align``: fine-tune an LLM on recommendation samples (LoRA), evaluate it as a ranker, save it as a local
 model directory that ``llm4msr-knowledge --llm=DIR`` and ``run_recbole ... --llm=DIR`` take like any other.
 
-    llm4msr-align --dataset=amazon-art-office --llm=smollm2 --out=aligned/aao [--tasks=mim,bpr,mlm,next,rank,click]
+    llm4msr-align --dataset=amazon-art-office --llm=smollm2 --out=aligned/aao [--tasks=mim,bpr,mlm,next,rank,click,listwise]
                   [--max_samples=2000] [--epochs=1] [--lora_r=8] [--device=cpu|cuda] [--eval_users=200]
 
 Outputs in ``--out``: ``model/`` (merged weights as safetensors, tokenizer, ``manifest.json``: data fingerprint,
@@ -39,7 +39,7 @@ from recbole_llm4msr.align.finetune import (
     rank_device,
     save_model,
 )
-from recbole_llm4msr.align.samples import TASKS, SampleBuilder, SampleError
+from recbole_llm4msr.align.samples import DEFAULT_TASKS, TASKS, SampleBuilder, SampleError
 from recbole_llm4msr.atomic import atomic_write, atomic_write_json
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
 from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
@@ -58,7 +58,12 @@ def build_parser():
     p.add_argument("--llm", default="smollm2", help="'smollm2' (embedded GGUF, de-quantised once), a .gguf or a "
                                                     "local model directory")
     p.add_argument("--out", required=True)
-    p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
+    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
+                   help=f"comma-separated, from {', '.join(TASKS)} (default: all but listwise, the paper's kinds)")
+    p.add_argument("--listwise_negatives", type=int, default=4,
+                   help="listwise task: negatives scored against each answer (the user's own training negatives)")
+    p.add_argument("--listwise_temperature", type=float, default=1.0,
+                   help="listwise task: the candidates' scores are divided by this before the softmax")
     p.add_argument("--max_samples", type=int, default=2000)
     p.add_argument("--max_history", type=int, default=10, help="items of a history written into a sample")
     p.add_argument("--allow_id_text", action="store_true", help="items without text are written as 'item <id>'")
@@ -83,7 +88,7 @@ def dataset_files(args):
 
 def sample_builder(args, files):
     return SampleBuilder(files, seed=args.seed, max_history=args.max_history, allow_id_text=args.allow_id_text,
-                         logger=logger)
+                         logger=logger, listwise_negatives=args.listwise_negatives)
 
 
 def describe(evaluation, args, **extra):
@@ -139,7 +144,8 @@ def run(args):
                 "popularity": popularity_ranker(builder, cases)}}
             atomic_write_json(base_eval, kept)
         evaluation = kept["evaluation"]
-    merged, history = finetune(model, tokenizer, [(s.prompt, s.answer) for s in samples], args.out, settings)
+    merged, history = finetune(model, tokenizer, [(s.prompt, s.answer, s.negatives) for s in samples], args.out,
+                               settings, scoring=args.scoring, temperature=args.listwise_temperature)
     if rank != 0:  # rank 0 evaluates and writes the model
         return {"rank": rank, "world_size": world, "steps": history["steps"]}
     if cases:
@@ -152,7 +158,10 @@ def run(args):
         "dataset": args.dataset, "data_fingerprint": {"train_split": file_digest(files.train_file),
                                                       "item_texts": text_digest(sorted(files.item_texts().items()))},
         "tasks": tasks, "sample_counts": counts, "samples": len(samples), "settings": asdict(settings),
-        "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed},
+        "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed,
+                            **({"listwise_negatives": args.listwise_negatives,
+                                "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring}
+                               if "listwise" in tasks else {})},
         "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
         "mean_loss_last_10pct": _mean(history["losses"][-max(1, len(history["losses"]) // 10):]),

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from recbole_llm4msr.align.finetune import encode_candidates, pad_batch
+from recbole_llm4msr.align.finetune import answer_logprobs, encode_candidates, pad_batch
 from recbole_llm4msr.knowledge.llm import cache_argument, expand_cache
 
 
@@ -163,13 +163,8 @@ def _whole_scores(model, tokenizer, pairs, batch_size, scoring="mean"):
 
 def _answer_logprob(logits, target, scoring="mean"):
     """Per row, the log-probability of the ``target`` tokens (-100: not scored) under ``logits``: their mean
-    (``scoring: mean``) or sum (``sum``)."""
-    import torch
-
-    logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    keep = (target != -100).float()
-    total = (logp * keep).sum(1)
-    return (total if scoring == "sum" else total / keep.sum(1).clamp(min=1)).tolist()
+    (``scoring: mean``) or sum (``sum``), as a list."""
+    return answer_logprobs(logits, target, scoring).tolist()
 
 
 def popularity_ranker(builder, cases):

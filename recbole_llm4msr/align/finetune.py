@@ -4,6 +4,13 @@ Shared by the alignment (``llm4msr-align``) and TSLRec's user-level SFT. The los
 the answer tokens only (prompt tokens are masked with -100); prompts are rendered with the model's chat template
 when it has one, exactly as the knowledge extractor renders them. Prompts longer than ``max_length`` keep their end.
 
+A sample with negatives (``(prompt, answer, negatives)``, the alignment's ``listwise`` task) is trained as the ranker
+is evaluated instead: its candidates' answer log-likelihoods (per token, or in all: ``scoring``) divided by
+``temperature`` go through a softmax, and the loss is the cross-entropy of the answer (candidate 0). A batch's loss is
+the mean over its samples (the language-modelling samples' token-mean loss weighted by their share). In one process
+each listwise sample runs its prompt once and its candidates on the prompt's KV cache; under DistributedDataParallel
+every sequence of the batch goes through one forward pass (the same loss, tested).
+
 Several processes (``torchrun --nproc_per_node=N``, on one machine or several; ``accelerate launch`` sets the same
 variables): every global batch of ``batch_size`` samples is split over the N ranks, the adapters are wrapped in
 PyTorch's ``DistributedDataParallel`` (NCCL on GPUs, gloo on CPUs; each rank on ``cuda:LOCAL_RANK``), so the
@@ -99,6 +106,79 @@ def encode_candidates(tokenizer, prompt, answers, max_length):
     return [(p + a, [-100] * len(p) + a) for a in encoded]
 
 
+def answer_logprobs(logits, target, scoring="mean"):
+    """Per row, the log-probability of the ``target`` tokens (-100: not scored) under ``logits`` (position t predicts
+    target t): their mean (``scoring: mean``) or sum (``sum``); a tensor, differentiable."""
+    import torch
+
+    logp = torch.log_softmax(logits.float(), -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    keep = (target != -100).float()
+    total = (logp * keep).sum(1)
+    return total if scoring == "sum" else total / keep.sum(1).clamp(min=1)
+
+
+def listwise_scores(model, tokenizer, pairs, scoring="mean", shared_prefix=True):
+    """The answer log-likelihoods of :func:`encode_candidates` ``pairs`` (one prompt, several answers) as a
+    differentiable tensor: the prompt run once and its KV cache repeated for the answers (``shared_prefix``), or
+    every pair run whole (the same values)."""
+    import torch
+
+    from recbole_llm4msr.knowledge.llm import cache_argument
+
+    device = next(model.parameters()).device
+    start = pairs[0][1].count(-100)
+    if not shared_prefix or start == 0:
+        ids, labels, mask = pad_batch(pairs, tokenizer, device)
+        return answer_logprobs(model(input_ids=ids, attention_mask=mask).logits[:, :-1], labels[:, 1:], scoring)
+    out = model(input_ids=torch.tensor([pairs[0][0][:start]], device=device), use_cache=True)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(len(pairs))  # this sample's own cache: repeated in place, gradients flow through
+    ids, labels, mask = pad_batch([(x[start:], y[start:]) for x, y in pairs], tokenizer, device)
+    n, width = ids.shape
+    mask = torch.cat([torch.ones(n, start, dtype=mask.dtype, device=device), mask], 1)
+    pos = (start + torch.arange(width, device=device)).unsqueeze(0).expand(n, -1)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                   **{cache_argument(base): cache}).logits
+    # answer token t is predicted by position t - 1 of the suffix, token 0 by the prompt's last position
+    return answer_logprobs(torch.cat([out.logits[:, -1:].expand(n, 1, -1), logits[:, :-1]], 1), labels, scoring)
+
+
+def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, shared_prefix=True):
+    """The loss of a batch of encoded samples (``("lm", pair)`` / ``("list", pairs)``): language-modelling samples'
+    answer-token cross-entropy, listwise samples' softmax cross-entropy over their candidates (module docstring)."""
+    import torch
+
+    lm = [e for kind, e in batch if kind == "lm"]
+    lists = [e for kind, e in batch if kind == "list"]
+    if not lists:
+        ids, labels, mask = pad_batch(lm, tokenizer, device)
+        return net(input_ids=ids, attention_mask=mask, labels=labels).loss
+    answer = torch.zeros((), dtype=torch.long, device=device)
+    parts = []
+    if shared_prefix:
+        if lm:
+            ids, labels, mask = pad_batch(lm, tokenizer, device)
+            parts.append(net(input_ids=ids, attention_mask=mask, labels=labels).loss * len(lm))
+        for pairs in lists:
+            scores = listwise_scores(net, tokenizer, pairs, scoring, shared_prefix=True)
+            parts.append(torch.nn.functional.cross_entropy(scores / temperature, answer))
+    else:  # one forward over every sequence of the batch (what DistributedDataParallel needs)
+        ids, labels, mask = pad_batch(lm + [p for pairs in lists for p in pairs], tokenizer, device)
+        logits, target = net(input_ids=ids, attention_mask=mask).logits[:, :-1], labels[:, 1:]
+        if lm:
+            t = target[:len(lm)]
+            logp = torch.log_softmax(logits[:len(lm)].float(), -1).gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            keep = (t != -100).float()
+            parts.append(-(logp * keep).sum() / keep.sum().clamp(min=1) * len(lm))
+        scores = answer_logprobs(logits[len(lm):], target[len(lm):], scoring)
+        k = 0
+        for pairs in lists:
+            parts.append(torch.nn.functional.cross_entropy(scores[k:k + len(pairs)] / temperature, answer))
+            k += len(pairs)
+    return sum(parts) / len(batch)
+
+
 def pad_batch(pairs, tokenizer, device):
     """(input_ids, labels, attention_mask) of :func:`encode_pair` results, right-padded to the longest."""
     import torch
@@ -144,9 +224,11 @@ def wrap_lora(model, settings):
                             f"naming its linear layers, or use a supported architecture (Llama, Qwen2, Gemma, ...)")
 
 
-def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_after=None):
-    """LoRA-train ``model`` on ``pairs`` [(prompt, answer)], resumably under ``out_dir/.work``; returns
-    (merged model, history dict). ``stop_after``: end after this many steps of this call (tests of resuming)."""
+def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_after=None, scoring="mean",
+             temperature=1.0):
+    """LoRA-train ``model`` on ``pairs`` [(prompt, answer)] or [(prompt, answer, negatives)] (listwise; ``scoring``
+    and ``temperature`` as in the module docstring), resumably under ``out_dir/.work``; returns (merged model,
+    history dict). ``stop_after``: end after this many steps of this call (tests of resuming)."""
     import torch
     from tqdm import tqdm
 
@@ -170,7 +252,11 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     if os.path.isfile(os.path.join(work, "state.json")):
         state = _load_checkpoint(work, peft_model, optimizer)
         logger.warning(f"resuming {out_dir}: step {state['step']} of {total}")
-    encoded = [encode_pair(tokenizer, p, a, settings.max_length) for p, a in pairs]
+    if temperature <= 0:
+        raise FinetuneError(f"the listwise temperature must be above 0, not {temperature}")
+    encoded = [("list", encode_candidates(tokenizer, p[0], [p[1], *p[2]], settings.max_length))
+               if len(p) > 2 and p[2] else ("lm", encode_pair(tokenizer, p[0], p[1], settings.max_length))
+               for p in pairs]
     peft_model.train()
     net = peft_model
     if world > 1:
@@ -184,9 +270,8 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         epoch, k = divmod(state["step"], steps_per_epoch)
         batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
         batch = batch[rank::world] or batch[:1]  # this rank's share of the global batch
-        ids, labels, mask = pad_batch(batch, tokenizer, device)
         torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
-        loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=world == 1)
         optimizer.zero_grad()
         loss.backward()  # DDP: gradients averaged over the ranks here
         optimizer.step()

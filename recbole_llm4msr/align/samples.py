@@ -19,13 +19,22 @@ task       prompt -> answer
 ``rank``   "... bought: A; B. Rank these candidates from most to least likely: (1) .. (4) .." -> the
            candidate numbers, the bought one first, then the others in listed order ("3, 1, 2, 4")
 ``click``  "... bought: A; B. Would the user buy X? Answer yes or no." -> "yes" / "no" (half each)
+``listwise`` the ``next`` question with up to ``listwise_negatives`` of the user's own training negatives in the
+           scenario (no other items: never a held-out positive) beside its answer: trained not on the
+           answer's tokens but as the ranker is evaluated -- a softmax over the candidates' answer
+           log-likelihoods, the bought item first (:func:`recbole_llm4msr.align.finetune.listwise_scores`)
 =========  ==========================================================================================
+
+The first six tasks are language modelling on text (the paper's kind of sample); ``listwise`` is our addition (not in
+the paper): the same natural-language question, with the evaluation's own objective -- which candidate's title the
+model finds most likely after the history -- as its loss.
 """
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-TASKS = ("mim", "bpr", "mlm", "next", "rank", "click")
+TASKS = ("mim", "bpr", "mlm", "next", "rank", "click", "listwise")
+DEFAULT_TASKS = ("mim", "bpr", "mlm", "next", "rank", "click")  # the paper's kinds of sample
 MASK = "[MASK]"
 
 
@@ -40,11 +49,15 @@ class Sample:
     scenario: str
     prompt: str
     answer: str
+    negatives: tuple = ()   # ``listwise`` only: texts of items the user did not buy, scored against the answer
 
 
 class SampleBuilder:
-    def __init__(self, files, seed=0, max_history=10, allow_id_text=False, logger=None):
+    def __init__(self, files, seed=0, max_history=10, allow_id_text=False, logger=None, listwise_negatives=4):
         self.files, self.rng, self.max_history = files, random.Random(seed), int(max_history)
+        self.listwise_negatives = int(listwise_negatives)
+        if self.listwise_negatives < 1:
+            raise SampleError(f"listwise_negatives must be at least 1, not {listwise_negatives}")
         texts = files.item_texts()
         if not texts:
             if not allow_id_text:
@@ -179,6 +192,19 @@ class SampleBuilder:
             return None
         return Sample("click", user, scen, f"In the {scen} scenario the user bought: {self._history(history)}. Would "
                                            f"the user buy {self.text(item)}? Answer yes or no.", "yes" if buy else "no")
+
+    def listwise(self, user):
+        picked = self._pick(user, first=1)
+        if picked is None:
+            return None
+        scen, items, k = picked
+        answer = self.text(items[k])
+        # only the user's own training negatives (never a held-out positive: no fallback to the scenario's items)
+        own = sorted({self.text(i) for i in self.negatives[user].get(scen, [])} - {answer})
+        if not own:
+            return None
+        negs = self.rng.sample(own, min(self.listwise_negatives, len(own)))
+        return Sample("listwise", user, scen, self.next_prompt(scen, items[:k]), answer, tuple(negs))
 
     # ------------------------------------------------------------------ all
     def build(self, tasks, max_samples):
