@@ -92,6 +92,16 @@ def test_templates_render_as_documented(builder):
     assert set(lw.negatives) <= {b.text(i) for i in b.negatives["13"][lw.scenario]}  # the user's own negatives only
 
 
+def test_a_user_without_own_negatives_gets_no_sample_that_needs_one(files):
+    b = SampleBuilder(files, seed=5)
+    user = b.users[0]
+    b.negatives[user] = {}  # no training negative in any scenario (the scenario's other items are not used)
+    assert all(getattr(b, task)(user) is None for task in ("bpr", "rank", "listwise"))
+    clicks = [b.click(user) for _ in range(20)]
+    assert {c.answer for c in clicks if c is not None} == {"yes"} and None in clicks  # "no" needs a negative
+    assert b.next(user) is not None and b.mim(user) is not None  # tasks without negatives are unaffected
+
+
 # ---------------------------------------------------------------------------------------------- a toy pattern
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):

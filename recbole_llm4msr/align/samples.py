@@ -5,7 +5,9 @@ Every sample is built from the **training split only** (the histories the knowle
 user id, and says which scenario it is about. A user's history is their training positives in one scenario, in
 order (oldest first), the most recent ``max_history``. Negatives are the user's own training negatives in that
 scenario (label 0: a shown-but-not-clicked item, or a converter's sampled negative), so a negative can never be a
-held-out positive of the user; only a user without one gets an item of the scenario they have no positive for.
+held-out positive of the user; a user without one there gives no sample that needs one (``bpr``, ``rank``,
+``click``'s "no", ``listwise``). (Until session 17 such a user got another item of the scenario, which could be one of
+their held-out positives.)
 
 =========  ==========================================================================================
 task       prompt -> answer
@@ -103,14 +105,10 @@ class SampleBuilder:
                 f"What did the user buy next?")
 
     def _negative(self, user, scen, avoid=()):
+        """One of the user's own training negatives in the scenario, or None: never another item of the scenario,
+        which could be one of the user's held-out positives (the builder reads the training split only)."""
         own = [i for i in self.negatives[user].get(scen, []) if i not in avoid]
-        if own:
-            return self.rng.choice(own)
-        for _ in range(50):
-            item = self.rng.choice(self.pool[scen])
-            if item not in self.bought.get(user, ()) and item not in avoid:
-                return item
-        return None
+        return self.rng.choice(own) if own else None
 
     # ------------------------------------------------------------------ tasks
     def mim(self, user):
