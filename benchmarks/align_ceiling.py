@@ -195,7 +195,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="the align evaluation's seed (its cases)")
     p.add_argument("--curve", type=lambda v: [int(x) for x in v.split(",") if x], default=[250, 1000, 4000],
                    help="also fit the text ranker on this many training cases (a learning curve)")
-    p.add_argument("--llm", default="", help="comma-separated LLMs to score the cases with (smollm2, a directory)")
+    p.add_argument("--llm", default="", help="comma-separated LLMs to score the cases with (smollm2, a directory); "
+                                             "each after the first is also compared with the first")
     p.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "recbole_llm4msr",
                                                    "align-ceiling"))
     p.add_argument("--results", default=os.path.join(ROOT, "benchmarks", "results"))
@@ -236,11 +237,17 @@ def main(argv=None):
         scores = [clf.decision_function(np.hstack([r[b] for b in blocks])) + 1e-9 * jitter.random(len(r["pop"]))
                   for r in ev]
         rows[f"text (as above), fitted on {n} training cases only"] = summary(_metrics(ranks_of(scores)), popularity)
+    first_llm = None
     for llm in [x for x in args.llm.split(",") if x]:
         scores, path = llm_scores(llm, builder, cases, args.cache)
         label = os.path.basename(os.path.normpath(llm)) if os.path.sep in llm else llm
-        rows[f"LLM {label}: answer log-likelihood (the align ranker)"] = summary(_metrics(ranks_of(scores)),
-                                                                                 popularity)
+        ranked = _metrics(ranks_of(scores))
+        row = rows[f"LLM {label}: answer log-likelihood (the align ranker)"] = summary(ranked, popularity)
+        if first_llm is None:
+            first_llm = (label, ranked)
+        else:  # e.g. an aligned model against the base model, paired on the same cases
+            d = paired_difference(ranked, first_llm[1])
+            row["vs_first_llm"] = {"llm": first_llm[0], **{m: d[m] for m in METRICS}}
         with_llm = [dict(r, llm=s[:, None]) for r, s in zip(ev, scores)]
         for extra, blocks in (("+ popularity", ("llm", "pop")), ("+ cosine + popularity", ("llm", "cos", "pop"))):
             fused = cross_fitted(with_llm, blocks)
@@ -270,6 +277,12 @@ def table(result):
         d = r["vs_popularity"]
         cell = [f"{d[m]['difference']:+.3f} [{d[m]['low']:+.3f}, {d[m]['high']:+.3f}]" for m in ("HR@1", "NDCG@5")]
         lines.append(f"| {name} | {r['HR@1']:.3f} | {r['HR@5']:.3f} | {r['NDCG@5']:.3f} | {cell[0]} | {cell[1]} |")
+    for name, r in result["rows"].items():
+        if "vs_first_llm" in r:
+            d = r["vs_first_llm"]
+            lines.append("\n" + f"{name} minus {d['llm']} (paired): " + "; ".join(
+                f"{m} {d[m]['difference']:+.3f} [{d[m]['low']:+.3f}, {d[m]['high']:+.3f}] (p {d[m]['p']})"
+                for m in METRICS))
     return "\n".join(lines) + "\n"
 
 

@@ -168,13 +168,16 @@ def test_listwise_training_scores_as_the_ranker_and_teaches_the_pattern(toy, tmp
     batch = [("list", encode_candidates(tokenizer, x.prompt, [x.answer, *x.negatives], 384)) for x in samples[:3]]
     batch += [("lm", encode_pair(tokenizer, x.prompt, x.answer, 384)) for x in nxt]
     grads, losses = [], []
-    for shared_prefix in (True, False):
+    for shared_prefix, backward in ((True, False), (False, False), (True, True)):
         model.zero_grad()
-        loss = batch_loss(model, tokenizer, batch, "cpu", "mean", 0.5, shared_prefix)
-        loss.backward()
+        loss = batch_loss(model, tokenizer, batch, "cpu", "mean", 0.5, shared_prefix, backward=backward)
+        if not backward:
+            loss.backward()
         losses.append(float(loss.detach()))
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
-    assert losses[0] == pytest.approx(losses[1], rel=1e-4) and torch.allclose(grads[0], grads[1], atol=1e-5)
+    # (the third: each sample back-propagated as it is computed, gradients accumulated)
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4) and losses[2] == pytest.approx(losses[0], rel=1e-4)
+    assert torch.allclose(grads[0], grads[1], atol=1e-5) and torch.allclose(grads[0], grads[2], atol=1e-5)
     manual = sum(torch.nn.functional.cross_entropy(listwise_scores(model, tokenizer, e, "mean") / 0.5,
                                                    torch.tensor(0)) for _, e in batch[:3])
     ids, labels, mask = pad_batch([e for _, e in batch[3:]], tokenizer, "cpu")

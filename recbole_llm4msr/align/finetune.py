@@ -144,25 +144,39 @@ def listwise_scores(model, tokenizer, pairs, scoring="mean", shared_prefix=True)
     return answer_logprobs(torch.cat([out.logits[:, -1:].expand(n, 1, -1), logits[:, :-1]], 1), labels, scoring)
 
 
-def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, shared_prefix=True):
+def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, shared_prefix=True, backward=False):
     """The loss of a batch of encoded samples (``("lm", pair)`` / ``("list", pairs)``): language-modelling samples'
-    answer-token cross-entropy, listwise samples' softmax cross-entropy over their candidates (module docstring)."""
+    answer-token cross-entropy, listwise samples' softmax cross-entropy over their candidates (module docstring).
+    ``backward``: also back-propagate it (into the gradients already there) and return it detached; with
+    ``shared_prefix`` each sample's part is back-propagated as soon as it is computed, so only one sample's
+    activations are held at a time (the same gradients as one backward pass of the whole loss)."""
     import torch
 
     lm = [e for kind, e in batch if kind == "lm"]
     lists = [e for kind, e in batch if kind == "list"]
     if not lists:
         ids, labels, mask = pad_batch(lm, tokenizer, device)
-        return net(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss
+        if backward:
+            loss.backward()
+            return loss.detach()
+        return loss
     answer = torch.zeros((), dtype=torch.long, device=device)
     parts = []
+
+    def add(part):
+        if backward and shared_prefix:
+            (part / len(batch)).backward()
+            part = part.detach()
+        parts.append(part)
+
     if shared_prefix:
         if lm:
             ids, labels, mask = pad_batch(lm, tokenizer, device)
-            parts.append(net(input_ids=ids, attention_mask=mask, labels=labels).loss * len(lm))
+            add(net(input_ids=ids, attention_mask=mask, labels=labels).loss * len(lm))
         for pairs in lists:
             scores = listwise_scores(net, tokenizer, pairs, scoring, shared_prefix=True)
-            parts.append(torch.nn.functional.cross_entropy(scores / temperature, answer))
+            add(torch.nn.functional.cross_entropy(scores / temperature, answer))
     else:  # one forward over every sequence of the batch (what DistributedDataParallel needs)
         ids, labels, mask = pad_batch(lm + [p for pairs in lists for p in pairs], tokenizer, device)
         logits, target = net(input_ids=ids, attention_mask=mask).logits[:, :-1], labels[:, 1:]
@@ -176,7 +190,10 @@ def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, s
         for pairs in lists:
             parts.append(torch.nn.functional.cross_entropy(scores[k:k + len(pairs)] / temperature, answer))
             k += len(pairs)
-    return sum(parts) / len(batch)
+    loss = sum(parts) / len(batch)
+    if backward and not shared_prefix:
+        loss.backward()
+    return loss.detach() if backward else loss
 
 
 def pad_batch(pairs, tokenizer, device):
@@ -271,11 +288,11 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
         batch = batch[rank::world] or batch[:1]  # this rank's share of the global batch
         torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
-        loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=world == 1)
         optimizer.zero_grad()
-        loss.backward()  # DDP: gradients averaged over the ranks here
+        # forward and backward (DDP: gradients averaged over the ranks in the backward pass)
+        loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=world == 1, backward=True)
         optimizer.step()
-        logged = loss.detach()
+        logged = loss
         if world > 1:
             import torch.distributed as dist
 
