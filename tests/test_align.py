@@ -306,14 +306,32 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     assert bad.returncode == 1 and "no usable tokenizer" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def whole_scores(model, tokenizer, pairs, scoring="mean"):
+    """Every pair run whole, without gradients (the reference the shared-prompt scores must equal)."""
+    import torch
+
+    from recbole_llm4msr.align.finetune import listwise_scores
+
+    with torch.no_grad():
+        return listwise_scores(model, tokenizer, pairs, scoring, shared_prefix=False).numpy()
+
+
+def forward_shapes(model):
+    """The input_ids shapes of the model's forward calls, recorded into the returned list."""
+    shapes = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)),
+                                    with_kwargs=True)
+    return shapes
+
+
 def test_the_ranker_shares_the_prompt_and_scores_as_a_whole_pass():
-    from recbole_llm4msr.align.evaluate import _whole_scores, answer_scores
+    from recbole_llm4msr.align.evaluate import answer_scores
     from recbole_llm4msr.align.finetune import encode_pair
 
     tokenizer, model = tiny_causal_lm(seed=3, initializer_range=0.5)
     prompt, answers = "In the shop scenario the user bought: red thing 1. What next?", ["red thing 2", "blue 7", "x"]
     shared = answer_scores(model, tokenizer, prompt, answers, batch_size=2)
-    whole = _whole_scores(model, tokenizer, [encode_pair(tokenizer, prompt, a, 384) for a in answers], 3)
+    whole = whole_scores(model, tokenizer, [encode_pair(tokenizer, prompt, a, 384) for a in answers])
     np.testing.assert_allclose(shared, whole, atol=1e-4)
     # scoring: sum is the whole answer's log-probability, i.e. the mean times the answer's tokens (+ EOS)
     summed = answer_scores(model, tokenizer, prompt, answers, batch_size=2, scoring="sum")
@@ -321,12 +339,12 @@ def test_the_ranker_shares_the_prompt_and_scores_as_a_whole_pass():
     assert len(set(lengths)) > 1  # answers of different lengths: the two scorings differ
     np.testing.assert_allclose(summed, np.array(shared) * lengths, rtol=1e-4)
     pairs = [encode_pair(tokenizer, prompt, a, 384) for a in answers]
-    np.testing.assert_allclose(_whole_scores(model, tokenizer, pairs, 3, "sum"), summed, atol=1e-3)
+    np.testing.assert_allclose(whole_scores(model, tokenizer, pairs, "sum"), summed, atol=1e-3)
     with pytest.raises(ValueError, match="scoring must be one of mean, sum, not 'max'"):
         answer_scores(model, tokenizer, prompt, answers, scoring="max")
 
 
-def test_a_long_prompt_is_cut_once_so_every_candidate_sees_the_same_context(monkeypatch):
+def test_a_long_prompt_is_cut_once_so_every_candidate_sees_the_same_context():
     from recbole_llm4msr.align import evaluate
     from recbole_llm4msr.align.finetune import encode_candidates, encode_pair
 
@@ -339,13 +357,12 @@ def test_a_long_prompt_is_cut_once_so_every_candidate_sees_the_same_context(monk
     assert max(len(ids) for ids, _ in pairs) == 96  # the longest answer fills the budget
     assert encode_pair(tokenizer, prompt, answers[2], 96) == pairs[2]  # alone, the longest answer: the same cut
 
-    def no_whole_pass(*args):
-        raise AssertionError("the candidates did not share the prompt's prefix")
-
-    monkeypatch.setattr(evaluate, "_whole_scores", no_whole_pass)
+    shapes = forward_shapes(model)
     shared = evaluate.answer_scores(model, tokenizer, prompt, answers, max_length=96, batch_size=2)
-    monkeypatch.undo()
-    np.testing.assert_allclose(shared, evaluate._whole_scores(model, tokenizer, pairs, 3), atol=1e-4)
+    start = pairs[0][1].count(-100)
+    # per group of two candidates: the prompt alone, then only the answers on its cache (never a whole pass)
+    assert shapes[0] == (1, start) and shapes[2] == (1, start) and shapes[1][0] == 2 and shapes[1][1] < 96 - start + 1
+    np.testing.assert_allclose(shared, whole_scores(model, tokenizer, pairs), atol=1e-4)
 
 
 @pytest.mark.parametrize("tasks", ["next", "next,listwise"])

@@ -15,8 +15,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from recbole_llm4msr.align.finetune import answer_logprobs, encode_candidates, pad_batch
-from recbole_llm4msr.knowledge.llm import cache_argument, expand_cache
+from recbole_llm4msr.align.finetune import encode_candidates, listwise_scores
 
 
 def ranking_cases(builder, files, users=200, negatives=19, seed=0):
@@ -115,56 +114,17 @@ def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, 
 def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20, scoring="mean"):
     """Log-likelihood of each answer (+ EOS) after ``prompt``, per token (``scoring: mean``) or in all (``sum``).
     The prompt is rendered as in fine-tuning; a long prompt is cut once, to fit with the longest answer, so every
-    candidate sees the same context. The prompt runs once; its KV cache is shared by the candidates when the model's
-    cache can be expanded (every transformers model), otherwise each candidate runs whole."""
+    candidate sees the same context. Each group of ``batch_size`` candidates runs the prompt once and shares its KV
+    cache (every transformers model; a model whose cache cannot be repeated runs each candidate whole): the very
+    function the ``listwise`` task trains (:func:`~recbole_llm4msr.align.finetune.listwise_scores`)."""
     import torch
 
     if scoring not in SCORINGS:
         raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, not '{scoring}'")
-    device = next(model.parameters()).device
     pairs = encode_candidates(tokenizer, prompt, answers, max_length)  # one context for every candidate
-    start = pairs[0][1].count(-100)  # the prompt: the same tokens at the head of every pair
-    prefix = pairs[0][0][:start]
-    if start == 0:
-        return _whole_scores(model, tokenizer, pairs, batch_size, scoring)
     with torch.inference_mode():
-        out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
-        cache = out.past_key_values
-        if not hasattr(cache, "batch_repeat_interleave"):
-            return _whole_scores(model, tokenizer, pairs, batch_size, scoring)
-        first = out.logits[0, -1].float()
-        argument = cache_argument(model)
-        scores = []
-        for k in range(0, len(pairs), batch_size):
-            ids, labels, mask = pad_batch([(x[start:], y[start:]) for x, y in pairs[k:k + batch_size]], tokenizer,
-                                        device)
-            n, width = ids.shape
-            mask = torch.cat([torch.ones(n, start, dtype=mask.dtype, device=device), mask], 1)
-            pos = (start + torch.arange(width, device=device)).unsqueeze(0).expand(n, -1)
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                           **{argument: expand_cache(cache, n)}).logits.float()
-            # token t of a suffix is predicted by position t - 1 of the suffix, token 0 by the prompt's last position
-            scores += _answer_logprob(torch.cat([first.expand(n, 1, -1), logits[:, :-1]], dim=1), labels, scoring)
-    return scores
-
-
-def _whole_scores(model, tokenizer, pairs, batch_size, scoring="mean"):
-    import torch
-
-    device = next(model.parameters()).device
-    scores = []
-    with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
-            ids, labels, mask = pad_batch(pairs[start:start + batch_size], tokenizer, device)
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            scores += _answer_logprob(logits, labels[:, 1:], scoring)
-    return scores
-
-
-def _answer_logprob(logits, target, scoring="mean"):
-    """Per row, the log-probability of the ``target`` tokens (-100: not scored) under ``logits``: their mean
-    (``scoring: mean``) or sum (``sum``), as a list."""
-    return answer_logprobs(logits, target, scoring).tolist()
+        return [float(x) for k in range(0, len(pairs), batch_size)
+                for x in listwise_scores(model, tokenizer, pairs[k:k + batch_size], scoring)]
 
 
 def popularity_ranker(builder, cases):

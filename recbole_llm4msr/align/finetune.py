@@ -132,7 +132,9 @@ def listwise_scores(model, tokenizer, pairs, scoring="mean", shared_prefix=True)
         return answer_logprobs(model(input_ids=ids, attention_mask=mask).logits[:, :-1], labels[:, 1:], scoring)
     out = model(input_ids=torch.tensor([pairs[0][0][:start]], device=device), use_cache=True)
     cache = out.past_key_values
-    cache.batch_repeat_interleave(len(pairs))  # this sample's own cache: repeated in place, gradients flow through
+    if not hasattr(cache, "batch_repeat_interleave"):  # a legacy tuple cache (remote code): every pair whole
+        return listwise_scores(model, tokenizer, pairs, scoring, shared_prefix=False)
+    cache.batch_repeat_interleave(len(pairs))  # this call's own cache: repeated in place, gradients flow through
     ids, labels, mask = pad_batch([(x[start:], y[start:]) for x, y in pairs], tokenizer, device)
     n, width = ids.shape
     mask = torch.cat([torch.ones(n, start, dtype=mask.dtype, device=device), mask], 1)
@@ -249,6 +251,8 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     import torch
     from tqdm import tqdm
 
+    if temperature <= 0:
+        raise FinetuneError(f"the listwise temperature must be above 0, not {temperature}")
     if len(pairs) < settings.batch_size:
         raise FinetuneError(f"{len(pairs)} sample(s) is below one batch ({settings.batch_size}); raise max_samples or "
                             f"lower batch_size")
@@ -269,8 +273,6 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     if os.path.isfile(os.path.join(work, "state.json")):
         state = _load_checkpoint(work, peft_model, optimizer)
         logger.warning(f"resuming {out_dir}: step {state['step']} of {total}")
-    if temperature <= 0:
-        raise FinetuneError(f"the listwise temperature must be above 0, not {temperature}")
     encoded = [("list", encode_candidates(tokenizer, p[0], [p[1], *p[2]], settings.max_length))
                if len(p) > 2 and p[2] else ("lm", encode_pair(tokenizer, p[0], p[1], settings.max_length))
                for p in pairs]
