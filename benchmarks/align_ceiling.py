@@ -240,7 +240,10 @@ def main(argv=None):
     first_llm = None
     for llm in [x for x in args.llm.split(",") if x]:
         scores, path = llm_scores(llm, builder, cases, args.cache)
-        label = os.path.basename(os.path.normpath(llm)) if os.path.sep in llm else llm
+        label = llm
+        if os.path.sep in llm:  # a directory: its name, or its run's name for llm4msr-align's <out>/model
+            path = os.path.normpath(llm)
+            label = os.path.basename(os.path.dirname(path) if os.path.basename(path) == "model" else path)
         ranked = _metrics(ranks_of(scores))
         row = rows[f"LLM {label}: answer log-likelihood (the align ranker)"] = summary(ranked, popularity)
         if first_llm is None:

@@ -169,7 +169,9 @@ def run(args):
         "device": args.device, "dtype": dtype, "world_size": world, "evaluation": evaluation or None,
     }
     loss_plot(history["losses"], os.path.join(args.out, "loss.png"),
-              f"{args.dataset}: LoRA r={settings.lora_r} on {name}, {len(samples)} samples")
+              f"{args.dataset}: LoRA r={settings.lora_r} on {name}, {len(samples)} samples",
+              ylabel="loss" + (" (listwise: cross-entropy over the candidates)" if "listwise" in tasks else
+                               " (answer tokens)"))
     if evaluation:
         atomic_write_json(os.path.join(args.out, "eval.json"), evaluation, indent=2)
     save_model(merged, tokenizer, args.out, manifest)

@@ -369,7 +369,7 @@ def is_finished(model_dir):
     return os.path.isfile(os.path.join(model_dir, "manifest.json"))
 
 
-def loss_plot(losses, path, title):
+def loss_plot(losses, path, title, ylabel="answer-token loss"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -384,7 +384,7 @@ def loss_plot(losses, path, title):
         smooth = np.convolve(losses, np.ones(w) / w, mode="valid")
         ax.plot(range(w, len(losses) + 1), smooth, lw=2, label=f"mean of {w}")
     ax.set_xlabel("step")
-    ax.set_ylabel("answer-token loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
