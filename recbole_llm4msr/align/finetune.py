@@ -182,11 +182,10 @@ def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, s
     else:  # one forward over every sequence of the batch (what DistributedDataParallel needs)
         ids, labels, mask = pad_batch(lm + [p for pairs in lists for p in pairs], tokenizer, device)
         logits, target = net(input_ids=ids, attention_mask=mask).logits[:, :-1], labels[:, 1:]
-        if lm:
+        if lm:  # the token mean over the language-modelling rows, as the model's own loss computes it
             t = target[:len(lm)]
-            logp = torch.log_softmax(logits[:len(lm)].float(), -1).gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            keep = (t != -100).float()
-            parts.append(-(logp * keep).sum() / keep.sum().clamp(min=1) * len(lm))
+            total = answer_logprobs(logits[:len(lm)], t, "sum").sum()
+            parts.append(-total / (t != -100).sum().clamp(min=1) * len(lm))
         scores = answer_logprobs(logits[len(lm):], target[len(lm):], scoring)
         k = 0
         for pairs in lists:
