@@ -241,6 +241,8 @@ def test_errors_name_the_problem(toy, files, tmp_path):
         builder.build([], 10)
     with pytest.raises(SampleError, match=r"unknown task\(s\) \['mask'\]"):
         builder.build(["mask"], 10)
+    with pytest.raises(SampleError, match="listwise_negatives must be at least 1, not 0"):
+        SampleBuilder(toy, listwise_negatives=0)
     with pytest.raises(FinetuneError, match="below one batch"):
         finetune(tiny_causal_lm()[1], tiny_causal_lm()[0], [("a", "b")] * 3, str(tmp_path), LoraSettings(batch_size=8))
     with pytest.raises(FinetuneError, match="peft cannot put LoRA adapters"):
