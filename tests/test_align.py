@@ -277,6 +277,7 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     manifest = json.load(open(out / "model" / "manifest.json"))
     assert manifest["sample_counts"] == {"next": 12, "bpr": 12} and manifest["data_fingerprint"]["train_split"]
     assert manifest["sample_settings"] == {"max_history": 10, "allow_id_text": False, "seed": 0}
+    assert len(manifest["losses"]) == manifest["steps"] and manifest["losses"][-1] == manifest["last_loss"]
     assert os.path.isfile(out / "loss.png") and os.path.isfile(out / "eval.json") and not os.path.exists(out / ".work")
     llm = KnowledgeLLM.load(str(out / "model"))
     assert llm.hidden_size == 32

@@ -165,6 +165,7 @@ def run(args):
         "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
         "mean_loss_last_10pct": _mean(history["losses"][-max(1, len(history["losses"]) // 10):]),
+        "losses": history["losses"],  # per step (loss.png draws them)
         "train_seconds": round(history["seconds"], 1), "seconds": round(time.perf_counter() - start, 1),
         "device": args.device, "dtype": dtype, "world_size": world, "evaluation": evaluation or None,
     }
