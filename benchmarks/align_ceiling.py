@@ -30,7 +30,6 @@ import os
 import random
 import sys
 import time
-from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -41,8 +40,9 @@ from recbole_llm4msr.align.cli import build_parser, dataset_files, sample_builde
 from recbole_llm4msr.align.evaluate import (  # noqa: E402
     METRICS,
     _metrics,
-    answer_scores,
+    case_scores,
     paired_difference,
+    popularity_counts,
     popularity_ranker,
     rank_of_first,
     ranking_cases,
@@ -58,14 +58,6 @@ FEATURES = {  # name -> the feature blocks it uses (see features())
     "text + popularity": ("vec", "prod", "cos", "pop"),
     "cosine + popularity": ("cos", "pop"),
 }
-
-
-def popularity_counts(builder):
-    counts = defaultdict(Counter)
-    for per in builder.positives.values():
-        for scen, items in per.items():
-            counts[scen].update(items)
-    return counts
 
 
 def item_vectors(files, data_path, dataset, items):
@@ -156,9 +148,7 @@ def llm_scores(llm, builder, cases, cache_dir, max_length=384, scoring="mean", e
         os.makedirs(cache_dir, exist_ok=True)
         for k in tqdm(range(len(done), len(cases)), desc=f"scoring ({os.path.basename(str(llm))})", unit="user",
                       initial=len(done), total=len(cases), mininterval=10):
-            _, scen, history, cands = cases[k]
-            done.append(answer_scores(model, tokenizer, builder.next_prompt(scen, history),
-                                      [builder.text(c) for c in cands], max_length, scoring=scoring))
+            done.append(case_scores(model, tokenizer, builder, cases[k], max_length, scoring=scoring))
             if len(done) % every == 0 or len(done) == len(cases):
                 with atomic_path(path, suffix=".npz") as tmp:
                     np.savez(tmp, scores=np.asarray(done, np.float64))
@@ -176,8 +166,7 @@ def cross_fitted(blocks_per_case, blocks, folds=2, seed=0):
     for f in range(folds):
         train = [blocks_per_case[i] for i in range(n) if fold[i] != f]
         X = stack(train, blocks)
-        y = np.concatenate([[1] + [0] * (len(r["pop"]) - 1) for r in train])
-        clf = LogisticRegression(max_iter=2000).fit(X, y)
+        clf = LogisticRegression(max_iter=2000).fit(X, np.concatenate([[1] + [0] * (len(r["pop"]) - 1) for r in train]))
         for i in np.flatnonzero(fold == f):
             scores[i] = clf.decision_function(np.hstack([blocks_per_case[i][b] for b in blocks]))
     return scores
@@ -217,26 +206,25 @@ def main(argv=None):
     popularity = popularity_ranker(builder, cases)
     ev = [features(vectors, counts, s, h, c) for _, s, h, c in cases]
     tr = [features(vectors, counts, s, h, c, leave_out=c[0]) for _, s, h, c in train]
-    y = np.concatenate([[1] + [0] * args.train_negatives for _ in train])
     rows = {"popularity (the align evaluation's ranker)": summary(popularity, popularity)}
-    for name, blocks in FEATURES.items():
-        clf = LogisticRegression(max_iter=2000).fit(stack(tr, blocks), y)
+
+    def fitted_ranking(train_rows, blocks):
+        """A logistic regression on ``blocks`` of ``train_rows`` (positive first in each), ranking ``ev``."""
+        clf = LogisticRegression(max_iter=2000).fit(stack(train_rows, blocks), np.concatenate(
+            [[1] + [0] * (len(r["pop"]) - 1) for r in train_rows]))
         jitter = np.random.default_rng(0)  # ties broken at random, not in the held-out item's favour
         scores = [clf.decision_function(np.hstack([r[b] for b in blocks])) + 1e-9 * jitter.random(len(r["pop"]))
                   for r in ev]
-        rows[name] = summary(_metrics(ranks_of(scores)), popularity)
+        return summary(_metrics(ranks_of(scores)), popularity)
+
+    for name, blocks in FEATURES.items():
+        rows[name] = fitted_ranking(tr, blocks)
         logger.info(f"{name}: HR@1 {rows[name]['HR@1']}")
     # how much training the best text ranker needs: an alignment run on 2 CPU cores sees a few hundred samples
-    blocks = FEATURES["text: candidate vector, its product with the history mean, cosine"]
     order = np.random.default_rng(args.seed).permutation(len(tr))
     for n in [n for n in args.curve if n < len(tr)]:
-        keep = order[:n]
-        clf = LogisticRegression(max_iter=2000).fit(stack([tr[i] for i in keep], blocks),
-                                                    np.concatenate([[1] + [0] * args.train_negatives for _ in keep]))
-        jitter = np.random.default_rng(0)
-        scores = [clf.decision_function(np.hstack([r[b] for b in blocks])) + 1e-9 * jitter.random(len(r["pop"]))
-                  for r in ev]
-        rows[f"text (as above), fitted on {n} training cases only"] = summary(_metrics(ranks_of(scores)), popularity)
+        rows[f"text (as above), fitted on {n} training cases only"] = fitted_ranking(
+            [tr[i] for i in order[:n]], FEATURES["text: candidate vector, its product with the history mean, cosine"])
     first_llm = None
     for llm in [x for x in args.llm.split(",") if x]:
         scores, path = llm_scores(llm, builder, cases, args.cache)
@@ -275,7 +263,8 @@ def table(result):
              f"scenario); text rankers fitted on {result['training_cases']} training cases ({result['train_negatives']}"
              f" negatives each) with the default store's item vectors ({result['store']}); {result['cpus']} CPU "
              f"cores, {result['seconds']} s. Differences: paired bootstrap over the cases, 95% interval.", "",
-             "| ranker | HR@1 | HR@5 | NDCG@5 | HR@1 vs popularity | NDCG@5 vs popularity |", "|---|---|---|---|---|---|"]
+             "| ranker | HR@1 | HR@5 | NDCG@5 | HR@1 vs popularity | NDCG@5 vs popularity |",
+             "|---|---|---|---|---|---|"]
     for name, r in result["rows"].items():
         d = r["vs_popularity"]
         cell = [f"{d[m]['difference']:+.3f} [{d[m]['low']:+.3f}, {d[m]['high']:+.3f}]" for m in ("HR@1", "NDCG@5")]

@@ -402,7 +402,8 @@ def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path, tasks):
 
 
 def test_the_ceiling_benchmark_fits_on_training_positives_and_counts_popularity_as_the_evaluation_does(builder):
-    from benchmarks.align_ceiling import cross_fitted, features, popularity_counts, training_cases
+    from benchmarks.align_ceiling import cross_fitted, features, training_cases
+    from recbole_llm4msr.align.evaluate import popularity_counts
 
     cases = training_cases(builder, negatives=4, seed=3)
     assert len(cases) > 500

@@ -1,8 +1,9 @@
 """``llm4msr-align``: fine-tune an LLM on recommendation samples (LoRA), evaluate it as a ranker, save it as a local
 model directory that ``llm4msr-knowledge --llm=DIR`` and ``run_recbole ... --llm=DIR`` take like any other.
 
-    llm4msr-align --dataset=amazon-art-office --llm=smollm2 --out=aligned/aao [--tasks=mim,bpr,mlm,next,rank,click,listwise]
-                  [--max_samples=2000] [--epochs=1] [--lora_r=8] [--device=cpu|cuda] [--eval_users=200]
+    llm4msr-align --dataset=amazon-art-office --llm=smollm2 --out=aligned/aao
+                  [--tasks=mim,bpr,mlm,next,rank,click,listwise] [--max_samples=2000] [--epochs=1] [--lora_r=8]
+                  [--device=cpu|cuda] [--eval_users=200]
 
 Outputs in ``--out``: ``model/`` (merged weights as safetensors, tokenizer, ``manifest.json``: data fingerprint,
 tasks, sample counts, losses, seconds, settings), ``eval.json`` (HR@1 / HR@5 / NDCG@5 among 1 + 19 candidates on the

@@ -103,12 +103,15 @@ def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, 
     from tqdm import tqdm
 
     model.eval()
-    ranks = []
-    for user, scen, history, candidates in tqdm(cases, desc=desc, unit="user", disable=not progress):
-        scores = answer_scores(model, tokenizer, builder.next_prompt(scen, history),
-                               [builder.text(c) for c in candidates], max_length, batch_size, scoring)
-        ranks.append(rank_of_first(scores))
-    return _metrics(ranks)
+    return _metrics([rank_of_first(case_scores(model, tokenizer, builder, case, max_length, batch_size, scoring))
+                     for case in tqdm(cases, desc=desc, unit="user", disable=not progress)])
+
+
+def case_scores(model, tokenizer, builder, case, max_length=384, batch_size=20, scoring="mean"):
+    """The :func:`answer_scores` of one :func:`ranking_cases` case: its candidates after its history's question."""
+    _, scen, history, candidates = case
+    return answer_scores(model, tokenizer, builder.next_prompt(scen, history), [builder.text(c) for c in candidates],
+                         max_length, batch_size, scoring)
 
 
 def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=20, scoring="mean"):
@@ -127,11 +130,17 @@ def answer_scores(model, tokenizer, prompt, answers, max_length=384, batch_size=
                 for x in listwise_scores(model, tokenizer, pairs[k:k + batch_size], scoring)]
 
 
-def popularity_ranker(builder, cases):
+def popularity_counts(builder):
+    """{scenario: Counter(item: training positives)}: what the popularity ranker ranks by."""
     counts = defaultdict(Counter)
-    for user, per in builder.positives.items():
+    for per in builder.positives.values():
         for scen, items in per.items():
             counts[scen].update(items)
+    return counts
+
+
+def popularity_ranker(builder, cases):
+    counts = popularity_counts(builder)
     rng = random.Random(0)
     # ties (items never bought in training) are broken at random, not in the held-out item's favour
     return _metrics([rank_of_first([counts[s][c] + rng.random() * 1e-3 for c in cands]) for _, s, _, cands in cases])
