@@ -15,6 +15,11 @@ appended to ``benchmarks/results/knowledge-quality-<dataset>.csv`` as soon as it
 is rewritten. The neighbour probe is also run on the standardised and on the whitened vectors (``knowledge_norm:
 standardize | whiten``, as a run applies them at load time), and each probe's difference to the no-LLM profile's comes
 with a paired bootstrap 95% interval over users (200 resamples): is the knowledge better, worse, or within the noise?
+
+``--versus A B`` (repeatable; options as above, their stores built or reused) compares two knowledges directly: the
+neighbour probe of both on the validation rows of the users both hold, raw / standardised / whitened, with A - B and
+its paired bootstrap interval (``recbole_llm4msr.knowledge.report.probe_versus``), into
+``benchmarks/results/knowledge-versus-<dataset>.csv`` (+ ``.md``): e.g. an aligned model against its base model.
 """
 import argparse
 import csv
@@ -29,7 +34,7 @@ from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked  
 from recbole_llm4msr.knowledge.extract import build_knowledge  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.prompts import TEMPLATE_DIR  # noqa: E402
-from recbole_llm4msr.knowledge.report import knowledge_report  # noqa: E402
+from recbole_llm4msr.knowledge.report import knowledge_report, probe_versus  # noqa: E402
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
 
@@ -61,6 +66,39 @@ def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
         kw.update(llm=llm)
         kw.update({"generate": {"mode": "generate"}, "mean": {"pooling": "mean"}, "last": {}}[how or "last"])
     return KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path), **kw)
+
+
+VERSUS_FIELDS = ["a", "b", "users", "rows", "norm", "probe_a", "probe_b", "a_minus_b", "store_a", "store_b"]
+
+
+def versus(dataset, data_path, a, b, device="cpu", batch_size=16):
+    """Rows of :data:`VERSUS_FIELDS` (one per normalisation): the stores of options ``a`` and ``b`` (built, or
+    reused when finished) on the same validation rows."""
+    stores, files = [], None
+    for option in (a, b):
+        spec = spec_for(dataset, data_path, option, device, batch_size)
+        stores.append(KnowledgeStore(build_knowledge(spec)["cache"]))
+        files = files or DatasetFiles.from_spec(spec)
+    out = probe_versus(stores[0], stores[1], files)
+    return [{"a": a.partition("=")[0], "b": b.partition("=")[0], "users": out["users"], "rows": out["rows"],
+             "norm": norm, "probe_a": r["a"], "probe_b": r["b"], "a_minus_b": interval(r["a_minus_b"]),
+             "store_a": os.path.basename(stores[0].path), "store_b": os.path.basename(stores[1].path)}
+            for norm, r in out["by_norm"].items()]
+
+
+def record_versus(path, new, dataset):
+    """Replace the rows of ``new``'s (a, b) pairs in the table at ``path`` and rewrite it (CSV + Markdown)."""
+    with locked(path):
+        pairs = {(r["a"], r["b"]) for r in new}
+        rows = [r for r in read_rows(path) if (r["a"], r["b"]) not in pairs] + new
+        atomic_write_csv(path, rows, VERSUS_FIELDS)
+        lines = [f"Knowledge A against knowledge B on {dataset}: neighbour probe (k = 20) on the validation rows of the "
+                 f"users both stores hold, as a run with each knowledge_norm sees the vectors; A − B with its paired "
+                 f"bootstrap 95% interval over users (200 resamples)", "",
+                 "| A | B | users | rows | knowledge_norm | probe A | probe B | A − B [95% CI] |", "|---" * 8 + "|"]
+        lines += ["| " + " | ".join(str(r[k]) for k in VERSUS_FIELDS[:8]) + " |" for r in rows]
+        atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
+        return "\n".join(lines[-len(new):])
 
 
 def measure(dataset, data_path, option, device="cpu", batch_size=16):
@@ -125,13 +163,18 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="ml-100k-msr")
     p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
-    p.add_argument("--options", nargs="*", default=["smollm2-last", "smollm2-mean", "minilm"])
+    p.add_argument("--options", nargs="*", default=None,
+                   help="default: smollm2-last smollm2-mean minilm (none when only --versus is given)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--device", default="cpu", help="where the LLM runs: cpu, cuda")
     p.add_argument("--batch_size", type=int, default=16, help="prompts per forward pass (not part of the store's key)")
     p.add_argument("--merge", nargs="*", default=[], help="CSV files of this script measured elsewhere (another "
                                                            "machine): their rows replace rows of the same option")
+    p.add_argument("--versus", nargs=2, action="append", default=[], metavar=("A", "B"),
+                   help="compare two options' knowledge on the same rows (A - B, paired bootstrap); repeatable")
     args = p.parse_args(argv)
+    if args.options is None:
+        args.options = [] if args.versus else ["smollm2-last", "smollm2-mean", "minilm"]
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"knowledge-quality-{args.dataset}.csv")
     for other in args.merge:
@@ -145,6 +188,10 @@ def main(argv=None):
     for option in args.options:
         print(record(path, [measure(args.dataset, args.data_path, option, args.device, args.batch_size)],
                      args.dataset), flush=True)
+    for a, b in args.versus:
+        print(record_versus(os.path.join(args.out, f"knowledge-versus-{args.dataset}.csv"),
+                            versus(args.dataset, args.data_path, a, b, args.device, args.batch_size), args.dataset),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,39 @@ def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir,
     assert os.path.getsize(tmp_path / "report.png") > 5000
 
 
+def test_two_knowledges_are_compared_on_the_same_users_rows(data_dir, tmp_path, monkeypatch):
+    """probe_versus: A - B on the rows of the users both stores hold, each store's vectors matched to its own ids
+    (a store holding the same vectors in another order is no different), a real difference found, never the test
+    split read, and stores without a common user an error."""
+    files = DatasetFiles.from_spec(make_spec(data_dir))
+    read = []
+    real = DatasetFiles.split_interactions
+    monkeypatch.setattr(DatasetFiles, "split_interactions", lambda self, part: read.append(part) or real(self, part))
+    train = files.train_interactions()
+    users = sorted(train["user"].unique(), key=str)
+    informative = profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
+    for name in "abcd":
+        (tmp_path / name).mkdir()
+    a = FakeStore(users, informative, tmp_path / "a")
+    backwards = FakeStore(users[::-1], informative[::-1].copy(), tmp_path / "b")
+    same = report.probe_versus(a, backwards, files, norms=("none", "standardize"))
+    assert same["users"] == len(users)
+    for norm in ("none", "standardize"):
+        r = same["by_norm"][norm]
+        assert r["a"] == r["b"] and r["a_minus_b"]["difference"] == 0
+    some = users[: len(users) * 3 // 4]  # B holds three quarters of the users, random vectors
+    noise = FakeStore(some, np.random.default_rng(0).standard_normal((len(some), 16)).astype(np.float32),
+                      tmp_path / "c")
+    out = report.probe_versus(a, noise, files, norms=("none",))
+    valid = files.split_interactions("valid")
+    assert out["users"] == len(some) and out["rows"] == int(valid["user"].isin(set(some)).sum())
+    r = out["by_norm"]["none"]
+    assert r["a"] > r["b"] + 0.02 and r["a_minus_b"]["ci95"][0] > 0
+    assert set(read) == {"train", "valid"}
+    with pytest.raises(ValueError, match="no user in common"):
+        report.probe_versus(a, FakeStore(["nobody"], informative[:1], tmp_path / "d"), files)
+
+
 def test_a_built_store_records_its_geometry_and_the_cli_writes_the_report(data_dir, tmp_path):
     from tests.cli_helpers import run_cli
     from tests.knowledge_helpers import tiny_model_dir
@@ -140,6 +173,22 @@ def test_knowledge_quality_rows_of_two_writers_are_both_kept(tmp_path):
     assert [(r["option"], r["probe_knowledge"]) for r in read_rows(path)] == [("smollm2-last", "0.63"),
                                                                               ("minilm", "0.65")]
     assert open(path[:-4] + ".md").read().count("| minilm |") == 1
+
+
+def test_knowledge_versus_rows_replace_their_pair_and_keep_others(tmp_path):
+    from benchmarks.knowledge_quality import VERSUS_FIELDS, read_rows, record_versus
+
+    def rows(a, b, diff):
+        return [dict({k: "" for k in VERSUS_FIELDS}, a=a, b=b, norm=n, a_minus_b=diff) for n in ("none", "whiten")]
+
+    path = str(tmp_path / "knowledge-versus-toy.csv")
+    record_versus(path, rows("aligned", "base", "+0.0010"), "toy")
+    record_versus(path, rows("minilm", "base", "-0.0020"), "toy")
+    record_versus(path, rows("aligned", "base", "+0.0030"), "toy")
+    got = [(r["a"], r["norm"], r["a_minus_b"]) for r in read_rows(path)]
+    assert got == [("minilm", "none", "-0.0020"), ("minilm", "whiten", "-0.0020"), ("aligned", "none", "+0.0030"),
+                   ("aligned", "whiten", "+0.0030")]
+    assert open(path[:-4] + ".md").read().count("| aligned | base |") == 2
 
 
 def test_auto_normalisation_picks_the_best_probe_keeps_its_choice_and_prefers_none_on_ties(data_dir, tmp_path,

@@ -144,6 +144,34 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
             "ci95": [round(float(lo), 4), round(float(hi), 4)], "resamples": len(diffs)}
 
 
+def probe_versus(store_a, store_b, files, k=20, norms=NORMS, seed=0):
+    """Is store ``a``'s knowledge better than store ``b``'s (e.g. an aligned LLM's against its base model's)? The
+    neighbour probe of both stores' user vectors on the same validation rows — those of the users both stores hold
+    — per normalisation in ``norms`` (as a run with that ``knowledge_norm`` sees the vectors), with ``AUC(a) -
+    AUC(b)`` and its paired bootstrap 95% interval over users (:func:`auc_difference`). Reads the training and
+    validation splits only. -> {"users", "rows", "k", "by_norm": {norm: {"a", "b", "a_minus_b"}}}."""
+    train = files.train_interactions()
+    valid = files.split_interactions("valid")
+    ids = [list(s.ids("user")) for s in (store_a, store_b)]
+    common = set(ids[0]) & set(ids[1])
+    if not common:
+        raise ValueError(f"the stores {store_a.path} and {store_b.path} hold no user in common: nothing to compare")
+    users = [u for u in ids[0] if u in common]  # store a's order; b's rows are taken in the same order
+    known = valid[valid["user"].isin(common)]
+    out = {"store_a": store_a.path, "store_b": store_b.path, "users": len(users), "rows": int(len(known)), "k": k,
+           "by_norm": {}}
+    vectors = []
+    for store, order in zip((store_a, store_b), ids):
+        where = {u: n for n, u in enumerate(order)}
+        v = np.asarray(store.vectors("user"), dtype=np.float32)
+        vectors.append(v[[where[u] for u in users]])
+    for norm in norms:
+        sa, sb = (norm_scores(s, users, v, train, known, k, norm) for s, v in zip((store_a, store_b), vectors))
+        out["by_norm"][norm] = {"a": auc(known["label"], sa), "b": auc(known["label"], sb),
+                                "a_minus_b": auc_difference(known["label"], sa, sb, known["user"], seed=seed)}
+    return out
+
+
 # ------------------------------------------------------------------------------------ choosing a normalisation
 CHOICE_FILE = "norm-choice.json"
 
