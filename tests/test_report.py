@@ -136,6 +136,10 @@ def test_two_knowledges_are_compared_on_the_same_users_rows(data_dir, tmp_path, 
     assert set(read) == {"train", "valid"}
     with pytest.raises(ValueError, match="no user in common"):
         report.probe_versus(a, FakeStore(["nobody"], informative[:1], tmp_path / "d"), files)
+    a.header["fingerprint"] = {"train_split": "aaa"}
+    backwards.header["fingerprint"] = {"train_split": "bbb"}
+    with pytest.raises(ValueError, match="different training splits"):
+        report.probe_versus(a, backwards, files)
 
 
 def test_a_built_store_records_its_geometry_and_the_cli_writes_the_report(data_dir, tmp_path):
