@@ -309,6 +309,40 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     assert bad.returncode == 1 and "no usable tokenizer" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_the_cli_probes_the_aligned_models_knowledge_against_the_base_models(data_dir, tmp_path):
+    """--probe_knowledge: knowledge from the aligned and from the base model (item texts) into the given cache, each
+    store's report, and aligned - base on the same rows for every knowledge_norm; --evaluate_only --eval_users=0
+    probes alone (reusing the stores); neither ranking nor probing is an error."""
+    from tests.cli_helpers import run_cli
+
+    base = tiny_model_dir(tmp_path)
+    out, cache = tmp_path / "aligned", tmp_path / "cache"
+    common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}", f"--out={out}"]
+    proc = run_cli("recbole_llm4msr.align.cli", *common, "--max_samples=16", "--batch_size=8", "--eval_users=0",
+                   "--tasks=next", "--probe_knowledge=items", f"--knowledge_cache={cache}", cwd=tmp_path)
+    path = json.loads(proc.stdout.strip().splitlines()[-1])["knowledge_file"]
+    assert path == str(out / "knowledge-items.json")
+    probe = json.load(open(path))
+    assert probe["user_vector"] == "items" and probe["users"] == 943 and probe["rows"] > 0
+    stores = [probe[k]["store"] for k in ("aligned", "base")]
+    assert stores[0] != stores[1] and all(os.path.dirname(s) == str(cache / "ml-100k-msr") for s in stores)
+    assert json.load(open(os.path.join(stores[0], "header.json")))["llm"] == str(out / "model")
+    assert all(os.path.isfile(os.path.join(s, "report.json")) for s in stores)
+    assert set(probe["aligned_minus_base"]) == {"none", "standardize", "whiten"}
+    raw = probe["aligned_minus_base"]["none"]
+    assert raw["aligned"] == probe["aligned"]["neighbour_probe_auc"]["knowledge"]
+    assert raw["base"] == probe["base"]["neighbour_probe_auc"]["knowledge"]
+    assert raw["difference"]["difference"] == pytest.approx(raw["aligned"] - raw["base"], abs=2e-4)
+    assert raw["difference"]["ci95"][0] <= raw["difference"]["difference"] <= raw["difference"]["ci95"][1]
+    os.remove(path)
+    again = run_cli("recbole_llm4msr.align.cli", *common, "--evaluate_only", "--eval_users=0",
+                    "--probe_knowledge=items", f"--knowledge_cache={cache}", cwd=tmp_path)
+    assert "exists: reusing it" in again.stderr and json.load(open(path)) == probe
+    neither = run_cli("recbole_llm4msr.align.cli", *common, "--evaluate_only", "--eval_users=0", cwd=tmp_path,
+                      check=False)
+    assert neither.returncode == 1 and "--probe_knowledge" in neither.stderr
+
+
 def whole_scores(model, tokenizer, pairs, scoring="mean"):
     """Every pair run whole, without gradients (the reference the shared-prompt scores must equal)."""
     import torch

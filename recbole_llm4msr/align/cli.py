@@ -15,6 +15,14 @@ validation split for the aligned model, the base model and popularity, each with
 ``--negatives``, ``--scoring``, ``--max_history``, ``--seed``) and writes ``eval-<scoring>-<cases>cases.json`` beside
 ``eval.json``, which keeps the training run's own evaluation.
 
+``--probe_knowledge=items|prompt`` (off by default: two knowledge extractions, ~11 min each for amazon-art-office's
+31,755 item texts with SmolLM2 on 2 CPU cores) also extracts knowledge (``knowledge_user_vector``) with the aligned
+and with the base model into the knowledge cache (``--knowledge_cache``; the stores runs with ``--llm=DIR`` find) and
+writes ``knowledge-<user_vector>.json``: each store's knowledge report (neighbour probe against random vectors and
+the no-LLM profile) and the two on the same validation rows, aligned - base with its paired bootstrap interval, for
+each ``knowledge_norm`` (:func:`recbole_llm4msr.knowledge.report.probe_versus`). With ``--evaluate_only`` and
+``--eval_users=0`` only the probe runs.
+
 Several GPUs or machines: the same command under ``torchrun --nproc_per_node=N [--nnodes ...]`` (or ``accelerate
 launch``) trains with DistributedDataParallel (each global batch split over the ranks, ``--device=cuda`` puts rank k
 on ``cuda:LOCAL_RANK``); rank 0 evaluates and writes everything.
@@ -45,7 +53,7 @@ from recbole_llm4msr.atomic import atomic_write, atomic_write_json
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
 from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
 from recbole_llm4msr.knowledge.llm import LLMNotFound, file_identity
-from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+from recbole_llm4msr.knowledge.spec import USER_VECTORS, KnowledgeSpec
 
 logger = logging.getLogger("llm4msr-align")
 
@@ -78,6 +86,11 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--evaluate_only", action="store_true",
                    help="no training: rank with the finished model in --out and the base model --llm")
+    p.add_argument("--probe_knowledge", default="none", choices=("none",) + USER_VECTORS,
+                   help="also extract knowledge (this knowledge_user_vector) with the aligned and the base model and "
+                        "compare their neighbour probes (knowledge-<user_vector>.json); none: not done")
+    p.add_argument("--knowledge_cache", default=None, help="where the probe's stores go (default: the knowledge "
+                                                           "cache, where runs with --llm=DIR find them)")
     add_lora_arguments(p)
     return p
 
@@ -179,7 +192,41 @@ def run(args):
     save_model(merged, tokenizer, args.out, manifest)
     if os.path.isfile(base_eval):
         os.remove(base_eval)
+    if args.probe_knowledge != "none":
+        del merged, model  # the extraction loads each model itself
+        manifest = dict(manifest, knowledge_file=knowledge_probe(args, files, model_dir))
     return manifest
+
+
+def knowledge_probe(args, files, model_dir):
+    """Knowledge (``args.probe_knowledge``: the user vector) from the aligned model in ``model_dir`` and from the base
+    model ``args.llm``, built or reused in the knowledge cache; their reports and their paired comparison written to
+    ``knowledge-<user_vector>.json`` in ``args.out``. -> that path."""
+    from recbole_llm4msr.knowledge.extract import build_knowledge
+    from recbole_llm4msr.knowledge.report import knowledge_report, probe_versus
+    from recbole_llm4msr.knowledge.store import KnowledgeStore
+
+    out = {"user_vector": args.probe_knowledge}
+    stores = {}
+    for key, llm in (("aligned", model_dir), ("base", args.llm)):
+        spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path, settings=files.config, llm=str(llm),
+                             user_vector=args.probe_knowledge, device=rank_device(args.device),
+                             trust_remote_code=args.trust_remote_code, cache_dir=args.knowledge_cache)
+        logger.info(f"knowledge probe: extracting {args.probe_knowledge} knowledge with the {key} model ({llm})")
+        stores[key] = store = KnowledgeStore(build_knowledge(spec)["cache"])
+        rep = knowledge_report(store, files, out_dir=store.path)
+        out[key] = {"store": store.path, "neighbour_probe_auc": rep["neighbour_probe_auc"],
+                    "vs_profile": rep["neighbour_probe_vs_profile"]}
+    versus = probe_versus(stores["aligned"], stores["base"], files)
+    out.update(users=versus["users"], rows=versus["rows"], k=versus["k"],
+               aligned_minus_base={norm: {"aligned": r["a"], "base": r["b"], "difference": r["a_minus_b"]}
+                                   for norm, r in versus["by_norm"].items()})
+    path = os.path.join(args.out, f"knowledge-{args.probe_knowledge}.json")
+    atomic_write_json(path, out, indent=2)
+    raw = out["aligned_minus_base"]["none"]["difference"]
+    if raw:
+        logger.info(f"knowledge probe: aligned - base {raw['difference']:+.4f} {raw['ci95']} (raw vectors); {path}")
+    return path
 
 
 def evaluate_only(args):
@@ -190,9 +237,12 @@ def evaluate_only(args):
     if not is_finished(model_dir):
         raise FileNotFoundError(f"--evaluate_only needs a finished aligned model in {model_dir} (with manifest.json); "
                                 f"run llm4msr-align without --evaluate_only first")
-    if args.eval_users <= 0:
-        raise ValueError(f"--evaluate_only needs --eval_users > 0, not {args.eval_users}")
+    if args.eval_users <= 0 and args.probe_knowledge == "none":
+        raise ValueError(f"--evaluate_only needs --eval_users > 0 or --probe_knowledge, not --eval_users="
+                         f"{args.eval_users} alone")
     files = dataset_files(args)
+    if args.eval_users <= 0:
+        return {"knowledge_file": knowledge_probe(args, files, model_dir)}
     builder = sample_builder(args, files)
     cases = ranking_cases(builder, files, args.eval_users, args.negatives, args.seed)
     if not cases:
@@ -211,7 +261,10 @@ def evaluate_only(args):
     path = os.path.join(args.out, f"eval-{args.scoring}-{len(cases)}cases.json")
     atomic_write_json(path, evaluation, indent=2)
     logger.info(f"wrote {path}")
-    return {"evaluation": evaluation, "eval_file": path}
+    result = {"evaluation": evaluation, "eval_file": path}
+    if args.probe_knowledge != "none":
+        result["knowledge_file"] = knowledge_probe(args, files, model_dir)
+    return result
 
 
 def _mean(values):
@@ -227,7 +280,8 @@ def main(argv=None):
         print(f"llm4msr-align: error: {e}", file=sys.stderr)
         return 1
     print(json.dumps({k: manifest[k] for k in ("samples", "sample_counts", "steps", "first_loss", "last_loss",
-                                               "train_seconds", "evaluation", "eval_file") if k in manifest}))
+                                               "train_seconds", "evaluation", "eval_file", "knowledge_file")
+                      if k in manifest}))
     return 0
 
 
