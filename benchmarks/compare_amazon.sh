@@ -3,8 +3,9 @@
 # after a stop; finished runs are reused). The ml-1m-msr harness: one learning rate (0.01, given: no search), at
 # most 4 epochs at a batch of 8,192, seeds 2020-2022.
 # SmolLM2's user-prompt knowledge of all 9,577 users takes hours on 2 CPU cores and about 2.5 minutes on a GPU (its
-# item-text knowledge, knowledge_user_vector: items, ~11 min on 2 AMX cores): give a finished store in KNOWLEDGE_STORE (e.g. one built by `llm4msr-knowledge --dataset=amazon-art-office --device=cuda`, or by
-# benchmarks/gpu_amazon.sh); without it the first LLM4MSR run builds the default store.
+# item-text knowledge, knowledge_user_vector: items, ~11 min on 2 AMX cores): give a finished store in KNOWLEDGE_STORE
+# (e.g. one built by `llm4msr-knowledge --dataset=amazon-art-office --device=cuda`, or by benchmarks/gpu_amazon.sh);
+# without it the first LLM4MSR run builds the default store.
 # Environment: MODELS, OUT_DIR, KNOWLEDGE_STORE, LLM4MSR_BIN (folder of the console scripts, default .venv/bin);
 # further llm4msr-compare flags pass through ("$@": --report_only, --merge=...).
 cd "$(dirname "$0")/.."
