@@ -185,8 +185,7 @@ def run(args):
     }
     loss_plot(history["losses"], os.path.join(args.out, "loss.png"),
               f"{args.dataset}: LoRA r={settings.lora_r} on {name}, {len(samples)} samples",
-              ylabel="loss" + (" (listwise: cross-entropy over the candidates)" if "listwise" in tasks else
-                               " (answer tokens)"))
+              ylabel="listwise loss (CE over candidates)" if "listwise" in tasks else "answer-token loss")
     if evaluation:
         atomic_write_json(os.path.join(args.out, "eval.json"), evaluation, indent=2)
     save_model(merged, tokenizer, args.out, manifest)
