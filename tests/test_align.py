@@ -338,6 +338,10 @@ def test_the_cli_probes_the_aligned_models_knowledge_against_the_base_models(dat
     again = run_cli("recbole_llm4msr.align.cli", *common, "--evaluate_only", "--eval_users=0",
                     "--probe_knowledge=items", f"--knowledge_cache={cache}", cwd=tmp_path)
     assert "exists: reusing it" in again.stderr and json.load(open(path)) == probe
+    os.remove(path)  # as after a kill while probing: the same training command probes the finished model
+    resumed = run_cli("recbole_llm4msr.align.cli", *common, "--max_samples=16", "--batch_size=8", "--eval_users=0",
+                      "--tasks=next", "--probe_knowledge=items", f"--knowledge_cache={cache}", cwd=tmp_path)
+    assert "only the knowledge probe runs" in resumed.stderr and json.load(open(path)) == probe
     neither = run_cli("recbole_llm4msr.align.cli", *common, "--evaluate_only", "--eval_users=0", cwd=tmp_path,
                       check=False)
     assert neither.returncode == 1 and "--probe_knowledge" in neither.stderr

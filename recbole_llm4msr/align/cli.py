@@ -120,9 +120,14 @@ def run(args):
     os.makedirs(args.out, exist_ok=True)
     model_dir = os.path.join(args.out, "model")
     if is_finished(model_dir):
-        logger.warning(f"{model_dir} is finished (manifest.json): nothing to do")
         with open(os.path.join(model_dir, "manifest.json")) as f:
-            return json.load(f)
+            manifest = json.load(f)
+        if args.probe_knowledge == "none":
+            logger.warning(f"{model_dir} is finished (manifest.json): nothing to do")
+            return manifest
+        # a run killed while probing (or a probe asked for later): the model is kept, the stores resume
+        logger.warning(f"{model_dir} is finished (manifest.json): only the knowledge probe runs")
+        return dict(manifest, knowledge_file=knowledge_probe(args, dataset_files(args), model_dir))
     files = dataset_files(args)
     builder = sample_builder(args, files)
     tasks = [t for t in args.tasks.split(",") if t.strip()]
