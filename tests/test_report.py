@@ -75,14 +75,19 @@ class FakeStore:
         return self._vectors
 
 
-def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir, tmp_path, monkeypatch):
+def informative_setup(data_dir, monkeypatch):
+    """(files, the split names read so far, train, users, informative vectors: the no-LLM profile's)."""
     files = DatasetFiles.from_spec(make_spec(data_dir))
     read = []
     real = DatasetFiles.split_interactions
     monkeypatch.setattr(DatasetFiles, "split_interactions", lambda self, part: read.append(part) or real(self, part))
     train = files.train_interactions()
     users = sorted(train["user"].unique(), key=str)
-    informative = profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
+    return files, read, train, users, profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
+
+
+def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir, tmp_path, monkeypatch):
+    files, read, train, users, informative = informative_setup(data_dir, monkeypatch)
     out = knowledge_report(FakeStore(users, informative, tmp_path), files, out_dir=str(tmp_path), k=20,
                            norms=("standardize",))
     probe = out["neighbour_probe_auc"]
@@ -109,13 +114,7 @@ def test_two_knowledges_are_compared_on_the_same_users_rows(data_dir, tmp_path, 
     """probe_versus: A - B on the rows of the users both stores hold, each store's vectors matched to its own ids
     (a store holding the same vectors in another order is no different), a real difference found, never the test
     split read, and stores without a common user an error."""
-    files = DatasetFiles.from_spec(make_spec(data_dir))
-    read = []
-    real = DatasetFiles.split_interactions
-    monkeypatch.setattr(DatasetFiles, "split_interactions", lambda self, part: read.append(part) or real(self, part))
-    train = files.train_interactions()
-    users = sorted(train["user"].unique(), key=str)
-    informative = profile_vectors(users, train, files.item_texts()).toarray().astype(np.float32)
+    files, read, train, users, informative = informative_setup(data_dir, monkeypatch)
     for name in "abcd":
         (tmp_path / name).mkdir()
     a = FakeStore(users, informative, tmp_path / "a")
