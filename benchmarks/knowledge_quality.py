@@ -71,26 +71,29 @@ def spec_for(dataset, data_path, option, device="cpu", batch_size=16):
 VERSUS_FIELDS = ["a", "b", "users", "rows", "norm", "probe_a", "probe_b", "a_minus_b", "store_a", "store_b"]
 
 
+def built_store(dataset, data_path, option, device="cpu", batch_size=16):
+    """(spec, store, build summary, seconds) of ``option``: its store built, resumed or reused (finished)."""
+    spec = spec_for(dataset, data_path, option, device, batch_size)
+    start = time.perf_counter()
+    summary = build_knowledge(spec)
+    return spec, KnowledgeStore(summary["cache"]), summary, time.perf_counter() - start
+
+
 def versus(dataset, data_path, a, b, device="cpu", batch_size=16):
     """Rows of :data:`VERSUS_FIELDS` (one per normalisation): the stores of options ``a`` and ``b`` (built, or
     reused when finished) on the same validation rows."""
-    stores, files = [], None
-    for option in (a, b):
-        spec = spec_for(dataset, data_path, option, device, batch_size)
-        stores.append(KnowledgeStore(build_knowledge(spec)["cache"]))
-        files = files or DatasetFiles.from_spec(spec)
-    out = probe_versus(stores[0], stores[1], files)
+    (spec, store_a, _, _), (_, store_b, _, _) = (built_store(dataset, data_path, o, device, batch_size) for o in (a, b))
+    out = probe_versus(store_a, store_b, DatasetFiles.from_spec(spec))
     return [{"a": a.partition("=")[0], "b": b.partition("=")[0], "users": out["users"], "rows": out["rows"],
              "norm": norm, "probe_a": r["a"], "probe_b": r["b"], "a_minus_b": interval(r["a_minus_b"]),
-             "store_a": os.path.basename(stores[0].path), "store_b": os.path.basename(stores[1].path)}
+             "store_a": os.path.basename(store_a.path), "store_b": os.path.basename(store_b.path)}
             for norm, r in out["by_norm"].items()]
 
 
 def record_versus(path, new, dataset):
     """Replace the rows of ``new``'s (a, b) pairs in the table at ``path`` and rewrite it (CSV + Markdown)."""
     with locked(path):
-        pairs = {(r["a"], r["b"]) for r in new}
-        rows = [r for r in read_rows(path) if (r["a"], r["b"]) not in pairs] + new
+        rows = replaced(path, new, lambda r: (r["a"], r["b"]))
         atomic_write_csv(path, rows, VERSUS_FIELDS)
         lines = [f"Knowledge A against knowledge B on {dataset}: neighbour probe (k = 20) on the validation rows of the "
                  f"users both stores hold, as a run with each knowledge_norm sees the vectors; A − B with its paired "
@@ -102,11 +105,7 @@ def record_versus(path, new, dataset):
 
 
 def measure(dataset, data_path, option, device="cpu", batch_size=16):
-    spec = spec_for(dataset, data_path, option, device, batch_size)
-    start = time.perf_counter()
-    summary = build_knowledge(spec)
-    seconds = time.perf_counter() - start
-    store = KnowledgeStore(summary["cache"])
+    spec, store, summary, seconds = built_store(dataset, data_path, option, device, batch_size)
     files = DatasetFiles.from_spec(spec)
     rep = knowledge_report(store, files, out_dir=store.path, norms=("standardize", "whiten"))
     users = list(store.ids("user"))
@@ -152,11 +151,17 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
+def replaced(path, new, key):
+    """The rows of the table at ``path`` (re-read: call under its lock) whose ``key`` no row of ``new`` has, then
+    ``new``."""
+    keys = {key(r) for r in new}
+    return [r for r in read_rows(path) if key(r) not in keys] + new
+
+
 def record(path, new, dataset):
     """Replace the rows of ``new``'s options in the table at ``path`` (re-read under the lock) and rewrite it."""
     with locked(path):
-        names = {r["option"] for r in new}
-        return write_tables(path, [r for r in read_rows(path) if r["option"] not in names] + new, dataset)
+        return write_tables(path, replaced(path, new, lambda r: r["option"]), dataset)
 
 
 def main(argv=None):

@@ -21,7 +21,8 @@ and with the base model into the knowledge cache (``--knowledge_cache``; the sto
 writes ``knowledge-<user_vector>.json``: each store's knowledge report (neighbour probe against random vectors and
 the no-LLM profile) and the two on the same validation rows, aligned - base with its paired bootstrap interval, for
 each ``knowledge_norm`` (:func:`recbole_llm4msr.knowledge.report.probe_versus`). With ``--evaluate_only`` and
-``--eval_users=0`` only the probe runs.
+``--eval_users=0`` only the probe runs; the training command on a finished model runs the probe only (a run killed
+while probing resumes, its stores too).
 
 Several GPUs or machines: the same command under ``torchrun --nproc_per_node=N [--nnodes ...]`` (or ``accelerate
 launch``) trains with DistributedDataParallel (each global batch split over the ranks, ``--device=cuda`` puts rank k

@@ -150,8 +150,7 @@ def probe_versus(store_a, store_b, files, k=20, norms=NORMS, seed=0):
     — per normalisation in ``norms`` (as a run with that ``knowledge_norm`` sees the vectors), with ``AUC(a) -
     AUC(b)`` and its paired bootstrap 95% interval over users (:func:`auc_difference`). Reads the training and
     validation splits only. -> {"users", "rows", "k", "by_norm": {norm: {"a", "b", "a_minus_b"}}}."""
-    splits = [(getattr(s, "header", None) or {}).get("fingerprint", {}) for s in (store_a, store_b)]
-    splits = [f.get("train_split") if isinstance(f, dict) else None for f in splits]
+    splits = [(s.header.get("fingerprint") or {}).get("train_split") for s in (store_a, store_b)]
     if None not in splits and splits[0] != splits[1]:
         raise ValueError(f"the stores {store_a.path} and {store_b.path} were built from different training splits "
                          f"({splits[0]} vs {splits[1]}): their users' neighbours are not comparable; rebuild one")
