@@ -235,6 +235,29 @@ def test_a_killed_fine_tuning_resumes_exactly(toy, tmp_path):
         assert torch.allclose(a, b, atol=1e-5), n
 
 
+def test_a_time_budget_finishes_the_model_with_the_steps_done_and_is_final(toy, tmp_path):
+    builder = SampleBuilder(toy, seed=0)
+    pairs = [(s.prompt, s.answer) for s in builder.build(["next", "bpr"], 32)]
+    settings = LoraSettings(lora_r=4, learning_rate=1e-2, batch_size=8, save_every=10)
+    model, history = finetune(tiny_causal_lm(seed=0)[1], tiny_causal_lm()[0], pairs, str(tmp_path), settings,
+                              progress=False, max_seconds=1e-9)
+    assert model is not None and history["steps"] == 1 and history["planned_steps"] == 4
+    assert len(history["losses"]) == 1 and history["stopped"] == "time budget of 1e-09 s"
+    # the same call again finishes from the stopped checkpoint: no step more, the same weights
+    again, h_again = finetune(tiny_causal_lm(seed=0)[1], tiny_causal_lm()[0], pairs, str(tmp_path), settings,
+                              progress=False, max_seconds=1e-9)
+    assert h_again["steps"] == 1 and h_again["losses"] == history["losses"] and h_again["stopped"]
+    for (n, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), n
+    untouched = tiny_causal_lm(seed=0)[1].state_dict()
+    assert any(not torch.equal(untouched[n], v) for n, v in model.state_dict().items())  # the one step was applied
+    _, whole = finetune(tiny_causal_lm(seed=0)[1], tiny_causal_lm()[0], pairs, str(tmp_path / "whole"), settings,
+                        progress=False, max_seconds=3600)
+    assert whole["steps"] == whole["planned_steps"] == 4 and whole["stopped"] is None
+    with pytest.raises(FinetuneError, match="time budget must be above 0 seconds, not -1"):
+        finetune(tiny_causal_lm()[1], tiny_causal_lm()[0], pairs, str(tmp_path / "x"), settings, max_seconds=-1)
+
+
 def test_errors_name_the_problem(toy, files, tmp_path):
     builder = SampleBuilder(toy, seed=0)
     with pytest.raises(SampleError, match="task list is empty"):
@@ -437,6 +460,34 @@ def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path, tasks):
     # the same data and start: the first loss (before any update) is the mean of the two half-batch means
     assert manifest["first_loss"] == pytest.approx(single["first_loss"], rel=0.05)
     assert manifest["last_loss"] == pytest.approx(single["last_loss"], rel=0.1)
+
+
+def test_a_time_budget_stops_every_ddp_rank_at_the_same_step_and_the_manifest_says_so(data_dir, tmp_path):
+    """torchrun with --max_train_seconds: the ranks agree to stop (no rank waits in a collective of a step the
+    other skipped); the manifest counts the steps and samples trained; the same command afterwards does nothing."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.cli_helpers import run_cli
+
+    base = tiny_model_dir(tmp_path)
+    common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}", "--max_samples=32",
+              "--batch_size=8", "--eval_users=0", "--max_length=256", "--tasks=next", "--save_every=2",
+              "--max_train_seconds=0.000001", f"--out={tmp_path / 'ddp'}"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+                          "-m", "recbole_llm4msr.align.cli", *common], cwd=tmp_path,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    manifest = json.load(open(tmp_path / "ddp" / "model" / "manifest.json"))
+    assert manifest["world_size"] == 2 and manifest["steps"] == 1 and manifest["planned_steps"] == 4
+    assert manifest["trained_samples"] == 8 and manifest["stopped"] == "time budget of 1e-06 s"
+    assert manifest["max_train_seconds"] == 1e-06 and len(manifest["losses"]) == 1
+    again = run_cli("recbole_llm4msr.align.cli", *common, cwd=tmp_path)
+    assert "nothing to do" in again.stderr and json.loads(again.stdout.strip().splitlines()[-1])["steps"] == 1
 
 
 def test_the_ceiling_benchmark_fits_on_training_positives_and_counts_popularity_as_the_evaluation_does(builder):

@@ -11,6 +11,11 @@ validation split for the aligned model, the base model and popularity, each with
 ``differences``: aligned - base and aligned - popularity with paired bootstrap 95% intervals), ``loss.png``,
 ``samples.jsonl``. A killed run resumes with the same command; ``model/`` appears only when finished.
 
+``--max_train_seconds=S`` gives the fine-tuning loop a time budget instead of a sample count to guess: past S seconds
+(the ranking before and after is not counted) the model is finished with the steps done, a random subset of the
+``--max_samples`` samples (the manifest's ``steps`` of ``planned_steps``, ``trained_samples``, ``stopped``). Such a
+stop is final for that ``--out`` (the same command finishes from its checkpoint; delete ``--out`` to train longer).
+
 ``--evaluate_only`` ranks again with a finished ``--out``'s model and the base model ``--llm`` (other ``--eval_users``,
 ``--negatives``, ``--scoring``, ``--max_history``, ``--seed``) and writes ``eval-<scoring>-<cases>cases.json`` beside
 ``eval.json``, which keeps the training run's own evaluation.
@@ -92,6 +97,9 @@ def build_parser():
                         "compare their neighbour probes (knowledge-<user_vector>.json); none: not done")
     p.add_argument("--knowledge_cache", default=None, help="where the probe's stores go (default: the knowledge "
                                                            "cache, where runs with --llm=DIR find them)")
+    p.add_argument("--max_train_seconds", type=float, default=0,
+                   help="a time budget for the fine-tuning loop: past it the model is finished with the steps done "
+                        "(a random subset of the samples; the manifest says how many); 0: no budget")
     add_lora_arguments(p)
     return p
 
@@ -165,7 +173,8 @@ def run(args):
             atomic_write_json(base_eval, kept)
         evaluation = kept["evaluation"]
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer, s.negatives) for s in samples], args.out,
-                               settings, scoring=args.scoring, temperature=args.listwise_temperature)
+                               settings, scoring=args.scoring, temperature=args.listwise_temperature,
+                               max_seconds=args.max_train_seconds or None)
     if rank != 0:  # rank 0 evaluates and writes the model
         return {"rank": rank, "world_size": world, "steps": history["steps"]}
     if cases:
@@ -182,7 +191,10 @@ def run(args):
                             **({"listwise_negatives": args.listwise_negatives,
                                 "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring}
                                if "listwise" in tasks else {})},
-        "steps": history["steps"], "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
+        "steps": history["steps"], "planned_steps": history["planned_steps"],
+        "trained_samples": min(history["steps"] * settings.batch_size, len(samples) * settings.epochs),
+        "stopped": history["stopped"], "max_train_seconds": args.max_train_seconds or None,
+        "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
         "mean_loss_last_10pct": _mean(history["losses"][-max(1, len(history["losses"]) // 10):]),
         "losses": history["losses"],  # per step (loss.png draws them)
@@ -190,7 +202,8 @@ def run(args):
         "device": args.device, "dtype": dtype, "world_size": world, "evaluation": evaluation or None,
     }
     loss_plot(history["losses"], os.path.join(args.out, "loss.png"),
-              f"{args.dataset}: LoRA r={settings.lora_r} on {name}, {len(samples)} samples",
+              f"{args.dataset}: LoRA r={settings.lora_r} on {name}, {len(samples)} samples"
+              + (f" ({manifest['trained_samples']} trained: {history['stopped']})" if history["stopped"] else ""),
               ylabel="listwise loss (CE over candidates)" if "listwise" in tasks else "answer-token loss")
     if evaluation:
         atomic_write_json(os.path.join(args.out, "eval.json"), evaluation, indent=2)
@@ -284,7 +297,8 @@ def main(argv=None):
     except (SampleError, FinetuneError, LLMNotFound, FileNotFoundError, ValueError) as e:
         print(f"llm4msr-align: error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps({k: manifest[k] for k in ("samples", "sample_counts", "steps", "first_loss", "last_loss",
+    print(json.dumps({k: manifest[k] for k in ("samples", "sample_counts", "steps", "trained_samples", "stopped",
+                                               "first_loss", "last_loss",
                                                "train_seconds", "evaluation", "eval_file", "knowledge_file")
                       if k in manifest}))
     return 0

@@ -243,15 +243,20 @@ def wrap_lora(model, settings):
 
 
 def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_after=None, scoring="mean",
-             temperature=1.0):
+             temperature=1.0, max_seconds=None):
     """LoRA-train ``model`` on ``pairs`` [(prompt, answer)] or [(prompt, answer, negatives)] (listwise; ``scoring``
     and ``temperature`` as in the module docstring), resumably under ``out_dir/.work``; returns (merged model,
-    history dict). ``stop_after``: end after this many steps of this call (tests of resuming)."""
+    history dict: ``steps`` done of ``planned_steps``, ``stopped``). ``stop_after``: end after this many steps of
+    this call (tests of resuming). ``max_seconds``: a time budget for the training loop (resumed runs count their
+    earlier seconds): once a step ends past it, a checkpoint marked ``stopped`` is written and the model is merged
+    with the steps done; that checkpoint is final (the same command finishes from it without more steps)."""
     import torch
     from tqdm import tqdm
 
     if temperature <= 0:
         raise FinetuneError(f"the listwise temperature must be above 0, not {temperature}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise FinetuneError(f"the training time budget must be above 0 seconds, not {max_seconds}")
     if len(pairs) < settings.batch_size:
         raise FinetuneError(f"{len(pairs)} sample(s) is below one batch ({settings.batch_size}); raise max_samples or "
                             f"lower batch_size")
@@ -284,7 +289,7 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     bar = tqdm(total=total, initial=state["step"], desc="LoRA fine-tuning", unit="step",
                disable=not progress or rank != 0)
     start, done_here = time.perf_counter(), 0
-    while state["step"] < total:
+    while state["step"] < total and not state.get("stopped"):
         epoch, k = divmod(state["step"], steps_per_epoch)
         batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
         batch = batch[rank::world] or batch[:1]  # this rank's share of the global batch
@@ -304,7 +309,12 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         bar.update(1)
         bar.set_postfix(loss=f"{state['losses'][-1]:.3f}")
         done_here += 1
-        if state["step"] % settings.save_every == 0 or state["step"] == total:
+        if max_seconds and state["step"] < total and _past_budget(state["seconds"] + time.perf_counter() - start,
+                                                                   max_seconds, world, device):
+            state["stopped"] = f"time budget of {max_seconds:g} s"
+            logger.warning(f"{out_dir}: the {state['stopped']} is spent after step {state['step']} of {total}; "
+                           f"the model is finished with the steps done")
+        if state["step"] % settings.save_every == 0 or state["step"] == total or state.get("stopped"):
             state["seconds"] += time.perf_counter() - start
             start = time.perf_counter()
             if rank == 0:
@@ -322,7 +332,22 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     merged.eval()
     for p in merged.parameters():
         p.requires_grad_(False)
-    return merged, dict(state, steps=total, steps_per_epoch=steps_per_epoch)
+    return merged, dict(state, steps=state["step"], planned_steps=total, steps_per_epoch=steps_per_epoch,
+                        stopped=state.get("stopped"))
+
+
+def _past_budget(seconds, max_seconds, world, device):
+    """Whether ``seconds`` reached ``max_seconds``; under several processes, whether any rank's did (every rank
+    stops at the same step)."""
+    over = seconds >= max_seconds
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if over else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        over = bool(flag.item())
+    return over
 
 
 def _save_checkpoint(work, peft_model, optimizer, state):
