@@ -332,6 +332,37 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     assert bad.returncode == 1 and "no usable tokenizer" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_a_model_directory_copied_without_its_weights_gets_them_back_from_its_adapter(data_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from tests.cli_helpers import run_cli
+
+    base = tiny_model_dir(tmp_path)
+    out = tmp_path / "aligned"
+    common = ["--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}", f"--out={out}",
+              "--max_samples=16", "--batch_size=8", "--eval_users=0", "--max_length=256", "--tasks=next",
+              "--learning_rate=0.05"]
+    run_cli("recbole_llm4msr.align.cli", *common, cwd=tmp_path)
+    model = out / "model"
+    assert os.path.isfile(model / "adapter" / "adapter_config.json") and not os.path.exists(out / ".work")
+    trained = load_file(model / "model.safetensors")
+    assert any(not torch.equal(trained[k], v) for k, v in load_file(base / "model.safetensors").items())
+    os.remove(model / "model.safetensors")  # what a copy under a file-size limit brings: no weights
+    proc = run_cli("recbole_llm4msr.align.cli", *common, cwd=tmp_path)
+    assert "rebuilding the merged weights" in proc.stderr
+    rebuilt = load_file(model / "model.safetensors")
+    assert set(rebuilt) == set(trained)
+    for k in trained:
+        torch.testing.assert_close(rebuilt[k], trained[k], atol=1e-5, rtol=1e-4)
+    assert not [f for f in os.listdir(model) if f.startswith(".weights-")]
+    os.remove(model / "model.safetensors")
+    import shutil
+
+    shutil.rmtree(model / "adapter")
+    bad = run_cli("recbole_llm4msr.align.cli", *common, cwd=tmp_path, check=False)
+    assert bad.returncode == 1 and "no weights and no adapter/" in bad.stderr
+
+
 def test_the_cli_probes_the_aligned_models_knowledge_against_the_base_models(data_dir, tmp_path):
     """--probe_knowledge: knowledge from the aligned and from the base model (item texts) into the given cache, each
     store's report, and aligned - base on the same rows for every knowledge_norm; --evaluate_only --eval_users=0

@@ -9,7 +9,9 @@ Outputs in ``--out``: ``model/`` (merged weights as safetensors, tokenizer, ``ma
 tasks, sample counts, losses, seconds, settings), ``eval.json`` (HR@1 / HR@5 / NDCG@5 among 1 + 19 candidates on the
 validation split for the aligned model, the base model and popularity, each with its per-case ranks, and
 ``differences``: aligned - base and aligned - popularity with paired bootstrap 95% intervals), ``loss.png``,
-``samples.jsonl``. A killed run resumes with the same command; ``model/`` appears only when finished.
+``samples.jsonl``. A killed run resumes with the same command; ``model/`` appears only when finished. ``model/adapter/``
+holds the LoRA adapter alone (a few MB): a model directory copied to another machine without its weights
+(``manifest.json``, the tokenizer and ``adapter/``) gets them back from the base model by the same command.
 
 ``--max_train_seconds=S`` gives the fine-tuning loop a time budget instead of a sample count to guess: past S seconds
 (the ranking before and after is not counted) the model is finished with the steps done, a random subset of the
@@ -47,11 +49,13 @@ from recbole_llm4msr.align.finetune import (
     add_lora_arguments,
     distributed_context,
     finetune,
+    has_weights,
     is_finished,
     load_for_training,
     lora_from_args,
     loss_plot,
     rank_device,
+    rebuild_weights,
     save_model,
 )
 from recbole_llm4msr.align.samples import DEFAULT_TASKS, TASKS, SampleBuilder, SampleError
@@ -129,6 +133,8 @@ def run(args):
     os.makedirs(args.out, exist_ok=True)
     model_dir = os.path.join(args.out, "model")
     if is_finished(model_dir):
+        if not has_weights(model_dir):  # copied from another machine without its weights: rebuilt from adapter/
+            rebuild_weights(model_dir, rank_device(args.device), args.trust_remote_code)
         with open(os.path.join(model_dir, "manifest.json")) as f:
             manifest = json.load(f)
         if args.probe_knowledge == "none":

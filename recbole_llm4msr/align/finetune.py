@@ -380,10 +380,15 @@ def _load_checkpoint(work, peft_model, optimizer):
 
 
 def save_model(model, tokenizer, out_dir, manifest):
-    """``out_dir/model``: the merged weights (safetensors), the tokenizer and ``manifest.json`` (written last)."""
+    """``out_dir/model``: the merged weights (safetensors), the tokenizer, ``adapter/`` (the LoRA adapter alone, a
+    few MB: what a model needs to travel between machines, see :func:`rebuild_weights`) and ``manifest.json``
+    (written last)."""
     with building_dir(out_dir, "model") as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        adapter = os.path.join(out_dir, ".work", "adapter")
+        if os.path.isdir(adapter):
+            shutil.copytree(adapter, os.path.join(tmp, "adapter"))
         atomic_write_json(os.path.join(tmp, "manifest.json"), manifest, indent=2)
     shutil.rmtree(os.path.join(out_dir, ".work"), ignore_errors=True)
     return os.path.join(out_dir, "model")
@@ -391,6 +396,39 @@ def save_model(model, tokenizer, out_dir, manifest):
 
 def is_finished(model_dir):
     return os.path.isfile(os.path.join(model_dir, "manifest.json"))
+
+
+def has_weights(model_dir):
+    return any(f.endswith(".safetensors") or f.endswith(".bin") for f in os.listdir(model_dir))
+
+
+def rebuild_weights(model_dir, device="cpu", trust_remote_code=False):
+    """The merged weights of a finished model directory copied without them (``manifest.json`` and ``adapter/``
+    travelled, the weights did not): the manifest's base model loaded in its training dtype, the adapter applied
+    and merged (``peft``), the weights and config written into ``model_dir``. -> ``model_dir``."""
+    from peft import PeftModel
+
+    with open(os.path.join(model_dir, "manifest.json")) as f:
+        manifest = json.load(f)
+    adapter = os.path.join(model_dir, "adapter")
+    if not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
+        raise FinetuneError(f"{model_dir} has no weights and no adapter/ to rebuild them from; copy the whole "
+                            f"directory (or its adapter/ folder) from where it was trained")
+    base = manifest["base_llm"]
+    logger.info(f"{model_dir}: rebuilding the merged weights from adapter/ and the base model {base}")
+    _, _, model = load_for_training(base, device, manifest.get("dtype") or "auto", trust_remote_code)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    import tempfile
+
+    tmp = tempfile.mkdtemp(dir=model_dir, prefix=".weights-")
+    try:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        # the weight files last: a kill before them leaves a directory that is rebuilt again
+        for name in sorted(os.listdir(tmp), key=lambda n: n.endswith((".safetensors", ".bin"))):
+            os.replace(os.path.join(tmp, name), os.path.join(model_dir, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model_dir
 
 
 def loss_plot(losses, path, title, ylabel="answer-token loss"):
