@@ -20,7 +20,8 @@ wait_for() {  # wait_for FILE: until it exists (or the time is nearly out)
 
 environment() {  # the GPU, the library versions and the CPU count, into OUT/env.txt
   { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    python3 -c "import torch, transformers, peft, recbole; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
-'transformers', transformers.__version__, 'peft', peft.__version__, 'recbole', recbole.__version__)"
+    python3 -c "import importlib.metadata as m, importlib.util as u, torch
+print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), *(f'{p} {m.version(p)}' for p in
+      ('transformers', 'peft', 'numpy', 'pandas', 'gguf', 'recbole') if u.find_spec(p)))"
     nproc; } > "$OUT/env.txt" 2>&1
 }

@@ -549,3 +549,27 @@ def test_the_ceiling_benchmark_fits_on_training_positives_and_counts_popularity_
 
     seen = LogisticRegression(max_iter=2000).fit(np.eye(4 * n), np.tile([1, 0, 0, 0], n))
     assert all(np.argmax(seen.decision_function(r["x"])) == 0 for r in rows)  # what leaking would look like
+
+
+def test_the_scale_benchmarks_random_qwen2_model_runs_through_the_alignment(data_dir, tmp_path):
+    """benchmarks/scale_llm.py: a random model of a Qwen2 shape with a real tokenizer, a local model directory that
+    llm4msr-align wraps with LoRA, trains, ranks with and saves (the path a 0.5B-7B model takes on a GPU)."""
+    import sys
+
+    from recbole_llm4msr.knowledge.llm import KnowledgeLLM
+    from tests.cli_helpers import run_cli
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    import scale_llm
+
+    about = scale_llm.build("tiny", str(tmp_path / "qwen"), tokenizer=str(tiny_model_dir(tmp_path)))
+    assert about["random_weights"] and about["parameters"] > 0 and about["vocab_size"] == 258
+    llm = KnowledgeLLM.load(str(tmp_path / "qwen"))
+    assert llm.hidden_size == 32 and type(llm.model).__name__.startswith("Qwen2")
+    proc = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
+                   f"--llm={tmp_path / 'qwen'}", f"--out={tmp_path / 'out'}", "--max_samples=16", "--batch_size=8",
+                   "--eval_users=3", "--max_length=256", "--tasks=next,listwise", cwd=tmp_path)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["evaluation"]["aligned"]["cases"] == 3
+    with pytest.raises(ValueError, match="--shape must be one of"):
+        scale_llm.build("gpt-5", str(tmp_path / "x"), tokenizer=str(tiny_model_dir(tmp_path)))

@@ -39,7 +39,7 @@ def test_wait_for_gives_up_when_the_time_is_nearly_out(tmp_path):
     assert "a=0" in r.stdout and "b=1" in r.stdout
 
 
-@pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_amazon.sh"])
+@pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_amazon.sh", "gpu_align.sh"])
 def test_the_lease_scripts_source_the_helpers(script):
     text = (ROOT / "benchmarks" / script).read_text()
     assert '. "$ROOT/benchmarks/gpu_lib.sh"' in text
