@@ -2,9 +2,9 @@
 # The alignment measurements that need a GPU, in one short lease (the package importable -- installed, or this
 # checkout on PYTHONPATH --, the embedded SmolLM2 installed, amazon-art-office and ml-100k-msr converted in DATA):
 #
-#     bash benchmarks/gpu_align.sh OUT_DIR [SECONDS]
+#     bash benchmarks/gpu_align.sh OUT_DIR [SECONDS] [LANES]
 #
-# Two lanes at the same time (the 135M model's batches leave the GPU mostly idle):
+# LANES (comma-separated, default both) at the same time:
 # listwise  llm4msr-align --tasks=listwise on amazon-art-office with the CPU runs' settings (sessions 17-18:
 #           --max_history=3 --learning_rate=1e-3, LoRA r=8 on every linear layer, batches of 8; bf16 on the GPU), as
 #           many of MAX_SAMPLES (default 20,000) samples as a fine-tuning budget allows (--max_train_seconds=
@@ -18,6 +18,7 @@
 set -u
 OUT=$(mkdir -p "${1:?usage: gpu_align.sh OUT_DIR [SECONDS]}" && cd "$1" && pwd)
 BUDGET=${2:-540}
+LANES=",${3:-listwise,scale},"
 START=$(date +%s)
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -51,8 +52,9 @@ lane_scale() {
     --llm="$OUT/scale/$shape" --device="$DEVICE"
 }
 
-lane_listwise & L1=$!
-lane_scale & L2=$!
-wait $L1 $L2
+PIDS=""
+case "$LANES" in *,listwise,*) lane_listwise & PIDS="$PIDS $!";; esac
+case "$LANES" in *,scale,*) lane_scale & PIDS="$PIDS $!";; esac
+wait $PIDS
 kill $SMI 2>/dev/null
 cat "$OUT/steps.tsv"

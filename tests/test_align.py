@@ -197,6 +197,31 @@ def test_listwise_training_scores_as_the_ranker_and_teaches_the_pattern(toy, tmp
                  settings, progress=False, temperature=0)
 
 
+def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_device(toy, tmp_path):
+    from recbole_llm4msr.align.finetune import listwise_forward_of
+
+    samples = SampleBuilder(toy, seed=0, listwise_negatives=3).build(["listwise"], 24)
+    triples = [(x.prompt, x.answer, x.negatives) for x in samples]
+    settings = LoraSettings(lora_r=4, learning_rate=1e-2, batch_size=8, save_every=100, lora_dropout=0.0)
+    runs = {}
+    for how in ("shared_prefix", "batched"):
+        tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)
+        runs[how] = finetune(model, tokenizer, triples, str(tmp_path / how), settings, progress=False,
+                             listwise_forward=how)
+    assert runs["batched"][1]["losses"] == pytest.approx(runs["shared_prefix"][1]["losses"], rel=1e-3)
+    assert runs["batched"][1]["losses"][0] != runs["batched"][1]["losses"][-1]
+    for (n, a), (_, b) in zip(runs["batched"][0].state_dict().items(), runs["shared_prefix"][0].state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-4), n
+    assert listwise_forward_of("auto", torch.device("cpu")) == "shared_prefix"
+    assert listwise_forward_of("auto", torch.device("cuda", 0)) == "batched" == listwise_forward_of("auto", "cuda:1")
+    assert listwise_forward_of("auto", torch.device("cpu"), world=2) == "batched"
+    assert listwise_forward_of("batched", torch.device("cpu")) == "batched"
+    with pytest.raises(FinetuneError, match="DistributedDataParallel cannot synchronise"):
+        listwise_forward_of("shared_prefix", torch.device("cpu"), world=2)
+    with pytest.raises(FinetuneError, match="listwise_forward must be one of auto, shared_prefix, batched, not 'x'"):
+        listwise_forward_of("x", "cpu")
+
+
 def test_paired_difference_of_two_rankings():
     from recbole_llm4msr.align.evaluate import _metrics, differences
 

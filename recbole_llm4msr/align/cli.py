@@ -45,12 +45,14 @@ import time
 
 from recbole_llm4msr.align.evaluate import SCORINGS, differences, llm_ranker, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import (
+    LISTWISE_FORWARDS,
     FinetuneError,
     add_lora_arguments,
     distributed_context,
     finetune,
     has_weights,
     is_finished,
+    listwise_forward_of,
     load_for_training,
     lora_from_args,
     loss_plot,
@@ -101,6 +103,10 @@ def build_parser():
                         "compare their neighbour probes (knowledge-<user_vector>.json); none: not done")
     p.add_argument("--knowledge_cache", default=None, help="where the probe's stores go (default: the knowledge "
                                                            "cache, where runs with --llm=DIR find them)")
+    p.add_argument("--listwise_forward", default="auto", choices=LISTWISE_FORWARDS,
+                   help="listwise samples in training: shared_prefix (each prompt once, its candidates on its KV cache, "
+                        "sample by sample: least compute and memory) | batched (the whole batch in one pass: fewest "
+                        "kernel launches) | auto: batched on a GPU or under torchrun, shared_prefix otherwise")
     p.add_argument("--max_train_seconds", type=float, default=0,
                    help="a time budget for the fine-tuning loop: past it the model is finished with the steps done "
                         "(a random subset of the samples; the manifest says how many); 0: no budget")
@@ -180,7 +186,7 @@ def run(args):
         evaluation = kept["evaluation"]
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer, s.negatives) for s in samples], args.out,
                                settings, scoring=args.scoring, temperature=args.listwise_temperature,
-                               max_seconds=args.max_train_seconds or None)
+                               max_seconds=args.max_train_seconds or None, listwise_forward=args.listwise_forward)
     if rank != 0:  # rank 0 evaluates and writes the model
         return {"rank": rank, "world_size": world, "steps": history["steps"]}
     if cases:
@@ -195,7 +201,8 @@ def run(args):
         "tasks": tasks, "sample_counts": counts, "samples": len(samples), "settings": asdict(settings),
         "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed,
                             **({"listwise_negatives": args.listwise_negatives,
-                                "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring}
+                                "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring,
+                                "listwise_forward": listwise_forward_of(args.listwise_forward, device, world)}
                                if "listwise" in tasks else {})},
         "steps": history["steps"], "planned_steps": history["planned_steps"],
         "trained_samples": min(history["steps"] * settings.batch_size, len(samples) * settings.epochs),

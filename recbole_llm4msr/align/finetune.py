@@ -243,13 +243,14 @@ def wrap_lora(model, settings):
 
 
 def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_after=None, scoring="mean",
-             temperature=1.0, max_seconds=None):
+             temperature=1.0, max_seconds=None, listwise_forward="auto"):
     """LoRA-train ``model`` on ``pairs`` [(prompt, answer)] or [(prompt, answer, negatives)] (listwise; ``scoring``
     and ``temperature`` as in the module docstring), resumably under ``out_dir/.work``; returns (merged model,
     history dict: ``steps`` done of ``planned_steps``, ``stopped``). ``stop_after``: end after this many steps of
     this call (tests of resuming). ``max_seconds``: a time budget for the training loop (resumed runs count their
     earlier seconds): once a step ends past it, a checkpoint marked ``stopped`` is written and the model is merged
-    with the steps done; that checkpoint is final (the same command finishes from it without more steps)."""
+    with the steps done; that checkpoint is final (the same command finishes from it without more steps).
+    ``listwise_forward`` (:data:`LISTWISE_FORWARDS`, see :func:`listwise_forward_of`): how listwise samples run."""
     import torch
     from tqdm import tqdm
 
@@ -266,6 +267,7 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     if settings.batch_size < world:
         raise FinetuneError(f"batch_size {settings.batch_size} is below the {world} processes: every rank needs at "
                             f"least one sample of each batch")
+    shared_prefix = listwise_forward_of(listwise_forward, device, world) == "shared_prefix"
     peft_model = wrap_lora(model, settings)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
@@ -296,7 +298,8 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
         optimizer.zero_grad()
         # forward and backward (DDP: gradients averaged over the ranks in the backward pass)
-        loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=world == 1, backward=True)
+        loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
+                          backward=True)
         optimizer.step()
         logged = loss
         if world > 1:
@@ -334,6 +337,25 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         p.requires_grad_(False)
     return merged, dict(state, steps=state["step"], planned_steps=total, steps_per_epoch=steps_per_epoch,
                         stopped=state.get("stopped"))
+
+
+LISTWISE_FORWARDS = ("auto", "shared_prefix", "batched")
+
+
+def listwise_forward_of(choice, device, world=1):
+    """How the listwise samples of a training batch run: ``shared_prefix`` -- each sample's prompt once, its
+    candidates on the prompt's KV cache, back-propagated sample by sample (least compute and memory: the CPU's
+    choice) -- or ``batched`` -- every candidate sequence of the batch in one forward and one backward pass (the same
+    loss and gradients; far fewer kernel launches, which is what bounds a small model on a GPU; the only way under
+    DistributedDataParallel). ``auto``: batched on a GPU or under several processes, shared_prefix otherwise."""
+    if choice not in LISTWISE_FORWARDS:
+        raise FinetuneError(f"listwise_forward must be one of {', '.join(LISTWISE_FORWARDS)}, not '{choice}'")
+    if choice == "auto":
+        return "batched" if world > 1 or getattr(device, "type", str(device)).startswith("cuda") else "shared_prefix"
+    if choice == "shared_prefix" and world > 1:
+        raise FinetuneError("listwise_forward=shared_prefix runs several forward passes per step, which "
+                            "DistributedDataParallel cannot synchronise; use batched (or auto) with several processes")
+    return choice
 
 
 def _past_budget(seconds, max_seconds, world, device):
