@@ -197,7 +197,7 @@ def test_listwise_training_scores_as_the_ranker_and_teaches_the_pattern(toy, tmp
                  settings, progress=False, temperature=0)
 
 
-def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_device(toy, tmp_path):
+def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_device(toy, tmp_path, monkeypatch):
     from recbole_llm4msr.align.finetune import listwise_forward_of
 
     samples = SampleBuilder(toy, seed=0, listwise_negatives=3).build(["listwise"], 24)
@@ -212,6 +212,14 @@ def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_devi
     assert runs["batched"][1]["losses"][0] != runs["batched"][1]["losses"][-1]
     for (n, a), (_, b) in zip(runs["batched"][0].state_dict().items(), runs["shared_prefix"][0].state_dict().items()):
         assert torch.allclose(a, b, atol=1e-4), n
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr("recbole_llm4msr.align.finetune.batch_loss", out_of_memory)
+    with pytest.raises(FinetuneError, match=r"out of memory on cpu in training step 1 of 3 \(listwise_forward="
+                                            r"batched.*pass --listwise_forward=shared_prefix"):
+        finetune(tiny_causal_lm()[1], tiny_causal_lm()[0], triples, str(tmp_path / "oom"), settings,
+                 progress=False, listwise_forward="batched")
     assert listwise_forward_of("auto", torch.device("cpu")) == "shared_prefix"
     assert listwise_forward_of("auto", torch.device("cuda", 0)) == "batched" == listwise_forward_of("auto", "cuda:1")
     assert listwise_forward_of("auto", torch.device("cpu"), world=2) == "batched"

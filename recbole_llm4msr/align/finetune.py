@@ -180,8 +180,7 @@ def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, s
             scores = listwise_scores(net, tokenizer, pairs, scoring, shared_prefix=True)
             add(torch.nn.functional.cross_entropy(scores / temperature, answer))
     else:  # one forward over every sequence of the batch (what DistributedDataParallel needs)
-        ids, labels, mask = pad_batch(lm + [p for pairs in lists for p in pairs], tokenizer, device)
-        logits, target = net(input_ids=ids, attention_mask=mask).logits[:, :-1], labels[:, 1:]
+        logits, target = answer_window_logits(net, lm + [p for pairs in lists for p in pairs], tokenizer, device)
         if lm:  # the token mean over the language-modelling rows, as the model's own loss computes it
             t = target[:len(lm)]
             total = answer_logprobs(logits[:len(lm)], t, "sum").sum()
@@ -197,16 +196,39 @@ def batch_loss(net, tokenizer, batch, device, scoring="mean", temperature=1.0, s
     return loss.detach() if backward else loss
 
 
-def pad_batch(pairs, tokenizer, device):
-    """(input_ids, labels, attention_mask) of :func:`encode_pair` results, right-padded to the longest."""
+def pad_batch(pairs, tokenizer, device, left=False):
+    """(input_ids, labels, attention_mask) of :func:`encode_pair` results, right-padded to the longest (``left``:
+    left-padded, so that every row's answer ends at the last position)."""
     import torch
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     width = max(len(x) for x, _ in pairs)
-    ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in pairs], device=device)
-    labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in pairs], device=device)
-    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x, _ in pairs], device=device)
+
+    def padded(row, value):
+        fill = [value] * (width - len(row))
+        return fill + row if left else row + fill
+
+    ids = torch.tensor([padded(x, pad) for x, _ in pairs], device=device)
+    labels = torch.tensor([padded(y, -100) for _, y in pairs], device=device)
+    mask = torch.tensor([padded([1] * len(x), 0) for x, _ in pairs], device=device)
     return ids, labels, mask
+
+
+def answer_window_logits(net, pairs, tokenizer, device):
+    """(logits, targets) of :func:`encode_pair` results in one forward pass, the logits of the answer positions only:
+    rows left-padded (position ids from the mask: the same values as unpadded rows) so that every answer lies in the
+    last K positions, and the model asked for those K positions' logits alone (``logits_to_keep``) -- the
+    full-vocabulary logits of every prompt position were most of a batched step's memory. A model whose forward has no
+    ``logits_to_keep`` gets every position's logits (the same values). Position t's logits predict target t."""
+    ids, labels, mask = pad_batch(pairs, tokenizer, device, left=True)
+    keep = int((labels != -100).sum(1).max()) + 1  # the answer tokens and the prompt's last position
+    position_ids = (mask.cumsum(1) - 1).clamp(min=0)
+    try:
+        logits = net(input_ids=ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=keep).logits
+    except TypeError:  # remote code without logits_to_keep
+        logits = net(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+    keep = logits.shape[1]
+    return logits[:, :-1], labels[:, labels.shape[1] - keep + 1:]
 
 
 def distributed_context(device="cpu"):
@@ -298,8 +320,17 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
         optimizer.zero_grad()
         # forward and backward (DDP: gradients averaged over the ranks in the backward pass)
-        loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
-                          backward=True)
+        try:
+            loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
+                              backward=True)
+        except getattr(torch, "OutOfMemoryError", RuntimeError) as e:
+            lists = any(kind == "list" for kind, _ in batch)
+            raise FinetuneError(
+                f"out of memory on {device} in training step {state['step'] + 1} of {total} "
+                + ("(listwise_forward=batched: every candidate sequence of the batch in one pass); pass "
+                   "--listwise_forward=shared_prefix (one sample's activations at a time) or a smaller --batch_size"
+                   if lists and not shared_prefix else "; pass a smaller --batch_size or --max_length")
+                + f"; the same command resumes from the last checkpoint ({e.__class__.__name__})") from e
         optimizer.step()
         logged = loss
         if world > 1:
