@@ -28,6 +28,7 @@ import math
 import os
 import random
 import shutil
+import textwrap
 import time
 from dataclasses import dataclass
 
@@ -500,7 +501,7 @@ def loss_plot(losses, path, title, ylabel="answer-token loss"):
         ax.plot(range(w, len(losses) + 1), smooth, lw=2, label=f"mean of {w}")
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, 72)), fontsize=9)  # a long title wraps instead of being cut
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
