@@ -16,16 +16,10 @@
 #           ml-100k-msr with it: the time and memory of a larger model through the same commands (never quality).
 # OUT/steps.tsv: step, exit code, seconds; OUT/gpu-memory.csv: the GPU's used memory every second.
 set -u
-OUT=$(mkdir -p "${1:?usage: gpu_align.sh OUT_DIR [SECONDS]}" && cd "$1" && pwd)
-BUDGET=${2:-540}
-LANES=",${3:-listwise,scale},"
-START=$(date +%s)
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+. "$(dirname "$0")/gpu_lib.sh"  # lease_start, has, left, step, wait_for, environment
+lease_start gpu_align.sh listwise,scale "$@"
 DATA=$(cd "${DATA:-$ROOT/dataset}" && pwd)
 TRAIN_SECONDS=${TRAIN_SECONDS:-$(( BUDGET - 240 ))}
-export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-. "$ROOT/benchmarks/gpu_lib.sh"  # left, step, wait_for, environment
 
 environment
 cat "$OUT/env.txt"
@@ -53,8 +47,8 @@ lane_scale() {
 }
 
 PIDS=""
-case "$LANES" in *,listwise,*) lane_listwise & PIDS="$PIDS $!";; esac
-case "$LANES" in *,scale,*) lane_scale & PIDS="$PIDS $!";; esac
+if has listwise; then lane_listwise & PIDS="$PIDS $!"; fi
+if has scale; then lane_scale & PIDS="$PIDS $!"; fi
 wait $PIDS
 kill $SMI 2>/dev/null
 cat "$OUT/steps.tsv"

@@ -31,20 +31,13 @@
 # by its own SECONDS. Environment: DATA (default ./dataset), ALIGNED (the aligned model's folder, default
 # OUT_DIR/aligned-2000/model; it is part of the compare labels), RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
 set -u
-OUT=$(mkdir -p "${1:?usage: gpu_amazon.sh OUT_DIR [SECONDS] [LANES]}" && cd "$1" && pwd)
-BUDGET=${2:-540}
-LANES=",${3:-items,knowledge,align,sweep,compare,tslrec},"
-START=$(date +%s)
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+. "$(dirname "$0")/gpu_lib.sh"  # lease_start, has, left, step, wait_for, environment
+lease_start gpu_amazon.sh items,knowledge,align,sweep,compare,tslrec "$@"
 DATA=$(mkdir -p "${DATA:-$ROOT/dataset}" && cd "${DATA:-$ROOT/dataset}" && pwd)
 ALIGN_OUT=$OUT/aligned-2000
 ALIGNED=${ALIGNED:-$ALIGN_OUT/model}  # llm4msr-align writes the model (and its manifest.json) into OUT/model
 TSLREC_LR=${TSLREC_LR:-0.001}
-export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 BIN=$(dirname "$(command -v llm4msr-compare)")
-. "$ROOT/benchmarks/gpu_lib.sh"  # left, step, wait_for, environment
-has() { case "$LANES" in *",$1,"*) return 0;; *) return 1;; esac; }
 
 environment
 # the lanes that load the LLM at once need it installed: say so and stop rather than spend the lease on failures

@@ -17,14 +17,9 @@
 # (the comparison is resumable: the same command continues it). steps.tsv: step, exit code, seconds.
 # The caches go to $RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
 set -u
-OUT=$(mkdir -p "${1:?usage: gpu_check.sh OUT_DIR [SECONDS]}" && cd "$1" && pwd)
-BUDGET=${2:-540}
-START=$(date +%s)
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+. "$(dirname "$0")/gpu_lib.sh"  # lease_start, left, step, wait_for, environment
+lease_start gpu_check.sh "" "${@:1:2}"  # no lanes: everything runs
 BIN=$(dirname "$(command -v llm4msr-compare)")
-. "$ROOT/benchmarks/gpu_lib.sh"  # left, step, wait_for, environment
 
 environment
 cat "$OUT/env.txt"

@@ -1,5 +1,19 @@
-# Shell helpers of the GPU lease scripts (gpu_check.sh, gpu_amazon.sh), sourced after they set OUT (the output
-# folder), BUDGET (seconds for the whole script) and START (its start, date +%s).
+# Shell helpers of the GPU lease scripts (gpu_check.sh, gpu_amazon.sh, gpu_align.sh). A script sources this file and
+# calls lease_start, which sets OUT (the output folder), BUDGET (seconds for the whole script), LANES, START (its
+# start, date +%s) and ROOT (the repository, the working directory); the helpers below read them.
+
+lease_start() {  # lease_start SCRIPT DEFAULT_LANES OUT_DIR [SECONDS] [LANES]: the command line of a lease script
+  # (a ${3:?} inside $( ) would end only the subshell: the script would go on writing to /)
+  [ -n "${3:-}" ] || { echo "usage: $1 OUT_DIR [SECONDS] [LANES]" >&2; exit 2; }
+  OUT=$(mkdir -p "$3" && cd "$3" && pwd) || exit 2
+  BUDGET=${4:-540}
+  LANES=",${5:-$2},"
+  START=$(date +%s)
+  cd "$(dirname "${BASH_SOURCE[0]}")/.." && ROOT=$PWD
+  export RECBOLE_LLM4MSR_CACHE=${RECBOLE_LLM4MSR_CACHE:-$OUT/cache} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+}
+
+has() { case "$LANES" in *",$1,"*) return 0;; *) return 1;; esac; }  # has LANE: LANE was asked for
 
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }  # seconds left of BUDGET
 

@@ -39,10 +39,25 @@ def test_wait_for_gives_up_when_the_time_is_nearly_out(tmp_path):
     assert "a=0" in r.stdout and "b=1" in r.stdout
 
 
+def test_lease_start_reads_the_command_line_and_has_tells_the_lanes(tmp_path):
+    script = (f'. "{LIB}"; cd /; lease_start demo.sh a,b "$@"; echo "$OUT|$BUDGET|$LANES|$PWD|$RECBOLE_LLM4MSR_CACHE"; '
+              'for l in a c; do has $l && echo "$l yes" || echo "$l no"; done')
+    r = subprocess.run(["bash", "-c", script, "x", str(tmp_path / "o"), "77", "c"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin"})
+    out, budget, lanes, cwd, cache = r.stdout.splitlines()[0].split("|")
+    assert (out, budget, lanes, cwd) == (str(tmp_path / "o"), "77", ",c,", str(ROOT)) and cache == out + "/cache"
+    assert r.stdout.splitlines()[1:] == ["a no", "c yes"] and (tmp_path / "o").is_dir()
+    default = subprocess.run(["bash", "-c", script, "x", str(tmp_path / "p")], capture_output=True, text=True)
+    assert "|540|,a,b,|" in default.stdout and default.stdout.splitlines()[1:] == ["a yes", "c no"]
+    missing = subprocess.run(["bash", "-c", f'. "{LIB}"; lease_start demo.sh a; echo reached'], capture_output=True,
+                             text=True)
+    assert missing.returncode != 0 and "usage: demo.sh OUT_DIR" in missing.stderr and "reached" not in missing.stdout
+
+
 @pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_amazon.sh", "gpu_align.sh"])
 def test_the_lease_scripts_source_the_helpers(script):
     text = (ROOT / "benchmarks" / script).read_text()
-    assert '. "$ROOT/benchmarks/gpu_lib.sh"' in text
-    for helper in ("left() {", "step() {", "wait_for() {"):
+    assert '. "$(dirname "$0")/gpu_lib.sh"' in text and f"lease_start {script} " in text
+    for helper in ("left() {", "step() {", "wait_for() {", "has() {", "OUT=$(mkdir"):
         assert helper not in text, f"{script} defines {helper} again: use benchmarks/gpu_lib.sh"
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / script)]).returncode == 0
