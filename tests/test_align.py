@@ -526,6 +526,13 @@ def test_torchrun_trains_with_ddp_over_two_processes(data_dir, tmp_path, tasks):
     assert manifest["last_loss"] == pytest.approx(single["last_loss"], rel=0.1)
 
 
+def test_trained_samples_count_short_last_batches_once_per_epoch():
+    from recbole_llm4msr.align.cli import trained_samples
+
+    # 20 samples in batches of 8: 3 steps an epoch (8, 8, 4)
+    assert [trained_samples(s, 3, 8, 20) for s in (0, 1, 2, 3, 4, 6)] == [0, 8, 16, 20, 28, 40]
+
+
 def test_a_time_budget_stops_every_ddp_rank_at_the_same_step_and_the_manifest_says_so(data_dir, tmp_path):
     """torchrun with --max_train_seconds: the ranks agree to stop (no rank waits in a collective of a step the
     other skipped); the manifest counts the steps and samples trained; the same command afterwards does nothing."""

@@ -205,7 +205,8 @@ def run(args):
                                 "listwise_forward": listwise_forward_of(args.listwise_forward, device, world)}
                                if "listwise" in tasks else {})},
         "steps": history["steps"], "planned_steps": history["planned_steps"],
-        "trained_samples": min(history["steps"] * settings.batch_size, len(samples) * settings.epochs),
+        "trained_samples": trained_samples(history["steps"], history["steps_per_epoch"], settings.batch_size,
+                                           len(samples)),
         "stopped": history["stopped"], "max_train_seconds": args.max_train_seconds or None,
         "first_loss": history["losses"][0], "last_loss": history["losses"][-1],
         "mean_loss_first_10pct": _mean(history["losses"][: max(1, len(history["losses"]) // 10)]),
@@ -296,6 +297,13 @@ def evaluate_only(args):
     if args.probe_knowledge != "none":
         result["knowledge_file"] = knowledge_probe(args, files, model_dir)
     return result
+
+
+def trained_samples(steps, steps_per_epoch, batch_size, samples):
+    """How many samples ``steps`` steps trained on (an epoch's last batch may be short; a sample counts once per
+    epoch)."""
+    epochs, rest = divmod(steps, steps_per_epoch)
+    return epochs * samples + min(rest * batch_size, samples)
 
 
 def _mean(values):

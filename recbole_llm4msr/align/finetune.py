@@ -324,7 +324,7 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         try:
             loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
                               backward=True)
-        except getattr(torch, "OutOfMemoryError", RuntimeError) as e:
+        except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:
             lists = any(kind == "list" for kind, _ in batch)
             raise FinetuneError(
                 f"out of memory on {device} in training step {state['step'] + 1} of {total} "
