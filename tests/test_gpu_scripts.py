@@ -61,3 +61,13 @@ def test_the_lease_scripts_source_the_helpers(script):
     for helper in ("left() {", "step() {", "wait_for() {", "has() {", "OUT=$(mkdir"):
         assert helper not in text, f"{script} defines {helper} again: use benchmarks/gpu_lib.sh"
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / script)]).returncode == 0
+
+
+@pytest.mark.parametrize("script", ["gpu_pack.sh", "gpu_boot.sh"])
+def test_the_lease_carry_scripts_parse_and_split_the_wheel_under_a_calls_size(script):
+    text = (ROOT / "benchmarks" / script).read_text()
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / script)]).returncode == 0
+    if script == "gpu_pack.sh":  # three parts of 40 MB: each fits 64 MiB beside the repository's ~25 MB
+        assert "split -b 40000000" in text and all(f".gpu/{c}" in text for c in ("c1", "c2", "c3"))
+    else:
+        assert "sha256sum -c" in text and "--no-index" in text and "PYTHONPATH=/tmp/site:$PWD" in text
