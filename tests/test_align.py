@@ -215,11 +215,30 @@ def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_devi
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
+    import recbole_llm4msr.align.finetune as ft
+
+    real = ft.batch_loss
     monkeypatch.setattr("recbole_llm4msr.align.finetune.batch_loss", out_of_memory)
     with pytest.raises(FinetuneError, match=r"out of memory on cpu in training step 1 of 3 \(listwise_forward="
                                             r"batched.*pass --listwise_forward=shared_prefix"):
         finetune(tiny_causal_lm()[1], tiny_causal_lm()[0], triples, str(tmp_path / "oom"), settings,
                  progress=False, listwise_forward="batched")
+    # auto (here made to choose batched, as on a GPU): an out-of-memory batched step is run again sample by sample,
+    # and so is every step after it; the training is the shared_prefix one
+    def batched_runs_out(*args, shared_prefix=True, **kwargs):
+        if not shared_prefix:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(*args, shared_prefix=shared_prefix, **kwargs)
+
+    monkeypatch.setattr("recbole_llm4msr.align.finetune.batch_loss", batched_runs_out)
+    monkeypatch.setattr("recbole_llm4msr.align.finetune.listwise_forward_of", lambda *a: "batched")
+    tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)
+    fell, history = finetune(model, tokenizer, triples, str(tmp_path / "fallback"), settings, progress=False)
+    assert history["fell_back_at"] == 1 and history["steps"] == 3
+    assert history["losses"] == pytest.approx(runs["shared_prefix"][1]["losses"], rel=1e-5)
+    for (n, a), (_, b) in zip(fell.state_dict().items(), runs["shared_prefix"][0].state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), n
+    monkeypatch.undo()
     assert listwise_forward_of("auto", torch.device("cpu")) == "shared_prefix"
     assert listwise_forward_of("auto", torch.device("cuda", 0)) == "batched" == listwise_forward_of("auto", "cuda:1")
     assert listwise_forward_of("auto", torch.device("cpu"), world=2) == "batched"

@@ -106,7 +106,8 @@ def build_parser():
     p.add_argument("--listwise_forward", default="auto", choices=LISTWISE_FORWARDS,
                    help="listwise samples in training: shared_prefix (each prompt once, its candidates on its KV cache, "
                         "sample by sample: least compute and memory) | batched (the whole batch in one pass: fewest "
-                        "kernel launches) | auto: batched on a GPU or under torchrun, shared_prefix otherwise")
+                        "kernel launches) | auto: batched on a GPU or under torchrun, shared_prefix otherwise (and "
+                        "from a batched step that runs out of memory on)")
     p.add_argument("--max_train_seconds", type=float, default=0,
                    help="a time budget for the fine-tuning loop: past it the model is finished with the steps done "
                         "(a random subset of the samples; the manifest says how many); 0: no budget")
@@ -202,7 +203,9 @@ def run(args):
         "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed,
                             **({"listwise_negatives": args.listwise_negatives,
                                 "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring,
-                                "listwise_forward": listwise_forward_of(args.listwise_forward, device, world)}
+                                "listwise_forward": listwise_forward_of(args.listwise_forward, device, world)
+                                + (f", shared_prefix from step {history['fell_back_at']} (out of memory)"
+                                   if history.get("fell_back_at") else "")}
                                if "listwise" in tasks else {})},
         "steps": history["steps"], "planned_steps": history["planned_steps"],
         "trained_samples": trained_samples(history["steps"], history["steps_per_epoch"], settings.batch_size,

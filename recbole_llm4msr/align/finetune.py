@@ -302,6 +302,7 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     if os.path.isfile(os.path.join(work, "state.json")):
         state = _load_checkpoint(work, peft_model, optimizer)
         logger.warning(f"resuming {out_dir}: step {state['step']} of {total}")
+        shared_prefix = shared_prefix or bool(state.get("fell_back_at"))  # an auto run that fell back stays so
     encoded = [("list", encode_candidates(tokenizer, p[0], [p[1], *p[2]], settings.max_length))
                if len(p) > 2 and p[2] else ("lm", encode_pair(tokenizer, p[0], p[1], settings.max_length))
                for p in pairs]
@@ -321,17 +322,31 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
         optimizer.zero_grad()
         # forward and backward (DDP: gradients averaged over the ranks in the backward pass)
-        try:
-            loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
-                              backward=True)
-        except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:
-            lists = any(kind == "list" for kind, _ in batch)
-            raise FinetuneError(
-                f"out of memory on {device} in training step {state['step'] + 1} of {total} "
-                + ("(listwise_forward=batched: every candidate sequence of the batch in one pass); pass "
-                   "--listwise_forward=shared_prefix (one sample's activations at a time) or a smaller --batch_size"
-                   if lists and not shared_prefix else "; pass a smaller --batch_size or --max_length")
-                + f"; the same command resumes from the last checkpoint ({e.__class__.__name__})") from e
+        for _ in range(2):  # once more, sample by sample, when auto's batched step does not fit
+            failed = None
+            try:
+                loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
+                                  backward=True)
+            except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:
+                failed = e.__class__.__name__  # (retried outside this block: its traceback holds the activations)
+                lists = any(kind == "list" for kind, _ in batch)
+                if not (lists and not shared_prefix and listwise_forward == "auto" and world == 1):
+                    raise FinetuneError(
+                        f"out of memory on {device} in training step {state['step'] + 1} of {total} "
+                        + ("(listwise_forward=batched: every candidate sequence of the batch in one pass); pass "
+                           "--listwise_forward=shared_prefix (one sample's activations at a time) or a smaller "
+                           "--batch_size" if lists and not shared_prefix else
+                           "; pass a smaller --batch_size or --max_length")
+                        + f"; the same command resumes from the last checkpoint ({failed})") from e
+            if failed is None:
+                break
+            logger.warning(f"out of memory on {device} in a batched listwise step ({failed}); listwise_forward=auto "
+                           f"falls back to shared_prefix (one sample at a time) from step {state['step'] + 1}")
+            shared_prefix, state["fell_back_at"] = True, state["step"] + 1
+            optimizer.zero_grad()  # a backward pass cut short may have left partial gradients
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            torch.manual_seed(settings.seed + state["step"] * world + rank)
         optimizer.step()
         logged = loss
         if world > 1:
@@ -379,7 +394,10 @@ def listwise_forward_of(choice, device, world=1):
     candidates on the prompt's KV cache, back-propagated sample by sample (least compute and memory: the CPU's
     choice) -- or ``batched`` -- every candidate sequence of the batch in one forward and one backward pass (the same
     loss and gradients; far fewer kernel launches, which is what bounds a small model on a GPU; the only way under
-    DistributedDataParallel). ``auto``: batched on a GPU or under several processes, shared_prefix otherwise."""
+    DistributedDataParallel). ``auto``: batched on a GPU or under several processes, shared_prefix otherwise; in one
+    process, a batched step that runs out of memory is run again sample by sample, and so are the steps after it
+    (:func:`finetune`; ``fell_back_at`` in its history). An explicit ``batched`` that runs out of memory is an
+    error."""
     if choice not in LISTWISE_FORWARDS:
         raise FinetuneError(f"listwise_forward must be one of {', '.join(LISTWISE_FORWARDS)}, not '{choice}'")
     if choice == "auto":
