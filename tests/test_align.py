@@ -225,8 +225,11 @@ def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_devi
                  progress=False, listwise_forward="batched")
     # auto (here made to choose batched, as on a GPU): an out-of-memory batched step is run again sample by sample,
     # and so is every step after it; the training is the shared_prefix one
+    attempts = []
+
     def batched_runs_out(*args, shared_prefix=True, **kwargs):
         if not shared_prefix:
+            attempts.append(1)
             raise torch.OutOfMemoryError("CUDA out of memory")
         return real(*args, shared_prefix=shared_prefix, **kwargs)
 
@@ -238,6 +241,15 @@ def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_devi
     assert history["losses"] == pytest.approx(runs["shared_prefix"][1]["losses"], rel=1e-5)
     for (n, a), (_, b) in zip(fell.state_dict().items(), runs["shared_prefix"][0].state_dict().items()):
         assert torch.allclose(a, b, atol=1e-5), n
+    assert len(attempts) == 1  # one batched try, then sample by sample to the end
+    # a run killed after falling back resumes sample by sample (no batched try again)
+    every_step = LoraSettings(**{**settings.__dict__, "save_every": 1})
+    tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)
+    finetune(model, tokenizer, triples, str(tmp_path / "killed"), every_step, progress=False, stop_after=1)
+    attempts.clear()
+    tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)
+    _, resumed = finetune(model, tokenizer, triples, str(tmp_path / "killed"), every_step, progress=False)
+    assert attempts == [] and resumed["fell_back_at"] == 1 and resumed["steps"] == 3
     monkeypatch.undo()
     assert listwise_forward_of("auto", torch.device("cpu")) == "shared_prefix"
     assert listwise_forward_of("auto", torch.device("cuda", 0)) == "batched" == listwise_forward_of("auto", "cuda:1")
