@@ -52,7 +52,6 @@ from recbole_llm4msr.align.finetune import (
     finetune,
     has_weights,
     is_finished,
-    listwise_forward_of,
     load_for_training,
     lora_from_args,
     loss_plot,
@@ -203,9 +202,7 @@ def run(args):
         "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed,
                             **({"listwise_negatives": args.listwise_negatives,
                                 "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring,
-                                "listwise_forward": listwise_forward_of(args.listwise_forward, device, world)
-                                + (f", shared_prefix from step {history['fell_back_at']} (out of memory)"
-                                   if history.get("fell_back_at") else "")}
+                                "listwise_forward": history["listwise_forward"]}
                                if "listwise" in tasks else {})},
         "steps": history["steps"], "planned_steps": history["planned_steps"],
         "trained_samples": trained_samples(history["steps"], history["steps_per_epoch"], settings.batch_size,

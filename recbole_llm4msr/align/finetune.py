@@ -28,6 +28,7 @@ import math
 import os
 import random
 import shutil
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -314,39 +315,26 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
         net = DistributedDataParallel(peft_model, device_ids=[device.index] if device.type == "cuda" else None)
     bar = tqdm(total=total, initial=state["step"], desc="LoRA fine-tuning", unit="step",
                disable=not progress or rank != 0)
+    def restart(step):  # a step from its start: no gradient, dropout seeded by step (and rank) only
+        torch.manual_seed(settings.seed + step * world + rank)
+        optimizer.zero_grad()
+
     start, done_here = time.perf_counter(), 0
     while state["step"] < total and not state.get("stopped"):
         epoch, k = divmod(state["step"], steps_per_epoch)
         batch = [encoded[i] for i in orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]]
         batch = batch[rank::world] or batch[:1]  # this rank's share of the global batch
-        torch.manual_seed(settings.seed + state["step"] * world + rank)  # dropout: by step (and rank) only
-        optimizer.zero_grad()
+        restart(state["step"])
         # forward and backward (DDP: gradients averaged over the ranks in the backward pass)
-        for _ in range(2):  # once more, sample by sample, when auto's batched step does not fit
-            failed = None
-            try:
-                loss = batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
-                                  backward=True)
-            except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:
-                failed = e.__class__.__name__  # (retried outside this block: its traceback holds the activations)
-                lists = any(kind == "list" for kind, _ in batch)
-                if not (lists and not shared_prefix and listwise_forward == "auto" and world == 1):
-                    raise FinetuneError(
-                        f"out of memory on {device} in training step {state['step'] + 1} of {total} "
-                        + ("(listwise_forward=batched: every candidate sequence of the batch in one pass); pass "
-                           "--listwise_forward=shared_prefix (one sample's activations at a time) or a smaller "
-                           "--batch_size" if lists and not shared_prefix else
-                           "; pass a smaller --batch_size or --max_length")
-                        + f"; the same command resumes from the last checkpoint ({failed})") from e
-            if failed is None:
-                break
-            logger.warning(f"out of memory on {device} in a batched listwise step ({failed}); listwise_forward=auto "
-                           f"falls back to shared_prefix (one sample at a time) from step {state['step'] + 1}")
+        where = f"on {device} in training step {state['step'] + 1} of {total}"
+        may_fall_back = listwise_forward == "auto" and world == 1 and not shared_prefix
+        loss = _step_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix, may_fall_back, where)
+        if loss is None:  # auto's batched step does not fit: this step and the later ones sample by sample
             shared_prefix, state["fell_back_at"] = True, state["step"] + 1
-            optimizer.zero_grad()  # a backward pass cut short may have left partial gradients
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            torch.manual_seed(settings.seed + state["step"] * world + rank)
+            restart(state["step"])  # a backward pass cut short may have left partial gradients
+            loss = _step_loss(net, tokenizer, batch, device, scoring, temperature, True, False, where)
         optimizer.step()
         logged = loss
         if world > 1:
@@ -382,8 +370,34 @@ def finetune(model, tokenizer, pairs, out_dir, settings, progress=True, stop_aft
     merged.eval()
     for p in merged.parameters():
         p.requires_grad_(False)
+    forward = listwise_forward_of(listwise_forward, device, world)
+    if state.get("fell_back_at"):
+        forward += f", shared_prefix from step {state['fell_back_at']} (out of memory)"
     return merged, dict(state, steps=state["step"], planned_steps=total, steps_per_epoch=steps_per_epoch,
-                        stopped=state.get("stopped"))
+                        stopped=state.get("stopped"), listwise_forward=forward)
+
+
+def _step_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix, may_fall_back, where):
+    """:func:`batch_loss` of a training step, back-propagated. Out of memory: ``None`` where the caller may run the
+    step again sample by sample (``may_fall_back``, and the batch has listwise samples run batched), else a
+    :class:`FinetuneError` naming the settings to change."""
+    import torch
+
+    try:
+        return batch_loss(net, tokenizer, batch, device, scoring, temperature, shared_prefix=shared_prefix,
+                          backward=True)
+    except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError) as e:
+        batched = not shared_prefix and any(kind == "list" for kind, _ in batch)
+        if not (batched and may_fall_back):
+            raise FinetuneError(
+                f"out of memory {where} "
+                + ("(listwise_forward=batched: every candidate sequence of the batch in one pass); pass "
+                   "--listwise_forward=shared_prefix (one sample's activations at a time) or a smaller --batch_size"
+                   if batched else "; pass a smaller --batch_size or --max_length")
+                + f"; the same command resumes from the last checkpoint ({e.__class__.__name__})") from e
+        logger.warning(f"out of memory {where} ({e.__class__.__name__}), every candidate of the batch in one pass; "
+                       f"listwise_forward=auto runs it and the later steps sample by sample (shared_prefix)")
+    return None  # (outside the except block, whose traceback holds the step's activations until it ends)
 
 
 LISTWISE_FORWARDS = ("auto", "shared_prefix", "batched")
@@ -490,8 +504,6 @@ def rebuild_weights(model_dir, device="cpu", trust_remote_code=False):
     logger.info(f"{model_dir}: rebuilding the merged weights from adapter/ and the base model {base}")
     _, _, model = load_for_training(base, device, manifest.get("dtype") or "auto", trust_remote_code)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    import tempfile
-
     tmp = tempfile.mkdtemp(dir=model_dir, prefix=".weights-")
     try:
         merged.save_pretrained(tmp, safe_serialization=True)
