@@ -102,6 +102,65 @@ def test_a_user_without_own_negatives_gets_no_sample_that_needs_one(files):
     assert b.next(user) is not None and b.mim(user) is not None  # tasks without negatives are unaffected
 
 
+def test_candidate_popularity_words_count_other_buyers_and_mark_candidates_only(files):
+    from recbole_llm4msr.align.evaluate import case_scores
+    from recbole_llm4msr.align.samples import POPULARITY_LAST, POPULARITY_LEVELS, POPULARITY_NONE
+
+    plain = SampleBuilder(files, seed=3)
+    b = SampleBuilder(files, seed=3, candidate_popularity="words")
+    with pytest.raises(SampleError, match="candidate_popularity must be one of none, words, not 'counts'"):
+        SampleBuilder(files, candidate_popularity="counts")
+    train = files.train_interactions()
+    pos = train[train["label"] > 0.5]
+    buyers = pos.groupby(["scenario", "item"])["user"].agg(set)
+    levels = [POPULARITY_NONE] + [w for _, w in POPULARITY_LEVELS] + [POPULARITY_LAST]
+    for scen in b.popularity_cuts:
+        counts = sorted(len(u) for (s, _), u in buyers.items() if s == scen)
+        assert b.popularity_cuts[scen] == [counts[min(len(counts) - 1, int(q * len(counts)))]
+                                           for q, _ in POPULARITY_LEVELS]
+        assert b.popularity_cuts[scen] == sorted(b.popularity_cuts[scen])
+    seen = set()
+    for (scen, item), users in list(buyers.items())[::7]:
+        user = sorted(users)[0]
+        def level(n):
+            return POPULARITY_NONE if n == 0 else next(
+                (w for cut, (_, w) in zip(b.popularity_cuts[scen], POPULARITY_LEVELS) if n <= cut), POPULARITY_LAST)
+
+        words = b.popularity_words(item, scen, user)
+        assert words == level(len(users) - 1), (scen, item)  # the user's own purchase never counts
+        assert b.popularity_words(item, scen, "nobody") == b.popularity_words(item, scen) == level(len(users))
+        seen.add(words)
+        assert b.candidate_text(item, scen, user) == f"{plain.text(item)} ({words})"
+        assert plain.candidate_text(item, scen, user) == plain.text(item)
+    assert len(seen) >= 5 and seen <= set(levels)
+    # candidates carry the words, histories do not; same seed, same samples otherwise
+    phrase = re.compile(r" \((?:" + "|".join(map(re.escape, levels)) + r")\)$")
+    lw, lw0 = b.listwise("13"), plain.listwise("13")
+    assert phrase.search(lw.answer) and all(phrase.search(n) for n in lw.negatives)
+    assert phrase.sub("", lw.answer) == lw0.answer and lw.prompt == lw0.prompt and not phrase.search(lw.prompt[:-1])
+    assert phrase.search(b.next("13").answer) and phrase.search(b.bpr("13").answer)
+    click = b.click("13")
+    assert re.search(r"\((?:" + "|".join(map(re.escape, levels)) + r")\)\? Answer yes or no\.$", click.prompt)
+    mim = b.mim("13")
+    assert not any(f"({w})" in mim.prompt + mim.answer for w in levels)
+    # the ranker writes its candidates the same way (a held-out item: the user has not bought it in training)
+    case = ranking_cases(b, files, users=3, negatives=4)[0]
+    written = []
+
+    def fake_scores(model, tokenizer, prompt, answers, *rest):
+        written.extend(answers)
+        return [0.0] * len(answers)
+
+    import recbole_llm4msr.align.evaluate as ev
+    original, ev.answer_scores = ev.answer_scores, fake_scores
+    try:
+        case_scores(None, None, b, case)
+    finally:
+        ev.answer_scores = original
+    user, scen, _, cands = case
+    assert written == [f"{plain.text(c)} ({b.popularity_words(c, scen)})" for c in cands]
+
+
 # ---------------------------------------------------------------------------------------------- a toy pattern
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
@@ -195,6 +254,44 @@ def test_listwise_training_scores_as_the_ranker_and_teaches_the_pattern(toy, tmp
     with pytest.raises(FinetuneError, match="temperature"):
         finetune(merged, tokenizer, [(x.prompt, x.answer, x.negatives) for x in samples], str(tmp_path / "t"),
                  settings, progress=False, temperature=0)
+
+
+@pytest.fixture(scope="module")
+def popular_toy(tmp_path_factory):
+    """Titles say nothing (every item is 'thing k'); users buy the first items far more often than the rest."""
+    root = tmp_path_factory.mktemp("popular")
+    rng = np.random.default_rng(1)
+    items = [f"t{k}" for k in range(60)]
+    weights = np.r_[np.full(6, 20.0), np.ones(54)]
+    rows = []
+    for u in range(60):
+        bought = rng.choice(items, 8, replace=False, p=weights / weights.sum())
+        for k, i in enumerate(bought):
+            rows.append((f"u{u}", i, 1, "shop", k))
+        for k, i in enumerate(rng.choice([i for i in items if i not in bought], 8, replace=False)):
+            rows.append((f"u{u}", i, 0, "shop", k))
+    (root / "pop.csv").write_text("u,i,y,s,t\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    (root / "items.csv").write_text("i,title\n" + "\n".join(f"{i},thing {i[1:]}" for i in items) + "\n")
+    csv_conv.convert(str(root / "pop.csv"), str(root / "data"), "pop", "u", "i", "y", "s",
+                     item_file=str(root / "items.csv"), order_col="t")
+    return DatasetFiles.from_spec(make_spec(root / "data", dataset="pop"))
+
+
+def test_a_model_trained_with_popularity_words_ranks_by_them(popular_toy, tmp_path):
+    words = SampleBuilder(popular_toy, seed=0, listwise_negatives=3, candidate_popularity="words")
+    plain = SampleBuilder(popular_toy, seed=0, listwise_negatives=3)
+    samples = words.build(["listwise"], 96)
+    cases = ranking_cases(words, popular_toy, users=40, negatives=9)
+    assert len(cases) >= 20 and ranking_cases(plain, popular_toy, users=40, negatives=9) == cases
+    tokenizer, model = tiny_causal_lm(seed=0, initializer_range=0.5)
+    before = llm_ranker(model, tokenizer, words, cases, progress=False)
+    settings = LoraSettings(lora_r=8, learning_rate=1e-2, batch_size=8, epochs=2, save_every=1000, lora_dropout=0.0)
+    merged, _ = finetune(model, tokenizer, [(x.prompt, x.answer, x.negatives) for x in samples], str(tmp_path),
+                         settings, progress=False)
+    after = llm_ranker(merged, tokenizer, words, cases, progress=False)
+    without = llm_ranker(merged, tokenizer, plain, cases, progress=False)  # the same model, titles only
+    assert after["HR@1"] > before["HR@1"] + 0.15, (before, after)
+    assert after["HR@1"] > without["HR@1"] + 0.1, (after, without)
 
 
 def test_listwise_forward_batched_trains_as_shared_prefix_and_auto_picks_by_device(toy, tmp_path, monkeypatch):
@@ -363,7 +460,8 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
                                                                                                   "popularity"}
     manifest = json.load(open(out / "model" / "manifest.json"))
     assert manifest["sample_counts"] == {"next": 12, "bpr": 12} and manifest["data_fingerprint"]["train_split"]
-    assert manifest["sample_settings"] == {"max_history": 10, "allow_id_text": False, "seed": 0}
+    assert manifest["sample_settings"] == {"max_history": 10, "allow_id_text": False, "seed": 0,
+                                           "candidate_popularity": "none"}
     assert len(manifest["losses"]) == manifest["steps"] and manifest["losses"][-1] == manifest["last_loss"]
     assert os.path.isfile(out / "loss.png") and os.path.isfile(out / "eval.json") and not os.path.exists(out / ".work")
     llm = KnowledgeLLM.load(str(out / "model"))
@@ -386,6 +484,14 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
     assert later["scoring"].startswith("mean") and later["differences"]["aligned - base"]["cases"] == 8
     assert json.load(open(out / "eval.json")) == first  # the training run's evaluation is kept
     assert json.loads(proc.stdout.strip().splitlines()[-1])["eval_file"].endswith("eval-mean-8cases.json")
+    assert first["candidate_popularity"] == later["candidate_popularity"] == "none"
+    # the same cases with popularity words on the candidates: another file, other scores, the same popularity ranker
+    run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--llm={base}",
+            f"--out={out}", "--evaluate_only", "--eval_users=8", "--max_length=256", "--candidate_popularity=words",
+            cwd=tmp_path)
+    worded = json.load(open(out / "eval-mean-8cases-popularity.json"))
+    assert worded["candidate_popularity"] == "words" and worded["popularity"] == later["popularity"]
+    assert worded["base"]["cases"] == 8 and json.load(open(out / "eval-mean-8cases.json")) == later
     unfinished = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
                          f"--llm={base}", f"--out={tmp_path / 'none'}", "--evaluate_only", cwd=tmp_path, check=False)
     assert unfinished.returncode == 1 and "needs a finished aligned model" in unfinished.stderr

@@ -59,7 +59,7 @@ from recbole_llm4msr.align.finetune import (
     rebuild_weights,
     save_model,
 )
-from recbole_llm4msr.align.samples import DEFAULT_TASKS, TASKS, SampleBuilder, SampleError
+from recbole_llm4msr.align.samples import CANDIDATE_POPULARITY, DEFAULT_TASKS, TASKS, SampleBuilder, SampleError
 from recbole_llm4msr.atomic import atomic_write, atomic_write_json
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings
 from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
@@ -84,6 +84,10 @@ def build_parser():
                    help="listwise task: negatives scored against each answer (the user's own training negatives)")
     p.add_argument("--listwise_temperature", type=float, default=1.0,
                    help="listwise task: the candidates' scores are divided by this before the softmax")
+    p.add_argument("--candidate_popularity", default="none", choices=CANDIDATE_POPULARITY,
+                   help="words: every candidate item (answers, options, listwise negatives, the ranker's candidates) "
+                        "is written with how often other customers bought it in the scenario ('(a bestseller)'), "
+                        "from the training split; none: titles only (the default)")
     p.add_argument("--max_samples", type=int, default=2000)
     p.add_argument("--max_history", type=int, default=10, help="items of a history written into a sample")
     p.add_argument("--allow_id_text", action="store_true", help="items without text are written as 'item <id>'")
@@ -121,12 +125,13 @@ def dataset_files(args):
 
 def sample_builder(args, files):
     return SampleBuilder(files, seed=args.seed, max_history=args.max_history, allow_id_text=args.allow_id_text,
-                         logger=logger, listwise_negatives=args.listwise_negatives)
+                         logger=logger, listwise_negatives=args.listwise_negatives,
+                         candidate_popularity=args.candidate_popularity)
 
 
 def describe(evaluation, args, **extra):
     """``evaluation`` with what it ranked and how, and the paired differences of its rankers."""
-    evaluation.update(candidates=1 + args.negatives, split="valid",
+    evaluation.update(candidates=1 + args.negatives, split="valid", candidate_popularity=args.candidate_popularity,
                       scoring=f"{args.scoring} answer-token log-likelihood", **extra,
                       differences=differences(evaluation))
     return evaluation
@@ -169,7 +174,7 @@ def run(args):
         if args.eval_users and rank == 0 else []
     if cases:
         # the base ranking is kept for a resumed run while what it ranked and how are the same
-        ranked = {"scoring": args.scoring, "prompts": text_digest(
+        ranked = {"scoring": args.scoring, "candidate_popularity": args.candidate_popularity, "prompts": text_digest(
             [[builder.next_prompt(s, h)] + [str(c) for c in cands] for _, s, h, cands in cases])}
         kept = {}
         if os.path.isfile(base_eval):
@@ -200,6 +205,7 @@ def run(args):
                                                       "item_texts": text_digest(sorted(files.item_texts().items()))},
         "tasks": tasks, "sample_counts": counts, "samples": len(samples), "settings": asdict(settings),
         "sample_settings": {"max_history": args.max_history, "allow_id_text": args.allow_id_text, "seed": args.seed,
+                            "candidate_popularity": args.candidate_popularity,
                             **({"listwise_negatives": args.listwise_negatives,
                                 "listwise_temperature": args.listwise_temperature, "listwise_scoring": args.scoring,
                                 "listwise_forward": history["listwise_forward"]}
@@ -290,7 +296,8 @@ def evaluate_only(args):
         del model
     describe(evaluation, args, max_history=args.max_history, seed=args.seed,
              seconds=round(time.perf_counter() - start, 1))
-    path = os.path.join(args.out, f"eval-{args.scoring}-{len(cases)}cases.json")
+    path = os.path.join(args.out, f"eval-{args.scoring}-{len(cases)}cases"
+                              f"{'' if args.candidate_popularity == 'none' else '-popularity'}.json")
     atomic_write_json(path, evaluation, indent=2)
     logger.info(f"wrote {path}")
     result = {"evaluation": evaluation, "eval_file": path}

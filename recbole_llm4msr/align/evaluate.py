@@ -109,8 +109,9 @@ def llm_ranker(model, tokenizer, builder, cases, max_length=384, batch_size=20, 
 
 def case_scores(model, tokenizer, builder, case, max_length=384, batch_size=20, scoring="mean"):
     """The :func:`answer_scores` of one :func:`ranking_cases` case: its candidates after its history's question."""
-    _, scen, history, candidates = case
-    return answer_scores(model, tokenizer, builder.next_prompt(scen, history), [builder.text(c) for c in candidates],
+    user, scen, history, candidates = case
+    return answer_scores(model, tokenizer, builder.next_prompt(scen, history),
+                         [builder.candidate_text(c, scen, user) for c in candidates],
                          max_length, batch_size, scoring)
 
 

@@ -30,11 +30,25 @@ task       prompt -> answer
 The first six tasks are language modelling on text (the paper's kind of sample); ``listwise`` is our addition (not in
 the paper): the same natural-language question, with the evaluation's own objective -- which candidate's title the
 model finds most likely after the history -- as its loss.
+
+``candidate_popularity`` (our addition, off by default: ``none``): ``words`` writes each *candidate* item (an answer,
+a ``bpr`` / ``rank`` option, the ``click`` item, a ``listwise`` negative, and the ranker's candidates) as its title and
+how many other customers bought it in the scenario, in words: "tape dispenser (a bestseller)". The level is the item's
+count of distinct other buyers among the scenario's training positives (the user's own purchase never counts, so a
+training answer is written as a held-out one is) against the scenario's quantiles of those counts over items bought at
+least once (:data:`POPULARITY_LEVELS`). A title alone does not say how often an item sells, which popularity's ranker
+reads; with this setting the LLM reads it too, and the question becomes whether it adds the history to it. History
+items are written as before.
 """
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 
+# (upper quantile of the scenario's non-zero counts, words); 0 other buyers has its own words, above the last: LAST
+POPULARITY_LEVELS = ((0.5, "rarely bought"), (0.75, "sometimes bought"), (0.9, "often bought"), (0.95, "popular"),
+                     (0.98, "very popular"), (0.99, "a bestseller"))
+POPULARITY_NONE, POPULARITY_LAST = "not bought by other customers", "a top bestseller"
+CANDIDATE_POPULARITY = ("none", "words")
 TASKS = ("mim", "bpr", "mlm", "next", "rank", "click", "listwise")
 DEFAULT_TASKS = ("mim", "bpr", "mlm", "next", "rank", "click")  # the paper's kinds of sample
 MASK = "[MASK]"
@@ -55,8 +69,13 @@ class Sample:
 
 
 class SampleBuilder:
-    def __init__(self, files, seed=0, max_history=10, allow_id_text=False, logger=None, listwise_negatives=4):
+    def __init__(self, files, seed=0, max_history=10, allow_id_text=False, logger=None, listwise_negatives=4,
+                 candidate_popularity="none"):
         self.files, self.rng, self.max_history = files, random.Random(seed), int(max_history)
+        if candidate_popularity not in CANDIDATE_POPULARITY:
+            raise SampleError(f"candidate_popularity must be one of {', '.join(CANDIDATE_POPULARITY)}, not "
+                              f"'{candidate_popularity}'")
+        self.candidate_popularity = candidate_popularity
         self.listwise_negatives = int(listwise_negatives)
         if self.listwise_negatives < 1:
             raise SampleError(f"listwise_negatives must be at least 1, not {listwise_negatives}")
@@ -81,6 +100,34 @@ class SampleBuilder:
         self.pool = {s: sorted(p, key=str) for s, p in self.pool.items()}
         self.bought = {u: {i for items in per.values() for i in items} for u, per in self.positives.items()}
         self.users = sorted(self.positives, key=str)
+        self.buyers = defaultdict(lambda: defaultdict(set))   # scenario -> item -> users with a training positive
+        for user, per in self.positives.items():
+            for scen, items in per.items():
+                for item in items:
+                    self.buyers[scen][item].add(user)
+        self.popularity_cuts = {}   # scenario -> [count thresholds of POPULARITY_LEVELS]
+        for scen, per in self.buyers.items():
+            counts = sorted(len(users) for users in per.values())
+            self.popularity_cuts[scen] = [counts[min(len(counts) - 1, int(q * len(counts)))]
+                                          for q, _ in POPULARITY_LEVELS]
+
+    def popularity_words(self, item, scen, user=None):
+        """How many customers other than ``user`` bought ``item`` in ``scen`` (training split), in words."""
+        buyers = self.buyers.get(scen, {}).get(item, ())
+        count = len(buyers) - (user in buyers)
+        if count == 0:
+            return POPULARITY_NONE
+        for cut, (_, words) in zip(self.popularity_cuts[scen], POPULARITY_LEVELS):
+            if count <= cut:
+                return words
+        return POPULARITY_LAST
+
+    def candidate_text(self, item, scen, user=None):
+        """A candidate item as the tasks and the ranker write it: its text, and with ``candidate_popularity: words``
+        how often other customers bought it (:meth:`popularity_words`)."""
+        if self.candidate_popularity == "none":
+            return self.text(item)
+        return f"{self.text(item)} ({self.popularity_words(item, scen, user)})"
 
     # ------------------------------------------------------------------ pieces
     def _scenario(self, user, need):
@@ -132,9 +179,10 @@ class SampleBuilder:
             return None
         options = [items[target], neg]
         self.rng.shuffle(options)
+        cand = lambda i: self.candidate_text(i, scen, user)  # noqa: E731
         return Sample("bpr", user, scen, f"In the {scen} scenario the user bought: {self._history(history)}. Which of "
-                                         f"these two items did the user also buy? (1) {self.text(options[0])} (2) "
-                                         f"{self.text(options[1])}", self.text(items[target]))
+                                         f"these two items did the user also buy? (1) {cand(options[0])} (2) "
+                                         f"{cand(options[1])}", cand(items[target]))
 
     def mlm(self, user):
         scen = self._scenario(user, 1)
@@ -156,7 +204,7 @@ class SampleBuilder:
         if picked is None:
             return None
         scen, items, k = picked
-        return Sample("next", user, scen, self.next_prompt(scen, items[:k]), self.text(items[k]))
+        return Sample("next", user, scen, self.next_prompt(scen, items[:k]), self.candidate_text(items[k], scen, user))
 
     def rank(self, user, candidates=4):
         picked = self._pick(user, first=1)
@@ -173,7 +221,7 @@ class SampleBuilder:
         listed = [items[k]] + negs
         self.rng.shuffle(listed)
         order = [listed.index(items[k]) + 1] + [j + 1 for j, i in enumerate(listed) if i != items[k]]
-        shown = " ".join(f"({j + 1}) {self.text(i)}" for j, i in enumerate(listed))
+        shown = " ".join(f"({j + 1}) {self.candidate_text(i, scen, user)}" for j, i in enumerate(listed))
         return Sample("rank", user, scen, f"In the {scen} scenario the user bought: {self._history(items[:k])}. Rank "
                                           f"these candidates from most to least likely to be bought next: {shown}",
                       ", ".join(map(str, order)))
@@ -189,16 +237,17 @@ class SampleBuilder:
         if item is None:
             return None
         return Sample("click", user, scen, f"In the {scen} scenario the user bought: {self._history(history)}. Would "
-                                           f"the user buy {self.text(item)}? Answer yes or no.", "yes" if buy else "no")
+                                           f"the user buy {self.candidate_text(item, scen, user)}? Answer yes or no.",
+                      "yes" if buy else "no")
 
     def listwise(self, user):
         picked = self._pick(user, first=1)
         if picked is None:
             return None
         scen, items, k = picked
-        answer = self.text(items[k])
+        answer = self.candidate_text(items[k], scen, user)
         # only the user's own training negatives (never a held-out positive: no fallback to the scenario's items)
-        own = sorted({self.text(i) for i in self.negatives[user].get(scen, [])} - {answer})
+        own = sorted({self.candidate_text(i, scen, user) for i in self.negatives[user].get(scen, [])} - {answer})
         if not own:
             return None
         negs = self.rng.sample(own, min(self.listwise_negatives, len(own)))
