@@ -159,6 +159,17 @@ def test_candidate_popularity_words_count_other_buyers_and_mark_candidates_only(
         ev.answer_scores = original
     user, scen, _, cands = case
     assert written == [f"{plain.text(c)} ({b.popularity_words(c, scen)})" for c in cands]
+    # the words-alone reference ranker: a held-out item worded above every negative ranks first, one below any does not
+    from recbole_llm4msr.align.evaluate import popularity_words_ranker
+    from recbole_llm4msr.align.samples import POPULARITY_WORDS
+
+    assert POPULARITY_WORDS == tuple(levels)
+    cases = ranking_cases(b, files, users=60, negatives=9)
+    ranks = popularity_words_ranker(b, cases)["ranks"]
+    for (u, s, _, cands), r in zip(cases, ranks):
+        lv = [levels.index(b.popularity_words(c, s, u)) for c in cands]
+        assert sum(x > lv[0] for x in lv[1:]) <= r <= sum(x >= lv[0] for x in lv[1:]), (lv, r)
+    assert len(set(ranks)) > 3
 
 
 # ---------------------------------------------------------------------------------------------- a toy pattern
@@ -491,6 +502,22 @@ def test_the_cli_saves_a_model_that_yields_another_store(data_dir, tmp_path):
             cwd=tmp_path)
     worded = json.load(open(out / "eval-mean-8cases-popularity.json"))
     assert worded["candidate_popularity"] == "words" and worded["popularity"] == later["popularity"]
+    assert worded["popularity_words"]["cases"] == 8 and "popularity_words" not in later
+    assert set(worded["differences"]) == {"aligned - base", "aligned - popularity", "aligned - popularity_words"}
+    # the benchmark that adds the words-alone ranker to a finished run checks it rebuilt the run's own cases
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("align_reference", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "align_reference.py"))
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    common = [f"--out={out}", "--dataset=ml-100k-msr", f"--data_path={data_dir}"]
+    reference.main(common + ["--eval_users=5"])
+    added = json.load(open(out / "eval-reference.json"))
+    assert added["popularity_words"]["cases"] == 5 and added["aligned"] == first["aligned"]
+    assert "aligned - popularity_words" in added["differences"]
+    with pytest.raises(SystemExit, match="not the run's"):
+        reference.main(common + ["--eval_users=6", f"--result={tmp_path / 'r.json'}"])
+    assert not os.path.exists(tmp_path / "r.json")
     assert worded["base"]["cases"] == 8 and json.load(open(out / "eval-mean-8cases.json")) == later
     unfinished = run_cli("recbole_llm4msr.align.cli", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
                          f"--llm={base}", f"--out={tmp_path / 'none'}", "--evaluate_only", cwd=tmp_path, check=False)

@@ -43,7 +43,14 @@ import os
 import sys
 import time
 
-from recbole_llm4msr.align.evaluate import SCORINGS, differences, llm_ranker, popularity_ranker, ranking_cases
+from recbole_llm4msr.align.evaluate import (
+    SCORINGS,
+    differences,
+    llm_ranker,
+    popularity_ranker,
+    popularity_words_ranker,
+    ranking_cases,
+)
 from recbole_llm4msr.align.finetune import (
     LISTWISE_FORWARDS,
     FinetuneError,
@@ -129,6 +136,12 @@ def sample_builder(args, files):
                          candidate_popularity=args.candidate_popularity)
 
 
+def reference_rankers(args, builder, cases):
+    """With ``--candidate_popularity=words``: the ranker of the words alone (``popularity_words``), beside popularity's
+    exact counts."""
+    return {"popularity_words": popularity_words_ranker(builder, cases)} if args.candidate_popularity == "words" else {}
+
+
 def describe(evaluation, args, **extra):
     """``evaluation`` with what it ranked and how, and the paired differences of its rankers."""
     evaluation.update(candidates=1 + args.negatives, split="valid", candidate_popularity=args.candidate_popularity,
@@ -188,7 +201,7 @@ def run(args):
                                    scoring=args.scoring),
                 "popularity": popularity_ranker(builder, cases)}}
             atomic_write_json(base_eval, kept)
-        evaluation = kept["evaluation"]
+        evaluation = dict(kept["evaluation"], **reference_rankers(args, builder, cases))
     merged, history = finetune(model, tokenizer, [(s.prompt, s.answer, s.negatives) for s in samples], args.out,
                                settings, scoring=args.scoring, temperature=args.listwise_temperature,
                                max_seconds=args.max_train_seconds or None, listwise_forward=args.listwise_forward)
@@ -288,7 +301,7 @@ def evaluate_only(args):
                          f"a training history in its scenario and {args.negatives} negatives)")
     device = rank_device(args.device)
     settings = lora_from_args(args, args.seed)
-    evaluation = {"popularity": popularity_ranker(builder, cases)}
+    evaluation = {"popularity": popularity_ranker(builder, cases), **reference_rankers(args, builder, cases)}
     for key, llm in (("base", args.llm), ("aligned", model_dir)):
         _, tokenizer, model = load_for_training(llm, device, args.dtype, args.trust_remote_code)
         evaluation[key] = llm_ranker(model, tokenizer, builder, cases, settings.max_length,

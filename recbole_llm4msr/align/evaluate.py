@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from recbole_llm4msr.align.finetune import encode_candidates, listwise_scores
+from recbole_llm4msr.align.samples import POPULARITY_WORDS
 
 
 def ranking_cases(builder, files, users=200, negatives=19, seed=0):
@@ -83,9 +84,10 @@ def paired_difference(a, b, resamples=1000, seed=0):
 
 
 def differences(evaluation, resamples=1000, seed=0):
-    """``{"aligned - base": ..., "aligned - popularity": ...}`` for an evaluation holding those rankers' results."""
+    """``{"aligned - base": ..., "aligned - popularity": ...}`` (and ``"aligned - popularity_words"`` where the
+    evaluation has that ranker) for an evaluation holding those rankers' results."""
     return {f"aligned - {other}": paired_difference(evaluation["aligned"], evaluation[other], resamples, seed)
-            for other in ("base", "popularity") if other in evaluation and "aligned" in evaluation}
+            for other in ("base", "popularity", "popularity_words") if other in evaluation and "aligned" in evaluation}
 
 
 def rank_of_first(scores):
@@ -145,3 +147,12 @@ def popularity_ranker(builder, cases):
     rng = random.Random(0)
     # ties (items never bought in training) are broken at random, not in the held-out item's favour
     return _metrics([rank_of_first([counts[s][c] + rng.random() * 1e-3 for c in cands]) for _, s, _, cands in cases])
+
+
+def popularity_words_ranker(builder, cases):
+    """Ranks by the candidates' popularity words alone (``candidate_popularity: words``: the 8 levels a ranking LLM
+    reads beside each title), ties broken at random: what the words give without the history or the titles."""
+    order = {words: k for k, words in enumerate(POPULARITY_WORDS)}
+    rng = random.Random(0)
+    return _metrics([rank_of_first([order[builder.popularity_words(c, s, u)] + rng.random() * 1e-3 for c in cands])
+                     for u, s, _, cands in cases])

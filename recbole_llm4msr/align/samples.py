@@ -48,6 +48,7 @@ from dataclasses import dataclass
 POPULARITY_LEVELS = ((0.5, "rarely bought"), (0.75, "sometimes bought"), (0.9, "often bought"), (0.95, "popular"),
                      (0.98, "very popular"), (0.99, "a bestseller"))
 POPULARITY_NONE, POPULARITY_LAST = "not bought by other customers", "a top bestseller"
+POPULARITY_WORDS = (POPULARITY_NONE, *(w for _, w in POPULARITY_LEVELS), POPULARITY_LAST)  # least to most bought
 CANDIDATE_POPULARITY = ("none", "words")
 TASKS = ("mim", "bpr", "mlm", "next", "rank", "click", "listwise")
 DEFAULT_TASKS = ("mim", "bpr", "mlm", "next", "rank", "click")  # the paper's kinds of sample
