@@ -18,6 +18,10 @@ holds the LoRA adapter alone (a few MB): a model directory copied to another mac
 ``--max_samples`` samples (the manifest's ``steps`` of ``planned_steps``, ``trained_samples``, ``stopped``). Such a
 stop is final for that ``--out`` (the same command finishes from its checkpoint; delete ``--out`` to train longer).
 
+``--candidate_popularity=words`` writes every candidate (in the samples and in the ranker) with how often other
+customers bought it in the scenario, in words (:mod:`recbole_llm4msr.align.samples`); the evaluation then also holds
+``popularity_words``, the ranker of those words alone.
+
 ``--evaluate_only`` ranks again with a finished ``--out``'s model and the base model ``--llm`` (other ``--eval_users``,
 ``--negatives``, ``--scoring``, ``--max_history``, ``--seed``) and writes ``eval-<scoring>-<cases>cases.json`` beside
 ``eval.json``, which keeps the training run's own evaluation.
