@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from recbole_llm4msr.align.finetune import encode_candidates, listwise_scores
-from recbole_llm4msr.align.samples import POPULARITY_WORDS
 
 
 def ranking_cases(builder, files, users=200, negatives=19, seed=0):
@@ -152,7 +151,6 @@ def popularity_ranker(builder, cases):
 def popularity_words_ranker(builder, cases):
     """Ranks by the candidates' popularity words alone (``candidate_popularity: words``: the 8 levels a ranking LLM
     reads beside each title), ties broken at random: what the words give without the history or the titles."""
-    order = {words: k for k, words in enumerate(POPULARITY_WORDS)}
     rng = random.Random(0)
-    return _metrics([rank_of_first([order[builder.popularity_words(c, s, u)] + rng.random() * 1e-3 for c in cands])
+    return _metrics([rank_of_first([builder.popularity_level(c, s, u) + rng.random() * 1e-3 for c in cands])
                      for u, s, _, cands in cases])

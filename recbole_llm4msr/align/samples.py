@@ -40,6 +40,7 @@ least once (:data:`POPULARITY_LEVELS`). A title alone does not say how often an 
 reads; with this setting the LLM reads it too, and the question becomes whether it adds the history to it. History
 items are written as before.
 """
+import bisect
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -112,16 +113,16 @@ class SampleBuilder:
             self.popularity_cuts[scen] = [counts[min(len(counts) - 1, int(q * len(counts)))]
                                           for q, _ in POPULARITY_LEVELS]
 
-    def popularity_words(self, item, scen, user=None):
-        """How many customers other than ``user`` bought ``item`` in ``scen`` (training split), in words."""
+    def popularity_level(self, item, scen, user=None):
+        """How many customers other than ``user`` bought ``item`` in ``scen`` (training split), as the index of its
+        words in :data:`POPULARITY_WORDS` (0: none; then the first cut at or above the count; past the last: LAST)."""
         buyers = self.buyers.get(scen, {}).get(item, ())
         count = len(buyers) - (user in buyers)
-        if count == 0:
-            return POPULARITY_NONE
-        for cut, (_, words) in zip(self.popularity_cuts[scen], POPULARITY_LEVELS):
-            if count <= cut:
-                return words
-        return POPULARITY_LAST
+        return 0 if count == 0 else 1 + bisect.bisect_left(self.popularity_cuts[scen], count)
+
+    def popularity_words(self, item, scen, user=None):
+        """:meth:`popularity_level` in words."""
+        return POPULARITY_WORDS[self.popularity_level(item, scen, user)]
 
     def candidate_text(self, item, scen, user=None):
         """A candidate item as the tasks and the ranker write it: its text, and with ``candidate_popularity: words``
