@@ -12,7 +12,7 @@ import torch
 from dataset_converters import csv as csv_conv
 from recbole_llm4msr.align.evaluate import llm_ranker, paired_difference, popularity_ranker, ranking_cases
 from recbole_llm4msr.align.finetune import FinetuneError, LoraSettings, finetune, is_finished
-from recbole_llm4msr.align.samples import MASK, SampleBuilder, SampleError
+from recbole_llm4msr.align.samples import MASK, POPULARITY_WORDS, SampleBuilder, SampleError
 from recbole_llm4msr.knowledge.files import DatasetFiles
 from tests.knowledge_helpers import make_spec, tiny_causal_lm, tiny_model_dir
 
@@ -777,3 +777,54 @@ def test_the_scale_benchmarks_random_qwen2_model_runs_through_the_alignment(data
     assert summary["steps"] == 2 and summary["evaluation"]["aligned"]["cases"] == 3
     with pytest.raises(ValueError, match="--shape must be one of"):
         scale_llm.build("gpt-5", str(tmp_path / "x"), tokenizer=str(tiny_model_dir(tmp_path)))
+
+
+def test_the_knowledge_words_benchmark_builds_worded_item_stores_and_users_as_the_pipeline(data_dir, tmp_path):
+    """benchmarks/align_knowledge_words.py: item texts carry their popularity words, both models encode them into
+    item stores, a user is the mean of the user's training positives exactly as the pipeline's ``items`` stores make
+    it, and the normalisations are the loader's; the probe compares every pair it names."""
+    import importlib.util
+
+    from recbole_llm4msr.knowledge import store as kstore
+    from recbole_llm4msr.knowledge.extract import build_knowledge, plan
+    from recbole_llm4msr.knowledge.loader import apply_transform, normalization
+
+    spec = importlib.util.spec_from_file_location("align_knowledge_words", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "align_knowledge_words.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    os.makedirs(tmp_path / "a")
+    os.makedirs(tmp_path / "b")
+    aligned, base = tiny_model_dir(tmp_path / "a", seed=1), tiny_model_dir(tmp_path / "b", seed=0)
+    plain = [build_knowledge(make_spec(data_dir, tmp_path / "plain", llm=str(m), user_vector="items"),
+                             show_progress=False)["cache"] for m in (aligned, base)]
+    store = kstore.KnowledgeStore(plain[1])
+    users = list(store.ids("user"))
+    kplan = plan(make_spec(data_dir, llm=str(base), user_vector="items"))
+    positives = kplan.builder.user_positive_items()
+    means = bench.user_means(users, positives, store.ids("item"), store.vectors("item"))
+    np.testing.assert_allclose(means, np.asarray(store.vectors("user"), np.float32), rtol=1e-2, atol=1e-3)  # stored in 16 bits
+    stored = np.asarray(store.vectors("user"), np.float32)
+    for norm in ("standardize", "whiten"):  # the loader's statistics of the same users, applied as a run does
+        np.testing.assert_allclose(bench.normalise(stored, norm),
+                                   apply_transform(stored, normalization(store, "user", norm)), rtol=1e-3, atol=1e-3)
+    result = tmp_path / "words.json"
+    out = bench.main([f"--aligned={aligned}", f"--base={base}", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
+                      f"--cache={tmp_path / 'worded'}", "--plain_stores", *plain, f"--result={result}",
+                      "--resamples=50"])
+    assert json.load(open(result)) == json.loads(json.dumps(out))
+    assert out["users"] == len(users) == 943 and out["items"] == len(store.ids("item")) and out["rows"] > 0
+    worded = kstore.KnowledgeStore(out["stores"]["base+words"]["store"])
+    texts = [r["prompt"] for (kind, _), r in worded.texts().items() if kind == "item"]
+    words = "|".join(map(re.escape, POPULARITY_WORDS))
+    assert len(texts) == out["items"] and all(re.search(rf"\(({words})\)$", t) for t in texts)
+    assert sum(out["word_counts"].values()) == out["items"] and len(out["word_counts"]) >= 3
+    for norm in ("none", "standardize", "whiten"):
+        res = out["by_norm"][norm]
+        assert set(res["auc"]) == {"aligned+words", "base+words", "aligned", "base"}
+        assert set(res["differences"]) == {"aligned+words - base+words", "aligned - base", "aligned+words - aligned",
+                                           "base+words - base"}
+        d = res["differences"]["aligned+words - base+words"]
+        assert d["difference"] == pytest.approx(res["auc"]["aligned+words"] - res["auc"]["base+words"], abs=2e-4)
+        assert d["resamples"] == 50 and d["p"] <= d["p_bh"] <= 1.0  # corrected over the 6 aligned - base tests
+        assert "p_bh" not in res["differences"]["base+words - base"]

@@ -33,12 +33,14 @@ def test_the_paired_bootstrap_tells_a_real_difference_from_noise():
     good, noise = signal + 0.5 * rng.standard_normal(len(users)), rng.standard_normal(len(users))
     better = auc_difference(y, good, noise, users)
     assert better["difference"] > 0.2 and better["ci95"][0] > 0.1 and better["resamples"] == 200
+    assert better["p"] == 0.0 and auc_difference(y, noise, good, users)["p"] == 0.0
     # two equally good scores: the interval holds 0 (a 95% interval: nearly always, over independent draws)
-    holds = [lo < 0 < hi for lo, hi in (auc_difference(y, signal + rng.standard_normal(len(users)),
-                                                        signal + rng.standard_normal(len(users)), users,
-                                                        n_boot=100)["ci95"] for _ in range(10))]
-    assert sum(holds) >= 8
-    assert auc_difference(y, good, good, users) == {"difference": 0.0, "ci95": [0.0, 0.0], "resamples": 200}
+    draws = [auc_difference(y, signal + rng.standard_normal(len(users)), signal + rng.standard_normal(len(users)),
+                            users, n_boot=100) for _ in range(10)]
+    assert sum(d["ci95"][0] < 0 < d["ci95"][1] for d in draws) >= 8
+    assert sum(d["p"] >= 0.05 for d in draws) >= 8 and all(0.0 <= d["p"] <= 1.0 for d in draws)
+    assert auc_difference(y, good, good, users) == {"difference": 0.0, "ci95": [0.0, 0.0], "p": 1.0,
+                                                 "resamples": 200}
     assert auc_difference(np.ones(len(users)), good, noise, users) is None
 
 

@@ -139,9 +139,11 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
         auc_a, auc_b = (_weighted_auc(g, y, weights, size) for g, size in tie_groups)
         if auc_a is not None:  # both classes drawn
             diffs.append(auc_a - auc_b)
+    diffs = np.asarray(diffs)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
+    p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
     return {"difference": round(float(roc_auc_score(y, a) - roc_auc_score(y, b)), 4),
-            "ci95": [round(float(lo), 4), round(float(hi), 4)], "resamples": len(diffs)}
+            "ci95": [round(float(lo), 4), round(float(hi), 4)], "p": round(p, 4), "resamples": len(diffs)}
 
 
 def probe_versus(store_a, store_b, files, k=20, norms=NORMS, seed=0):

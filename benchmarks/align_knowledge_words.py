@@ -1,0 +1,179 @@
+"""Does knowledge from a model aligned with ``--candidate_popularity=words`` beat the base model's once the knowledge
+item texts carry the same popularity words? (issue 16's knowledge target, the knowledge-side twin of the words.)
+
+    python benchmarks/align_knowledge_words.py --aligned DIR/model [--dataset amazon-art-office] [--result FILE]
+
+The ``user_vector: items`` recipe (each item's text in the item template, mean-pooled last-layer states; a user the
+mean of the vectors of the user's training positives), with every item text written as the aligned model saw its
+candidates: "<text> (<popularity words>)" — how many customers bought it in its scenario in the training split, at
+the scenario's cuts (:class:`recbole_llm4msr.align.samples.SampleBuilder`; the item's scenario is the one where most
+customers bought it). Both models (the base ``smollm2`` and ``--aligned``) encode the same texts into item stores
+under ``--cache`` (resumable, fingerprinted by the texts); then the neighbour probe of both user-vector sets on the
+validation rows, raw and whitened / standardised as a run sees them, with the paired bootstrap of ``aligned - base``
+and of each against the no-LLM profile (``--resamples``; two-sided bootstrap p-values, Benjamini-Hochberg over the
+aligned - base tests, ``p_bh``). With ``--plain_stores ALIGNED_STORE BASE_STORE`` (the ``items`` stores of
+``llm4msr-align --probe_knowledge=items``, without the words) the words' own effect is measured on the same rows.
+Reads the training and validation splits only. Writes ``--result`` (JSON).
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from recbole_llm4msr.align.samples import SampleBuilder  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
+from recbole_llm4msr.compare import corrected  # noqa: E402
+from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
+from recbole_llm4msr.knowledge.extract import plan  # noqa: E402
+from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
+from recbole_llm4msr.knowledge.items import build_item_store  # noqa: E402
+from recbole_llm4msr.knowledge.llm import KnowledgeLLM  # noqa: E402
+from recbole_llm4msr.knowledge.report import auc, auc_difference, neighbour_scores, profile_vectors  # noqa: E402
+from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
+
+logger = logging.getLogger("align_knowledge_words")
+NORMS = ("none", "standardize", "whiten")
+
+
+def item_scenarios(builder):
+    """item -> the scenario where most customers bought it (training split; ties: the scenario's name)."""
+    best = {}
+    for scen in sorted(builder.buyers, key=str):
+        for item, buyers in builder.buyers[scen].items():
+            if item not in best or len(buyers) > best[item][0]:
+                best[item] = (len(buyers), scen)
+    return {i: s for i, (_, s) in best.items()}
+
+
+def worded_texts(items, texts, builder):
+    """``texts`` with each item's popularity words appended, as the aligned model's candidates are written."""
+    scen = item_scenarios(builder)
+    missing = [i for i in items if i not in scen]
+    if missing:
+        raise ValueError(f"{len(missing)} item(s) have no training buyer (e.g. {missing[:3]}): the items recipe only "
+                         f"encodes training positives, so the dataset's splits disagree")
+    return {i: f"{texts.get(i) or f'item {i}'} ({builder.popularity_words(i, scen[i])})" for i in items}
+
+
+def user_means(users, positives, item_ids, item_vectors):
+    """Each user's mean item vector over the training positives (the pipeline's ``_users_from_items``)."""
+    row = {str(t): n for n, t in enumerate(item_ids)}
+    v = np.asarray(item_vectors, dtype=np.float32)
+    out = np.zeros((len(users), v.shape[1]), np.float32)
+    population = []
+    for n, u in enumerate(users):
+        idx = [row[str(i)] for i in positives.get(u, ())]
+        if idx:
+            out[n] = v[idx].mean(0)
+            population.append(v[idx].sum(0))
+    empty = [n for n, u in enumerate(users) if not positives.get(u)]
+    if empty:
+        out[empty] = np.sum(population, 0) / sum(len(positives.get(u, ())) for u in users)
+    return out
+
+
+def normalise(x, norm, eps=1e-5):
+    """``x`` as a run with ``knowledge_norm: norm`` sees it (statistics of these users; loader.normalization's)."""
+    if norm == "none":
+        return x
+    x64 = np.asarray(x, dtype=np.float64)
+    mean = x64.mean(0)
+    if norm == "standardize":
+        return ((x64 - mean) / np.maximum(x64.std(0), eps)).astype(np.float32)
+    vals, vecs = np.linalg.eigh(np.cov(x64 - mean, rowvar=False))
+    return ((x64 - mean) @ ((vecs / np.sqrt(np.maximum(vals, 0) + eps)) @ vecs.T)).astype(np.float32)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--aligned", required=True, help="the aligned model directory (llm4msr-align's OUT/model)")
+    p.add_argument("--base", default="smollm2")
+    p.add_argument("--dataset", default="amazon-art-office")
+    p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
+    p.add_argument("--cache", default=os.path.join(ROOT, "saved", "align-knowledge-words"))
+    p.add_argument("--plain_stores", nargs=2, default=None, metavar=("ALIGNED_STORE", "BASE_STORE"))
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of every AUC difference")
+    p.add_argument("--result", default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    manifest_path = os.path.join(args.aligned, "manifest.json")
+    manifest = json.load(open(manifest_path)) if os.path.isfile(manifest_path) else {}
+    if manifest.get("sample_settings", {}).get("candidate_popularity") != "words":
+        logger.warning(f"{args.aligned} was not aligned with --candidate_popularity=words (its manifest says "
+                       f"{manifest.get('sample_settings', {}).get('candidate_popularity', 'nothing')})")
+    settings = dataset_settings(args.dataset, args.data_path)
+    spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path, settings=settings, llm=args.base,
+                         user_vector="items")
+    files = DatasetFiles.from_spec(spec)
+    kplan = plan(spec)
+    users = kplan.users(spec)
+    items = kplan.items(users)
+    positives = kplan.builder.user_positive_items()
+    builder = SampleBuilder(files, candidate_popularity="words", max_history=3)
+    texts = worded_texts(items, kplan.builder.item_text, builder)
+    levels = {w: 0 for w in sorted({t.rsplit(" (", 1)[1][:-1] for t in texts.values()})}
+    for t in texts.values():
+        levels[t.rsplit(" (", 1)[1][:-1]] += 1
+    logger.info(f"{len(items)} items, {len(users)} users; popularity words over the items: {levels}")
+
+    vectors, stores = {}, {}
+    for key, llm_path in (("aligned", args.aligned), ("base", args.base)):
+        start = time.perf_counter()
+        llm = KnowledgeLLM.load(llm_path)
+        path = build_item_store(args.dataset, items, texts, llm, args.cache, pooling="mean")
+        del llm
+        store = kstore.KnowledgeStore(path)
+        vectors[f"{key}+words"] = user_means(users, positives, store.ids("item"), store.vectors("item"))
+        stores[f"{key}+words"] = {"store": path, "seconds": round(time.perf_counter() - start, 1)}
+    if args.plain_stores:
+        for key, path in zip(("aligned", "base"), args.plain_stores):
+            store = kstore.KnowledgeStore(path).require_dataset(args.dataset)
+            where = {u: n for n, u in enumerate(store.ids("user"))}
+            lost = [u for u in users if u not in where]
+            if lost:
+                raise ValueError(f"{path} lacks {len(lost)} user(s) (e.g. {lost[:3]}): not a store of this split")
+            vectors[key] = np.asarray(store.vectors("user"), np.float32)[[where[u] for u in users]]
+            stores[key] = {"store": path}
+
+    train = files.train_interactions()
+    valid = files.split_interactions("valid")
+    rows = valid[valid["user"].isin(set(users))].reset_index(drop=True)
+    y, groups = rows["label"].to_numpy(), rows["user"].to_numpy()
+    profile = neighbour_scores(users, profile_vectors(users, train, kplan.builder.item_text), train, rows, args.k)
+    out = {"dataset": args.dataset, "aligned": args.aligned, "base": args.base, "users": len(users),
+           "items": len(items), "rows": int(len(rows)), "k": args.k, "word_counts": levels, "stores": stores,
+           "profile_auc": auc(y, profile), "by_norm": {}}
+    pairs = [("aligned+words", "base+words")]
+    if args.plain_stores:
+        pairs += [("aligned", "base"), ("aligned+words", "aligned"), ("base+words", "base")]
+    for norm in NORMS:
+        scores = {k: neighbour_scores(users, normalise(v, norm), train, rows, args.k) for k, v in vectors.items()}
+        res = {"auc": {k: auc(y, s) for k, s in scores.items()},
+               "minus_profile": {k: auc_difference(y, s, profile, groups, args.resamples) for k, s in scores.items()},
+               "differences": {f"{a} - {b}": auc_difference(y, scores[a], scores[b], groups, args.resamples)
+                               for a, b in pairs}}
+        out["by_norm"][norm] = res
+        logger.info(f"{norm}: {json.dumps(res['auc'])}; {json.dumps(res['differences'])}")
+    # the question asked (aligned above base), every way it was asked: each text variant x normalisation
+    asked = [(norm, name) for norm in NORMS for name in out["by_norm"][norm]["differences"]
+             if name.split(" - ")[0].startswith("aligned") and name.split(" - ")[1].startswith("base")]
+    adjusted = corrected([out["by_norm"][n]["differences"][name]["p"] for n, name in asked])
+    for (norm, name), p_bh in zip(asked, adjusted):
+        out["by_norm"][norm]["differences"][name]["p_bh"] = round(p_bh, 4)
+    out["correction"] = f"Benjamini-Hochberg over the {len(asked)} aligned - base tests (p_bh)"
+    result = args.result or os.path.join(os.path.dirname(os.path.abspath(args.aligned)), "knowledge-words.json")
+    atomic_write_json(result, out, indent=2)
+    logger.info(f"wrote {result}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
