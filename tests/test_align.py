@@ -828,3 +828,44 @@ def test_the_knowledge_words_benchmark_builds_worded_item_stores_and_users_as_th
         assert d["difference"] == pytest.approx(res["auc"]["aligned+words"] - res["auc"]["base+words"], abs=2e-4)
         assert d["resamples"] == 50 and d["p"] <= d["p_bh"] <= 1.0  # corrected over the 6 aligned - base tests
         assert "p_bh" not in res["differences"]["base+words - base"]
+
+
+def test_the_seeds_benchmark_pools_runs_case_by_case_and_corrects_per_run_tests(tmp_path):
+    """benchmarks/align_seeds.py: the pooled difference is the mean over every run's cases (not the mean of the runs'
+    means), its interval holds it, a reference the aligned model always beats gets p 0, an equal one p 1; per-run
+    p-values are BH-adjusted; a bad --runs is refused; the JSON and the PNG are written."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("align_seeds", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "align_seeds.py"))
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    rng = np.random.default_rng(0)
+    runs = {}
+    for label, n in (("a", 300), ("b", 100)):
+        aligned = rng.integers(0, 20, n)
+        runs[label] = {"aligned": {"ranks": aligned.tolist(), "HR@1": float((aligned == 0).mean())},
+                       "worse": {"ranks": np.minimum(aligned + 1, 19).tolist(), "HR@1": 0.0},
+                       "same": {"ranks": aligned.tolist(), "HR@1": float((aligned == 0).mean())}}
+    out = seeds.summarise(runs, ["worse", "same"], resamples=300)
+    hits = np.concatenate([(np.asarray(runs[k]["aligned"]["ranks"]) == 0) for k in ("a", "b")])
+    pooled = out["pooled"]["worse"]["HR@1"]
+    assert out["pooled"]["worse"]["cases"] == 400 and pooled["difference"] == pytest.approx(hits.mean(), abs=1e-4)
+    assert pooled["low"] <= pooled["difference"] <= pooled["high"] and pooled["p"] == 0.0
+    assert out["pooled"]["same"]["HR@1"] == {"difference": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
+    for label in ("a", "b"):
+        cell = out["per_run"]["worse"][label]["HR@1"]
+        assert cell["p"] <= cell["p_bh"] and cell["difference"] == pytest.approx(
+            float((np.asarray(runs[label]["aligned"]["ranks"]) == 0).mean()), abs=1e-4)
+    paths = []
+    for label, ev in runs.items():
+        paths.append(tmp_path / f"{label}.json")
+        json.dump(ev, open(paths[-1], "w"))
+    summary = seeds.main(["--runs", f"a={paths[0]}", f"b={paths[1]}", "--versus", "worse", "--resamples=100",
+                          f"--out={tmp_path / 'out'}"])
+    assert json.load(open(tmp_path / "out" / "seeds.json"))["pooled"]["worse"] == summary["pooled"]["worse"]
+    assert os.path.getsize(tmp_path / "out" / "seeds.png") > 1000
+    with pytest.raises(SystemExit, match="LABEL=EVAL_JSON"):
+        seeds.main(["--runs", str(paths[0]), f"--out={tmp_path / 'x'}"])
+    with pytest.raises(ValueError, match="no 'popularity'"):
+        seeds.summarise(runs, ["popularity"])
