@@ -117,7 +117,9 @@ def _weighted_auc(group, y, weights, size):
 def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     """``AUC(a) - AUC(b)`` on the same rows with a paired bootstrap 95% interval: users (``groups``) are resampled
     with replacement, each with all of their rows, and both AUCs are taken on every resample. -> {"difference",
-    "ci95": [lo, hi], "resamples"} (None when ``y`` has one class). A resample is a weighting of the rows (how often
+    "ci95": [lo, hi], "p", "resamples"} (None when ``y`` has one class); ``p`` is the two-sided bootstrap p-value
+    (twice the smaller share of resampled differences on either side of 0, at most 1; resolution ``2 / n_boot``).
+    A resample is a weighting of the rows (how often
     their user was drawn), so each AUC is a weighted sum over the scores sorted once (:func:`_weighted_auc`): the
     same values as sorting every resample's rows again, at O(rows) per resample (a KuaiSAR-size split in seconds)."""
     from sklearn.metrics import roc_auc_score
