@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from recbole_llm4msr.knowledge.extract import plan  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.items import build_item_store  # noqa: E402
 from recbole_llm4msr.knowledge.llm import KnowledgeLLM  # noqa: E402
+from recbole_llm4msr.knowledge.loader import apply_transform, population_transform  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, auc_difference, neighbour_scores, profile_vectors  # noqa: E402
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec  # noqa: E402
 
@@ -52,14 +54,20 @@ def item_scenarios(builder):
     return {i: s for i, (_, s) in best.items()}
 
 
-def worded_texts(items, texts, builder):
-    """``texts`` with each item's popularity words appended, as the aligned model's candidates are written."""
+def item_words(items, builder):
+    """item -> its popularity words in the scenario where most customers bought it."""
     scen = item_scenarios(builder)
     missing = [i for i in items if i not in scen]
     if missing:
         raise ValueError(f"{len(missing)} item(s) have no training buyer (e.g. {missing[:3]}): the items recipe only "
                          f"encodes training positives, so the dataset's splits disagree")
-    return {i: f"{texts.get(i) or f'item {i}'} ({builder.popularity_words(i, scen[i])})" for i in items}
+    return {i: builder.popularity_words(i, scen[i]) for i in items}
+
+
+def worded_texts(items, texts, builder):
+    """``texts`` with each item's popularity words appended, as the aligned model's candidates are written."""
+    words = item_words(items, builder)
+    return {i: f"{texts.get(i) or f'item {i}'} ({words[i]})" for i in items}
 
 
 def user_means(users, positives, item_ids, item_vectors):
@@ -79,16 +87,9 @@ def user_means(users, positives, item_ids, item_vectors):
     return out
 
 
-def normalise(x, norm, eps=1e-5):
-    """``x`` as a run with ``knowledge_norm: norm`` sees it (statistics of these users; loader.normalization's)."""
-    if norm == "none":
-        return x
-    x64 = np.asarray(x, dtype=np.float64)
-    mean = x64.mean(0)
-    if norm == "standardize":
-        return ((x64 - mean) / np.maximum(x64.std(0), eps)).astype(np.float32)
-    vals, vecs = np.linalg.eigh(np.cov(x64 - mean, rowvar=False))
-    return ((x64 - mean) @ ((vecs / np.sqrt(np.maximum(vals, 0) + eps)) @ vecs.T)).astype(np.float32)
+def normalise(x, norm):
+    """``x`` as a run with ``knowledge_norm: norm`` sees it (the loader's statistics, of these users)."""
+    return x if norm == "none" else apply_transform(x, population_transform(x, norm))
 
 
 def main(argv=None):
@@ -119,9 +120,7 @@ def main(argv=None):
     positives = kplan.builder.user_positive_items()
     builder = SampleBuilder(files, candidate_popularity="words", max_history=3)
     texts = worded_texts(items, kplan.builder.item_text, builder)
-    levels = {w: 0 for w in sorted({t.rsplit(" (", 1)[1][:-1] for t in texts.values()})}
-    for t in texts.values():
-        levels[t.rsplit(" (", 1)[1][:-1]] += 1
+    levels = dict(sorted(Counter(item_words(items, builder).values()).items()))
     logger.info(f"{len(items)} items, {len(users)} users; popularity words over the items: {levels}")
 
     vectors, stores = {}, {}

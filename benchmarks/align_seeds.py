@@ -105,14 +105,13 @@ def main(argv=None):
     p.add_argument("--resamples", type=int, default=2000)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    runs = {}
+    runs, files = {}, {}
     for spec in args.runs:
         label, sep, path = spec.partition("=")
         if not sep or not os.path.isfile(path):
             raise SystemExit(f"--runs takes LABEL=EVAL_JSON with an existing file, not '{spec}'")
-        runs[label] = json.load(open(path))
-    summary = summarise(runs, args.versus, args.resamples)
-    summary["files"] = {label: spec.partition("=")[2] for label, spec in zip(runs, args.runs)}
+        runs[label], files[label] = json.load(open(path)), path
+    summary = dict(summarise(runs, args.versus, args.resamples), files=files)
     os.makedirs(args.out, exist_ok=True)
     atomic_write_json(os.path.join(args.out, "seeds.json"), summary, indent=2)
     forest_plot(summary, os.path.join(args.out, "seeds.png"))

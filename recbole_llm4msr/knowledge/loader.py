@@ -67,7 +67,19 @@ def normalization(store, kind, mode, eps=1e-5):
     if os.path.isfile(path):
         with np.load(path) as z:
             return z["mean"], z["op"]
-    x = np.asarray(store.vectors(kind), dtype=np.float64)
+    mean, op = population_transform(store.vectors(kind), mode, eps)
+    try:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, mean=mean, op=op)
+    except OSError:
+        pass
+    return mean, op
+
+
+def population_transform(x, mode, eps=1e-5):
+    """``(mean, scale [d] | matrix [d, d])`` of ``standardize`` / ``whiten`` over the rows of ``x`` (float32), as
+    :func:`normalization` computes it for a store (which caches it)."""
+    x = np.asarray(x, dtype=np.float64)
     mean = x.mean(0)
     if mode == "standardize":
         op = 1.0 / np.maximum(x.std(0), eps)
@@ -75,13 +87,7 @@ def normalization(store, kind, mode, eps=1e-5):
         cov = np.cov(x - mean, rowvar=False)
         vals, vecs = np.linalg.eigh(cov)
         op = (vecs / np.sqrt(np.maximum(vals, 0) + eps)) @ vecs.T
-    mean, op = mean.astype(np.float32), op.astype(np.float32)
-    try:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, mean=mean, op=op)
-    except OSError:
-        pass
-    return mean, op
+    return mean.astype(np.float32), op.astype(np.float32)
 
 
 def apply_transform(x, transform):
