@@ -32,7 +32,7 @@ from recbole_llm4msr.align.samples import SampleBuilder  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
-from recbole_llm4msr.knowledge.extract import plan  # noqa: E402
+from recbole_llm4msr.knowledge.extract import plan, user_means  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.items import build_item_store  # noqa: E402
 from recbole_llm4msr.knowledge.llm import KnowledgeLLM  # noqa: E402
@@ -68,23 +68,6 @@ def worded_texts(items, texts, builder):
     """``texts`` with each item's popularity words appended, as the aligned model's candidates are written."""
     words = item_words(items, builder)
     return {i: f"{texts.get(i) or f'item {i}'} ({words[i]})" for i in items}
-
-
-def user_means(users, positives, item_ids, item_vectors):
-    """Each user's mean item vector over the training positives (the pipeline's ``_users_from_items``)."""
-    row = {str(t): n for n, t in enumerate(item_ids)}
-    v = np.asarray(item_vectors, dtype=np.float32)
-    out = np.zeros((len(users), v.shape[1]), np.float32)
-    population = []
-    for n, u in enumerate(users):
-        idx = [row[str(i)] for i in positives.get(u, ())]
-        if idx:
-            out[n] = v[idx].mean(0)
-            population.append(v[idx].sum(0))
-    empty = [n for n, u in enumerate(users) if not positives.get(u)]
-    if empty:
-        out[empty] = np.sum(population, 0) / sum(len(positives.get(u, ())) for u in users)
-    return out
 
 
 def normalise(x, norm):
@@ -130,7 +113,7 @@ def main(argv=None):
         path = build_item_store(args.dataset, items, texts, llm, args.cache, pooling="mean")
         del llm
         store = kstore.KnowledgeStore(path)
-        vectors[f"{key}+words"] = user_means(users, positives, store.ids("item"), store.vectors("item"))
+        vectors[f"{key}+words"] = user_means(users, positives, store.ids("item"), store.vectors("item"))[0]
         stores[f"{key}+words"] = {"store": path, "seconds": round(time.perf_counter() - start, 1)}
     if args.plain_stores:
         for key, path in zip(("aligned", "base"), args.plain_stores):

@@ -289,6 +289,19 @@ def test_items_mode_user_without_positives_gets_the_population_mean(tmp_path):
         extract._users_from_items(str(tmp_path / "other"), ["u1"], {"u1": ["a"]})
 
 
+def test_user_means_counts_repeats_fills_empty_users_and_names_missing_items():
+    from recbole_llm4msr.knowledge.extract import user_means
+
+    vectors = np.array([[1.0, 0.0], [0.0, 3.0], [5.0, 5.0]], np.float32)
+    out, per_user = user_means(["u1", "u2", "u3"], {"u1": ["a", "a", "b"], "u2": ["b"]}, ["a", "b", "c"], vectors)
+    assert out.dtype == np.float32 and out.shape == (3, 2) and list(per_user) == [3, 1, 0]
+    np.testing.assert_allclose(out[0], [2 / 3, 1.0], rtol=1e-6)  # "a" twice: repeats count
+    np.testing.assert_allclose(out[1], [0.0, 3.0])
+    np.testing.assert_allclose(out[2], [2 / 4, 6 / 4], rtol=1e-6)  # no positives: the mean of all four rows
+    with pytest.raises(KeyError, match=r"2 item\(s\) have no vector yet \(e.g. \['x', 'y'\]\)"):
+        user_means(["u1"], {"u1": ["a", "y", "x"]}, ["a"], vectors[:1])
+
+
 def test_items_mode_resumes_and_shards(data_dir, tmp_path, llm, monkeypatch):
     reference = KnowledgeStore(build(data_dir, tmp_path / "ref", llm, user_vector="items", chunk_size=1)["cache"])
     n_items = len(reference.ids("item"))

@@ -277,12 +277,9 @@ def _merge(path, p, spec, users):
 
 
 def _users_from_items(path, users, positives):
-    """``user_vector: items``: each user's vector is the mean of the vectors of the user's training positives (one
-    sparse product); a user without positives gets the mean over every positive row. Written as one chunk of kind
+    """``user_vector: items``: each user's vector from the item vectors (``user_means``), written as one chunk of kind
     ``user`` beside shard 0's chunks (skipped when already there: resuming a killed merge); the shards have finished,
     so their DONE files say how many there are."""
-    from scipy import sparse
-
     num_shards = next((int(v["num_shards"]) for v in kstore.shard_status(path).values() if v), 1)
     writer = kstore.ShardWriter(path, 0, num_shards)
     if set(users) <= writer.done_ids("user"):
@@ -290,21 +287,34 @@ def _users_from_items(path, users, positives):
     ids, vectors = kstore.chunk_vectors(path, "item")
     if vectors is None:
         ids, vectors = [], np.zeros((0, 1), np.float32)
-    row = {t: n for n, t in enumerate(ids)}
+    try:
+        out, per_user = user_means(users, positives, ids, vectors)
+    except KeyError as e:
+        raise kstore.StoreError(f"{path}: {e.args[0]}; run the missing shards before merging") from None
+    writer.write_chunk("user", users, out, [
+        {"kind": "user", "id": u, "prompt": None, "text": None, "positives": int(k)} for u, k in zip(users, per_user)])
+
+
+def user_means(users, positives, item_ids, item_vectors):
+    """Each user's vector as the mean of the vectors of the user's training positives (``positives``: user -> item
+    ids, repeats counted), one sparse product; a user without positives gets the mean over every positive row.
+    Returns ``(vectors float32 [len(users), dim], positives per user)``; an item without a vector is a ``KeyError``
+    naming how many and which."""
+    from scipy import sparse
+
+    row = {str(t): n for n, t in enumerate(item_ids)}
     missing = sorted({str(i) for u in users for i in positives.get(u, ()) if str(i) not in row}, key=str)
     if missing:
-        raise kstore.StoreError(f"{path}: {len(missing)} item(s) have no vector yet (e.g. {missing[:3]}); run the "
-                                f"missing shards before merging")
+        raise KeyError(f"{len(missing)} item(s) have no vector yet (e.g. {missing[:3]})")
     pairs = [(n, row[str(i)]) for n, u in enumerate(users) for i in positives.get(u, ())]
     r, c = (np.array(x, dtype=np.int64) for x in zip(*pairs)) if pairs else (np.zeros(0, np.int64),) * 2
-    counts = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), len(ids)))
-    vectors = np.asarray(vectors, dtype=np.float32)
+    counts = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), len(row)))
+    vectors = np.asarray(item_vectors, dtype=np.float32)
     sums = np.asarray(counts @ vectors, dtype=np.float32)
     per_user = np.asarray(counts.sum(axis=1)).ravel()
     population = sums.sum(0) / max(float(per_user.sum()), 1.0)
     out = np.where(per_user[:, None] > 0, sums / np.maximum(per_user, 1)[:, None], population[None, :])
-    writer.write_chunk("user", users, out.astype(np.float32), [
-        {"kind": "user", "id": u, "prompt": None, "text": None, "positives": int(k)} for u, k in zip(users, per_user)])
+    return out.astype(np.float32), per_user
 
 
 def _record_geometry(path):
