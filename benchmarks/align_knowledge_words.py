@@ -75,6 +75,24 @@ def normalise(x, norm):
     return x if norm == "none" else apply_transform(x, population_transform(x, norm))
 
 
+def probe_data(dataset, data_path, base, k):
+    """What the neighbour probe of ``items`` knowledge needs on ``dataset``: its users (the pipeline's order), items
+    and training positives, the training interactions, the validation rows of those users (labels ``y``, ``groups``)
+    and the no-LLM profile's probe scores on them. Reads the training and validation splits only."""
+    spec = KnowledgeSpec(dataset=dataset, data_path=data_path, settings=dataset_settings(dataset, data_path), llm=base,
+                         user_vector="items")
+    files = DatasetFiles.from_spec(spec)
+    kplan = plan(spec)
+    users = kplan.users(spec)
+    train = files.train_interactions()
+    valid = files.split_interactions("valid")
+    rows = valid[valid["user"].isin(set(users))].reset_index(drop=True)
+    profile = neighbour_scores(users, profile_vectors(users, train, kplan.builder.item_text), train, rows, k)
+    return {"spec": spec, "files": files, "plan": kplan, "users": users, "items": kplan.items(users),
+            "positives": kplan.builder.user_positive_items(), "train": train, "rows": rows,
+            "y": rows["label"].to_numpy(), "groups": rows["user"].to_numpy(), "profile": profile}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--aligned", required=True, help="the aligned model directory (llm4msr-align's OUT/model)")
@@ -93,14 +111,9 @@ def main(argv=None):
     if manifest.get("sample_settings", {}).get("candidate_popularity") != "words":
         logger.warning(f"{args.aligned} was not aligned with --candidate_popularity=words (its manifest says "
                        f"{manifest.get('sample_settings', {}).get('candidate_popularity', 'nothing')})")
-    settings = dataset_settings(args.dataset, args.data_path)
-    spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path, settings=settings, llm=args.base,
-                         user_vector="items")
-    files = DatasetFiles.from_spec(spec)
-    kplan = plan(spec)
-    users = kplan.users(spec)
-    items = kplan.items(users)
-    positives = kplan.builder.user_positive_items()
+    data = probe_data(args.dataset, args.data_path, args.base, args.k)
+    files, kplan, users, items, positives = (data[k] for k in ("files", "plan", "users", "items", "positives"))
+    train, rows, y, groups, profile = (data[k] for k in ("train", "rows", "y", "groups", "profile"))
     builder = SampleBuilder(files, candidate_popularity="words", max_history=3)
     texts = worded_texts(items, kplan.builder.item_text, builder)
     levels = dict(sorted(Counter(item_words(items, builder).values()).items()))
@@ -125,11 +138,6 @@ def main(argv=None):
             vectors[key] = np.asarray(store.vectors("user"), np.float32)[[where[u] for u in users]]
             stores[key] = {"store": path}
 
-    train = files.train_interactions()
-    valid = files.split_interactions("valid")
-    rows = valid[valid["user"].isin(set(users))].reset_index(drop=True)
-    y, groups = rows["label"].to_numpy(), rows["user"].to_numpy()
-    profile = neighbour_scores(users, profile_vectors(users, train, kplan.builder.item_text), train, rows, args.k)
     out = {"dataset": args.dataset, "aligned": args.aligned, "base": args.base, "users": len(users),
            "items": len(items), "rows": int(len(rows)), "k": args.k, "word_counts": levels, "stores": stores,
            "profile_auc": auc(y, profile), "by_norm": {}}

@@ -782,7 +782,9 @@ def test_the_scale_benchmarks_random_qwen2_model_runs_through_the_alignment(data
 def test_the_knowledge_words_benchmark_builds_worded_item_stores_and_users_as_the_pipeline(data_dir, tmp_path):
     """benchmarks/align_knowledge_words.py: item texts carry their popularity words, both models encode them into
     item stores, a user is the mean of the user's training positives exactly as the pipeline's ``items`` stores make
-    it, and the normalisations are the loader's; the probe compares every pair it names."""
+    it, and the normalisations are the loader's; the probe compares every pair it names. Then
+    benchmarks/align_knowledge_pool.py pools two such runs: its per-run differences are the runs' own, the pooled one
+    their mean, and runs that are not one comparison are refused."""
     import importlib.util
 
     from recbole_llm4msr.knowledge import store as kstore
@@ -830,6 +832,42 @@ def test_the_knowledge_words_benchmark_builds_worded_item_stores_and_users_as_th
         assert d["difference"] == pytest.approx(res["auc"]["aligned+words"] - res["auc"]["base+words"], abs=2e-4)
         assert d["resamples"] == 50 and d["p"] <= d["p_bh"] <= 1.0  # corrected over the 6 aligned - base tests
         assert "p_bh" not in res["differences"]["base+words - base"]
+
+    # benchmarks/align_knowledge_pool.py: a second aligned model on the same worded texts, both pooled against the base
+    spec = importlib.util.spec_from_file_location("align_knowledge_pool", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "align_knowledge_pool.py"))
+    pool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pool)
+    os.makedirs(tmp_path / "c")
+    other = bench.main([f"--aligned={tiny_model_dir(tmp_path / 'c', seed=2)}", f"--base={base}",
+                        "--dataset=ml-100k-msr", f"--data_path={data_dir}", f"--cache={tmp_path / 'worded'}",
+                        f"--result={tmp_path / 'words2.json'}", "--resamples=50"])
+    assert other["stores"]["base+words"]["store"] == out["stores"]["base+words"]["store"]  # the base store, reused
+    runs = [f"one={result}", f"two={tmp_path / 'words2.json'}"]
+    pooled = pool.main(["--runs", *runs, f"--out={tmp_path / 'pool'}", f"--data_path={data_dir}", f"--base={base}",
+                        "--resamples=50"])
+    assert json.load(open(tmp_path / "pool" / "knowledge-pool.json")) == json.loads(json.dumps(pooled))
+    assert os.path.getsize(tmp_path / "pool" / "knowledge-pool.png") > 0
+    for norm in ("none", "standardize", "whiten"):
+        res = pooled["by_norm"][norm]
+        # the same users, rows and resamples as the words benchmark: its own aligned - base, to the digit
+        assert res["per_run"]["one"] == {k: v for k, v in out["by_norm"][norm]["differences"][
+            "aligned+words - base+words"].items() if k != "p_bh"}
+        assert res["per_run"]["two"] == {k: v for k, v in other["by_norm"][norm]["differences"][
+            "aligned+words - base+words"].items() if k != "p_bh"}
+        diffs = [res["per_run"][n]["difference"] for n in ("one", "two")]
+        assert res["pooled"]["pooled"] == 2 and res["pooled"]["difference"] == pytest.approx(np.mean(diffs), abs=2e-4)
+        assert res["over_runs"]["mean"] == pytest.approx(np.mean(diffs), abs=1e-4) and res["over_runs"]["runs"] == 2
+        assert res["pooled"]["p"] <= res["pooled"]["p_bh"] <= 1.0
+    with pytest.raises(ValueError, match="at least two runs"):
+        pool.read_runs(runs[:1], "words")
+    with pytest.raises(ValueError, match="no 'aligned' store.*--plain_stores"):
+        pool.read_runs(runs, "plain")  # the second run was made without the plain stores
+    moved = json.load(open(tmp_path / "words2.json"))
+    moved["stores"]["base+words"]["store"] = out["stores"]["aligned+words"]["store"]
+    json.dump(moved, open(tmp_path / "moved.json", "w"))
+    with pytest.raises(ValueError, match="base store .* differs from run 'one'"):
+        pool.read_runs([runs[0], f"three={tmp_path / 'moved.json'}"], "words")
 
 
 def test_the_seeds_benchmark_pools_runs_case_by_case_and_corrects_per_run_tests(tmp_path):

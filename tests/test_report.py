@@ -44,6 +44,27 @@ def test_the_paired_bootstrap_tells_a_real_difference_from_noise():
     assert auc_difference(np.ones(len(users)), good, noise, users) is None
 
 
+def test_the_pooled_bootstrap_averages_several_scores_against_one_reference():
+    """A list of score arrays: the difference is the mean of their AUC differences, on the same resamples (a pooled
+    pair of one good and one noise score sits between the two alone), and a single array in a list is the pair."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(300), 4)
+    signal = rng.standard_normal(len(users))
+    y = (signal + rng.standard_normal(len(users)) > 0).astype(int)
+    good, fair, noise = (signal + w * rng.standard_normal(len(users)) for w in (0.3, 1.0, 8.0))
+    pooled = auc_difference(y, [good, noise], fair, users)
+    expected = (roc_auc_score(y, good) + roc_auc_score(y, noise)) / 2 - roc_auc_score(y, fair)
+    assert pooled["pooled"] == 2 and pooled["difference"] == pytest.approx(expected, abs=1e-4)
+    alone = [auc_difference(y, s, fair, users)["difference"] for s in (good, noise)]
+    assert min(alone) < pooled["difference"] < max(alone) and pooled["ci95"][0] <= pooled["difference"] <= pooled["ci95"][1]
+    single = auc_difference(y, [good], fair, users)
+    assert single.pop("pooled") == 1 and single == auc_difference(y, good, fair, users)
+    with pytest.raises(ValueError, match="empty list"):
+        auc_difference(y, [], fair, users)
+
+
 def test_a_resample_is_a_weighting_of_the_rows():
     """The bootstrap's weighted AUC equals sklearn's AUC on the resampled rows themselves (ties included)."""
     from sklearn.metrics import roc_auc_score

@@ -119,18 +119,24 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     with replacement, each with all of their rows, and both AUCs are taken on every resample. -> {"difference",
     "ci95": [lo, hi], "p", "resamples"} (None when ``y`` has one class); ``p`` is the two-sided bootstrap p-value
     (twice the smaller share of resampled differences on either side of 0, at most 1; resolution ``2 / n_boot``).
+    ``a`` may be a list of score arrays (e.g. knowledge from several alignment runs): the difference is then the mean
+    of ``AUC(a_i) - AUC(b)`` over them, every AUC taken on the same resample, and the result says ``"pooled": n``.
     A resample is a weighting of the rows (how often
     their user was drawn), so each AUC is a weighted sum over the scores sorted once (:func:`_weighted_auc`): the
     same values as sorting every resample's rows again, at O(rows) per resample (a KuaiSAR-size split in seconds)."""
     from sklearn.metrics import roc_auc_score
 
-    y, a, b = np.asarray(y, dtype=np.float64), np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    pooled = isinstance(a, (list, tuple))
+    y, b = np.asarray(y, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a_list = [np.asarray(s, dtype=np.float64) for s in (a if pooled else [a])]
+    if pooled and not a_list:
+        raise ValueError("auc_difference: an empty list of score arrays to pool")
     if len(np.unique(y)) < 2:
         return None
     _, member = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     member = member.ravel()
     tie_groups = []  # per score array: each row's rank among the distinct scores, and how many there are
-    for s in (a, b):
+    for s in (*a_list, b):
         distinct, inverse = np.unique(s, return_inverse=True)
         tie_groups.append((inverse.ravel(), len(distinct)))
     users = int(member.max()) + 1
@@ -138,14 +144,16 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     diffs = []
     for _ in range(n_boot):
         weights = np.bincount(rng.integers(0, users, users), minlength=users)[member].astype(np.float64)
-        auc_a, auc_b = (_weighted_auc(g, y, weights, size) for g, size in tie_groups)
-        if auc_a is not None:  # both classes drawn
-            diffs.append(auc_a - auc_b)
+        aucs = [_weighted_auc(g, y, weights, size) for g, size in tie_groups]
+        if aucs[-1] is not None:  # both classes drawn
+            diffs.append(float(np.mean(aucs[:-1])) - aucs[-1])
     diffs = np.asarray(diffs)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
-    return {"difference": round(float(roc_auc_score(y, a) - roc_auc_score(y, b)), 4),
-            "ci95": [round(float(lo), 4), round(float(hi), 4)], "p": round(p, 4), "resamples": len(diffs)}
+    base = roc_auc_score(y, b)
+    out = {"difference": round(float(np.mean([roc_auc_score(y, s) for s in a_list]) - base), 4),
+           "ci95": [round(float(lo), 4), round(float(hi), 4)], "p": round(p, 4), "resamples": len(diffs)}
+    return dict(out, pooled=len(a_list)) if pooled else out
 
 
 def probe_versus(store_a, store_b, files, k=20, norms=NORMS, seed=0):
