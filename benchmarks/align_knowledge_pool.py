@@ -34,8 +34,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from align_knowledge_words import NORMS, normalise, probe_data  # noqa: E402
+from align_seeds import forest, save_figure  # noqa: E402
 
-from recbole_llm4msr.atomic import atomic_path, atomic_write_json  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
@@ -131,23 +132,14 @@ def plot(out, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(NORMS), figsize=(4 * len(NORMS), 0.5 * len(out["runs"]) + 2), sharey=True)
-    for ax, norm in zip(np.atleast_1d(axes), NORMS):
+    fig, axes = plt.subplots(1, len(NORMS), figsize=(4 * len(NORMS), 0.5 * len(out["runs"]) + 2), squeeze=False,
+                             sharey=True)
+    for ax, norm in zip(axes[0], NORMS):
         res = out["by_norm"][norm]
-        rows = [(name, d) for name, d in res["per_run"].items()] + [("pooled", res["pooled"])]
-        for n, (name, d) in enumerate(rows):
-            ax.errorbar(d["difference"], n, xerr=[[d["difference"] - d["ci95"][0]], [d["ci95"][1] - d["difference"]]],
-                        fmt="D" if name == "pooled" else "o", color="black" if name == "pooled" else "tab:blue",
-                        capsize=3)
-        ax.axvline(0, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(range(len(rows)), [name for name, _ in rows])
-        ax.set_title(f"knowledge_norm: {norm}")
-        ax.set_xlabel("probe AUC, aligned − base (95% CI)")
-    np.atleast_1d(axes)[0].invert_yaxis()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+        rows = [*res["per_run"].items(), ("pooled", res["pooled"])]
+        forest(ax, [(name, d["difference"], *d["ci95"]) for name, d in rows], f"knowledge_norm: {norm}",
+               "probe AUC, aligned − base (95% CI)")
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -83,15 +83,28 @@ def forest_plot(summary, path, metric="HR@1"):
     for ax, other in zip(axes[0], versus):
         rows = [(f"{label} ({d['cases']} cases)", d[metric]) for label, d in summary["per_run"][other].items()]
         rows.append((f"pooled ({summary['pooled'][other]['cases']} cases)", summary["pooled"][other][metric]))
-        for y, (name, d) in enumerate(reversed(rows)):
-            pooled = name.startswith("pooled")
-            ax.errorbar(d["difference"], y, xerr=[[d["difference"] - d["low"]], [d["high"] - d["difference"]]],
-                        fmt="D" if pooled else "o", color="black" if pooled else "tab:blue", capsize=3)
-        ax.axvline(0, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([name for name, _ in reversed(rows)])
-        ax.set_title(f"aligned − {other}")
-        ax.set_xlabel(f"{metric} difference (95% CI)")
+        forest(ax, [(name, d["difference"], d["low"], d["high"]) for name, d in rows], f"aligned − {other}",
+               f"{metric} difference (95% CI)")
+    save_figure(fig, path)
+
+
+def forest(ax, rows, title, xlabel):
+    """One forest panel: ``rows`` = [(name, difference, low, high)] top to bottom; a name starting with "pooled" is
+    drawn as the summary (black diamond); a dashed line at 0."""
+    for y, (name, diff, low, high) in enumerate(reversed(rows)):
+        pooled = name.startswith("pooled")
+        ax.errorbar(diff, y, xerr=[[diff - low], [high - diff]], fmt="D" if pooled else "o",
+                    color="black" if pooled else "tab:blue", capsize=3)
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([name for name, *_ in reversed(rows)])
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+
+
+def save_figure(fig, path):
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
