@@ -114,7 +114,7 @@ def pool(runs, base, data, k, resamples=1000, seed=0):
             "auc": {"base": auc(y, b), **{name: auc(y, s) for name, s in scores.items()}},
             "per_run": per_run,
             "pooled": auc_difference(y, list(scores.values()), b, groups, resamples, seed),
-            "over_runs": {"mean": round(float(np.mean(diffs)), 4), "sd": round(float(np.std(diffs, ddof=1)), 4),
+            "over_runs": {"mean": round(float(np.mean(diffs)), 4) + 0.0, "sd": round(float(np.std(diffs, ddof=1)), 4),
                           "t": None if np.isnan(t.statistic) else round(float(t.statistic), 3),
                           "p": None if np.isnan(t.pvalue) else round(float(t.pvalue), 4), "runs": len(diffs),
                           "test": "one-sample t-test of the runs' differences against 0, two-sided"}}

@@ -95,7 +95,10 @@ def forest(ax, rows, title, xlabel):
         pooled = name.startswith("pooled")
         ax.errorbar(diff, y, xerr=[[diff - low], [high - diff]], fmt="D" if pooled else "o",
                     color="black" if pooled else "tab:blue", capsize=3)
+    from matplotlib.ticker import MaxNLocator
+
     ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # four-decimal differences: fewer ticks, no overlapping labels
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([name for name, *_ in reversed(rows)])
     ax.set_title(title)

@@ -151,7 +151,7 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
     base = roc_auc_score(y, b)
-    out = {"difference": round(float(np.mean([roc_auc_score(y, s) for s in a_list]) - base), 4),
+    out = {"difference": round(float(np.mean([roc_auc_score(y, s) for s in a_list]) - base), 4) + 0.0,  # no -0.0
            "ci95": [round(float(lo), 4), round(float(hi), 4)], "p": round(p, 4), "resamples": len(diffs)}
     return dict(out, pooled=len(a_list)) if pooled else out
 
