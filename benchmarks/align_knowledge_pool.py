@@ -109,14 +109,15 @@ def pool(runs, base, data, k, resamples=1000, seed=0):
         scores = {name: neighbour_scores(users, normalise(v, norm), train, rows, k) for name, v in vectors.items()}
         per_run = {name: auc_difference(y, s, b, groups, resamples, seed) for name, s in scores.items()}
         diffs = [d["difference"] for d in per_run.values()]
-        t = stats.ttest_1samp(diffs, 0.0)
+        spread = float(np.std(diffs, ddof=1))
+        t = stats.ttest_1samp(diffs, 0.0) if spread > 0 else None  # identical differences: no spread, no test
         out["by_norm"][norm] = {
             "auc": {"base": auc(y, b), **{name: auc(y, s) for name, s in scores.items()}},
             "per_run": per_run,
             "pooled": auc_difference(y, list(scores.values()), b, groups, resamples, seed),
-            "over_runs": {"mean": round(float(np.mean(diffs)), 4) + 0.0, "sd": round(float(np.std(diffs, ddof=1)), 4),
-                          "t": None if np.isnan(t.statistic) else round(float(t.statistic), 3),
-                          "p": None if np.isnan(t.pvalue) else round(float(t.pvalue), 4), "runs": len(diffs),
+            "over_runs": {"mean": round(float(np.mean(diffs)), 4) + 0.0, "sd": round(spread, 4),
+                          "t": None if t is None else round(float(t.statistic), 3),
+                          "p": None if t is None else round(float(t.pvalue), 4), "runs": len(diffs),
                           "test": "one-sample t-test of the runs' differences against 0, two-sided"}}
         logger.info(f"{norm}: pooled {out['by_norm'][norm]['pooled']}; over runs {out['by_norm'][norm]['over_runs']}")
     adjusted = corrected([out["by_norm"][n]["pooled"]["p"] for n in NORMS])

@@ -859,6 +859,15 @@ def test_the_knowledge_words_benchmark_builds_worded_item_stores_and_users_as_th
         assert res["pooled"]["pooled"] == 2 and res["pooled"]["difference"] == pytest.approx(np.mean(diffs), abs=2e-4)
         assert res["over_runs"]["mean"] == pytest.approx(np.mean(diffs), abs=1e-4) and res["over_runs"]["runs"] == 2
         assert res["pooled"]["p"] <= res["pooled"]["p_bh"] <= 1.0
+    # the plain item texts (user stores, not item stores): the same run twice pools to its own difference
+    dataset, k, plain_runs, plain_base = pool.read_runs([runs[0], f"again={result}"], "plain")
+    assert (dataset, k, plain_base) == ("ml-100k-msr", 20, out["stores"]["base"]["store"])
+    assert plain_runs == {"one": out["stores"]["aligned"]["store"], "again": out["stores"]["aligned"]["store"]}
+    twice = pool.pool(plain_runs, plain_base, bench.probe_data(dataset, str(data_dir), str(base), k), k, resamples=50)
+    own = out["by_norm"]["none"]["differences"]["aligned - base"]
+    assert twice["by_norm"]["none"]["per_run"]["one"] == {k: v for k, v in own.items() if k != "p_bh"}
+    assert twice["by_norm"]["none"]["pooled"]["difference"] == own["difference"]
+    assert twice["by_norm"]["none"]["over_runs"]["sd"] == 0.0 and twice["by_norm"]["none"]["over_runs"]["p"] is None
     with pytest.raises(ValueError, match="at least two runs"):
         pool.read_runs(runs[:1], "words")
     with pytest.raises(ValueError, match="no 'aligned' store.*--plain_stores"):
