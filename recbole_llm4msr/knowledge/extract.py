@@ -308,8 +308,8 @@ def user_means(users, positives, item_ids, item_vectors):
         raise KeyError(f"{len(missing)} item(s) have no vector yet (e.g. {missing[:3]})")
     pairs = [(n, row[str(i)]) for n, u in enumerate(users) for i in positives.get(u, ())]
     r, c = (np.array(x, dtype=np.int64) for x in zip(*pairs)) if pairs else (np.zeros(0, np.int64),) * 2
-    counts = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), len(row)))
     vectors = np.asarray(item_vectors, dtype=np.float32)
+    counts = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), len(vectors)))
     sums = np.asarray(counts @ vectors, dtype=np.float32)
     per_user = np.asarray(counts.sum(axis=1)).ravel()
     population = sums.sum(0) / max(float(per_user.sum()), 1.0)
