@@ -33,13 +33,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from align_knowledge_words import NORMS, normalise, probe_data  # noqa: E402
+from align_knowledge_words import NORMS, normalise, probe_data, user_vectors  # noqa: E402
 from align_seeds import forest, save_figure  # noqa: E402
 
 from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
-from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, auc_difference, neighbour_scores  # noqa: E402
 
 logger = logging.getLogger("align_knowledge_pool")
@@ -82,26 +81,15 @@ def read_runs(specs, variant):
     return seen["dataset"][0], int(seen["k"][0]), runs, seen["base store"][0]
 
 
-def user_vectors(path, users, positives):
-    """Users of an item store (``items`` recipe) or a user store, in ``users``' order."""
-    store = kstore.KnowledgeStore(path)
-    if "user" in store.kinds:
-        where = {u: n for n, u in enumerate(store.ids("user"))}
-        lost = [u for u in users if u not in where]
-        if lost:
-            raise ValueError(f"{path} lacks {len(lost)} user(s) (e.g. {lost[:3]}): not a store of this split")
-        return np.asarray(store.vectors("user"), np.float32)[[where[u] for u in users]]
-    return user_means(users, positives, store.ids("item"), store.vectors("item"))[0]
-
-
 def pool(runs, base, data, k, resamples=1000, seed=0):
     """The per-run, pooled and over-runs differences per normalisation (see the module docstring)."""
     from scipy import stats
 
     users, positives, train, rows = data["users"], data["positives"], data["train"], data["rows"]
     y, groups = data["y"], data["groups"]
-    vectors = {name: user_vectors(path, users, positives) for name, path in runs.items()}
-    base_vectors = user_vectors(base, users, positives)
+    dataset = data["files"].name
+    vectors = {name: user_vectors(path, users, positives, dataset) for name, path in runs.items()}
+    base_vectors = user_vectors(base, users, positives, dataset)
     out = {"runs": dict(runs), "base": base, "users": len(users), "rows": int(len(rows)), "k": k,
            "resamples": resamples, "profile_auc": auc(y, data["profile"]), "by_norm": {}}
     for norm in NORMS:

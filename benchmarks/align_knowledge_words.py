@@ -64,10 +64,23 @@ def item_words(items, builder):
     return {i: builder.popularity_words(i, scen[i]) for i in items}
 
 
-def worded_texts(items, texts, builder):
-    """``texts`` with each item's popularity words appended, as the aligned model's candidates are written."""
-    words = item_words(items, builder)
+def worded_texts(items, texts, words):
+    """``texts`` with each item's popularity words (:func:`item_words`) appended, as the aligned model's candidates
+    are written."""
     return {i: f"{texts.get(i) or f'item {i}'} ({words[i]})" for i in items}
+
+
+def user_vectors(path, users, positives, dataset):
+    """The users of a store in ``users``' order: its user vectors, or for an item store (the ``items`` recipe) the
+    means of each user's training positives (:func:`recbole_llm4msr.knowledge.extract.user_means`)."""
+    store = kstore.KnowledgeStore(path).require_dataset(dataset)
+    if "user" not in store.kinds:
+        return user_means(users, positives, store.ids("item"), store.vectors("item"))[0]
+    where = {u: n for n, u in enumerate(store.ids("user"))}
+    lost = [u for u in users if u not in where]
+    if lost:
+        raise ValueError(f"{path} lacks {len(lost)} user(s) (e.g. {lost[:3]}): not a store of this split")
+    return np.asarray(store.vectors("user"), np.float32)[[where[u] for u in users]]
 
 
 def normalise(x, norm):
@@ -88,7 +101,7 @@ def probe_data(dataset, data_path, base, k):
     valid = files.split_interactions("valid")
     rows = valid[valid["user"].isin(set(users))].reset_index(drop=True)
     profile = neighbour_scores(users, profile_vectors(users, train, kplan.builder.item_text), train, rows, k)
-    return {"spec": spec, "files": files, "plan": kplan, "users": users, "items": kplan.items(users),
+    return {"files": files, "plan": kplan, "users": users, "items": kplan.items(users),
             "positives": kplan.builder.user_positive_items(), "train": train, "rows": rows,
             "y": rows["label"].to_numpy(), "groups": rows["user"].to_numpy(), "profile": profile}
 
@@ -112,11 +125,11 @@ def main(argv=None):
         logger.warning(f"{args.aligned} was not aligned with --candidate_popularity=words (its manifest says "
                        f"{manifest.get('sample_settings', {}).get('candidate_popularity', 'nothing')})")
     data = probe_data(args.dataset, args.data_path, args.base, args.k)
-    files, kplan, users, items, positives = (data[k] for k in ("files", "plan", "users", "items", "positives"))
-    train, rows, y, groups, profile = (data[k] for k in ("train", "rows", "y", "groups", "profile"))
-    builder = SampleBuilder(files, candidate_popularity="words", max_history=3)
-    texts = worded_texts(items, kplan.builder.item_text, builder)
-    levels = dict(sorted(Counter(item_words(items, builder).values()).items()))
+    files, kplan, users, items, positives = (data[n] for n in ("files", "plan", "users", "items", "positives"))
+    train, rows, y, groups, profile = (data[n] for n in ("train", "rows", "y", "groups", "profile"))
+    words = item_words(items, SampleBuilder(files, candidate_popularity="words", max_history=3))
+    texts = worded_texts(items, kplan.builder.item_text, words)
+    levels = dict(sorted(Counter(words.values()).items()))
     logger.info(f"{len(items)} items, {len(users)} users; popularity words over the items: {levels}")
 
     vectors, stores = {}, {}
@@ -125,17 +138,11 @@ def main(argv=None):
         llm = KnowledgeLLM.load(llm_path)
         path = build_item_store(args.dataset, items, texts, llm, args.cache, pooling="mean")
         del llm
-        store = kstore.KnowledgeStore(path)
-        vectors[f"{key}+words"] = user_means(users, positives, store.ids("item"), store.vectors("item"))[0]
+        vectors[f"{key}+words"] = user_vectors(path, users, positives, args.dataset)
         stores[f"{key}+words"] = {"store": path, "seconds": round(time.perf_counter() - start, 1)}
     if args.plain_stores:
         for key, path in zip(("aligned", "base"), args.plain_stores):
-            store = kstore.KnowledgeStore(path).require_dataset(args.dataset)
-            where = {u: n for n, u in enumerate(store.ids("user"))}
-            lost = [u for u in users if u not in where]
-            if lost:
-                raise ValueError(f"{path} lacks {len(lost)} user(s) (e.g. {lost[:3]}): not a store of this split")
-            vectors[key] = np.asarray(store.vectors("user"), np.float32)[[where[u] for u in users]]
+            vectors[key] = user_vectors(path, users, positives, args.dataset)
             stores[key] = {"store": path}
 
     out = {"dataset": args.dataset, "aligned": args.aligned, "base": args.base, "users": len(users),

@@ -91,12 +91,12 @@ def forest_plot(summary, path, metric="HR@1"):
 def forest(ax, rows, title, xlabel):
     """One forest panel: ``rows`` = [(name, difference, low, high)] top to bottom; a name starting with "pooled" is
     drawn as the summary (black diamond); a dashed line at 0."""
+    from matplotlib.ticker import MaxNLocator
+
     for y, (name, diff, low, high) in enumerate(reversed(rows)):
         pooled = name.startswith("pooled")
         ax.errorbar(diff, y, xerr=[[diff - low], [high - diff]], fmt="D" if pooled else "o",
                     color="black" if pooled else "tab:blue", capsize=3)
-    from matplotlib.ticker import MaxNLocator
-
     ax.axvline(0, color="grey", lw=0.8, ls="--")
     ax.xaxis.set_major_locator(MaxNLocator(4))  # four-decimal differences: fewer ticks, no overlapping labels
     ax.set_yticks(range(len(rows)))
