@@ -46,7 +46,7 @@ setup(
         "recbole_llm4msr.knowledge": ["templates/*.txt", "templates/encoder/*.txt"],
     },
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7", "packaging", "hypothesis>=6"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3.5", "packaging", "hypothesis>=6"]},
     entry_points={
         "console_scripts": [
             "run_recbole=recbole_llm4msr.cli:main",

@@ -1,6 +1,13 @@
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n N (pytest.ini: one worker per core): each worker, and every process it starts (torchrun, the CLIs),
+    # runs one thread, so N workers use the N cores instead of each spreading over all of them; set before the test
+    # modules import torch, which reads it once
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
