@@ -301,22 +301,30 @@ class Comparison:
 
     def merge(self, folders):
         """Take the runs of other comparison folders (e.g. labels run in parallel, one folder per process) into this
-        one: their ``runs.csv`` rows (a row of the same model, seed and rate is replaced) and result JSONs. Whether
-        a row counts is decided as always, by its config hash. Returns the number of rows taken."""
-        taken = 0
+        one: their ``runs.csv`` rows of this comparison's labels (a row of the same model, seed and rate is
+        replaced) and those rows' result JSONs. Whether a row counts is decided as always, by its config hash.
+        Rows of other labels stay where they are; how many, per label, is in ``self.merge_left_out``. Returns the
+        number of rows taken."""
+        taken, left_out = 0, {}
         for folder in folders:
             source = os.path.join(folder, "runs.csv")
             if not os.path.isfile(source):
                 raise ValueError(f"--merge {folder}: no runs.csv there (not a comparison folder)")
+            names = set()
             with open(source, newline="") as f:
                 for row in csv.DictReader(f):
+                    if row.get("model") not in self.models:
+                        left_out[row.get("model")] = left_out.get(row.get("model"), 0) + 1
+                        continue
                     self._add(row)
                     taken += 1
+                    names.add(run_file_name(row["model"], float(row["learning_rate"]), int(row["seed"])))
             runs = os.path.join(folder, "runs")
             if os.path.isdir(runs):
                 os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
-                for name in os.listdir(runs):
+                for name in sorted(names & set(os.listdir(runs))):
                     shutil.copy2(os.path.join(runs, name), os.path.join(self.out, "runs", name))
+        self.merge_left_out = left_out
         self._write()  # once, not once per row
         return taken
 
@@ -389,7 +397,7 @@ class Comparison:
             row["config_hash"] = self.config_hash(label, seed, lr)
             name, config = self.run_config(label, seed, lr)
             config.update(checkpoint_dir=os.path.join(work, "saved"),
-                          results_file=os.path.join(self.out, "runs", f"{_slug(label)}-lr{lr}-seed{seed}.json"))
+                          results_file=os.path.join(self.out, "runs", run_file_name(label, lr, seed)))
             os.chdir(work)
             with recbole_command_line():
                 result = run_recbole(model=name, dataset=self.dataset, config_dict=config,
@@ -609,6 +617,11 @@ def _slug(label):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")
 
 
+def run_file_name(label, lr, seed):
+    """The result JSON of one run in ``<out>/runs/``."""
+    return f"{_slug(label)}-lr{float(lr)}-seed{int(seed)}.json"
+
+
 def _is_backbone(model):
     from recbole_llm4msr.model.backbones import BACKBONES
 
@@ -640,8 +653,9 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any RecBole / model setting")
     p.add_argument("--report_only", action="store_true", help="write table.md / tests.csv / auc.png from the runs "
                                                               "finished so far; run nothing")
-    p.add_argument("--merge", default="", help="comma-separated comparison folders whose runs are taken into --out "
-                                               "(labels run by parallel processes); then report, run nothing")
+    p.add_argument("--merge", default="", help="comma-separated comparison folders whose runs of the --models labels "
+                                               "are taken into --out (labels run by parallel processes; other labels' "
+                                               "runs are left out and named); then report, run nothing")
     args = p.parse_args(argv)
     extra = {}
     for item in args.set:
@@ -663,6 +677,9 @@ def main(argv=None):
             print(f"llm4msr-compare: error: {e}", file=sys.stderr)
             return 2
         print(f"{taken} run(s) merged into {comparison.out}", file=sys.stderr)
+        if comparison.merge_left_out:
+            print("left out (labels not in --models): " + ", ".join(
+                f"{label} ({n} run(s))" for label, n in sorted(comparison.merge_left_out.items())), file=sys.stderr)
     print(comparison.report() if args.report_only or args.merge else comparison.run())
     return 0
 

@@ -266,6 +266,37 @@ def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypat
     assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.71" and len(comparison.rows) == 2
 
 
+def test_merging_takes_only_the_labels_asked_for(tmp_path, monkeypatch, capsys):
+    """A source folder may hold other labels' runs (e.g. another table's): only the --models labels' rows and result
+    files are taken; the rest is named, not copied."""
+    from recbole_llm4msr.compare import FIELDS, main, run_file_name
+
+    source = tmp_path / "source"
+    (source / "runs").mkdir(parents=True)
+    with open(source / "runs.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+        w.writeheader()
+        for label, seed in (("MMoE", "2020"), ("MMoE_LLM4MSR[llm=other]", "2020"), ("MMoE_LLM4MSR[llm=other]", "2021")):
+            w.writerow({"model": label, "phase": "seeds", "seed": seed, "learning_rate": "0.01", "status": "ok",
+                        "config_hash": "aaaaaaaaaaaa", "valid_auc": "0.7", "test_auc": "0.7",
+                        "train_s_per_epoch": "1.0", "params": "100"})
+    for label in ("MMoE", "MMoE_LLM4MSR[llm=other]"):
+        (source / "runs" / run_file_name(label, 0.01, 2020)).write_text("{}")
+    assert run_file_name("MMoE", "0.01", "2020") == "MMoE-lr0.01-seed2020.json"  # as a run names its file
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    out = tmp_path / "merged"
+    comparison = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(out))
+    assert comparison.merge([str(source)]) == 1
+    assert comparison.merge_left_out == {"MMoE_LLM4MSR[llm=other]": 2}
+    assert [r["model"] for r in rows(str(out / "runs.csv"))] == ["MMoE"]
+    assert os.listdir(out / "runs") == ["MMoE-lr0.01-seed2020.json"]
+    assert main(["--dataset=ml-100k-msr", "--models=MMoE", "--seeds=1", "--lr_grid=0.01", f"--out={tmp_path / 'm2'}",
+                 f"--merge={source}"]) == 0
+    printed = capsys.readouterr()
+    assert "left out (labels not in --models): MMoE_LLM4MSR[llm=other] (2 run(s))" in printed.err
+    assert "| MMoE | 0.01 |" in printed.out and "LLM4MSR" not in printed.out
+
+
 def test_two_processes_writing_one_folder_both_keep_their_runs(tmp_path):
     """Two comparisons given the same --out (e.g. two label groups started at once): each rewrites runs.csv after
     every run; the rows the other process wrote meanwhile must survive (they were lost before)."""
