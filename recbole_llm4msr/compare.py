@@ -384,12 +384,34 @@ class Comparison:
                 return r
         return None
 
+    def twin(self, label, seed, lr):
+        """A finished row of *another* label whose run was this one: the same seed and rate and a config hash of
+        this label's config (e.g. ``MMoE_LLM4MSR[knowledge_store=S]`` and ``MMoE_LLM4MSR`` run with ``--set
+        knowledge_store=S``; the hash covers the model and every effective setting), or None."""
+        try:
+            hashes = self.config_hashes(label, seed, lr)
+        except Exception:  # noqa: BLE001  (a config that cannot be built: the run records why, as for any crash)
+            return None
+        for r in self.rows:
+            if r["model"] != label and r["seed"] == str(seed) and float(r["learning_rate"]) == float(lr) \
+                    and r["status"] == "ok" and r.get("config_hash") in hashes:
+                return r
+        return None
+
     def run_one(self, label, seed, lr, phase):
         from recbole_llm4msr.quick_start import run_recbole
 
         found = self.done(label, seed, lr)
         if found:
             return found
+        twin = self.twin(label, seed, lr)
+        if twin:  # the same run under another label: its result, not a second training (the harness is deterministic)
+            row = dict(twin, model=label, phase=phase, reused_from=twin["model"])
+            source = os.path.join(self.out, "runs", run_file_name(twin["model"], lr, seed))
+            if os.path.isfile(source):
+                shutil.copy2(source, os.path.join(self.out, "runs", run_file_name(label, lr, seed)))
+            self._record(row)
+            return {k: "" if v is None else str(v) for k, v in row.items()}
         work = tempfile.mkdtemp(prefix="llm4msr-compare-")
         row = {"model": label, "phase": phase, "seed": seed, "learning_rate": lr}
         cwd = os.getcwd()

@@ -7,6 +7,7 @@ import pytest
 
 from recbole_llm4msr.compare import (
     Comparison,
+    run_file_name,
     baselines,
     corrected,
     family,
@@ -229,6 +230,35 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     # a setting added later, at its neutral value, is not in the digest; another value is another run
     assert digest("MMoE_LLM4MSR", meta_generator="full") == default
     assert digest("MMoE_LLM4MSR", meta_generator="factored") != default
+
+
+def test_a_label_whose_run_another_label_already_made_is_not_trained_again(data_dir, tmp_path, monkeypatch):
+    """``DeepFM[llm=smollm2]`` is the run ``DeepFM`` is (a plain model reads no knowledge: same config hash): its row
+    is the twin's, named and with its results file, and the table tests the two as any pair."""
+    import recbole_llm4msr.quick_start as quick_start
+
+    trained = []
+    real = quick_start.run_recbole
+    monkeypatch.setattr(quick_start, "run_recbole", lambda **kw: trained.append(kw["model"]) or real(**kw))
+    monkeypatch.chdir(tmp_path)
+    out = str(tmp_path / "cmp")
+    comparison = Comparison("ml-100k-msr", ["DeepFM", "DeepFM[llm=smollm2]", "DeepFM[embedding_size=8]"], seeds=1,
+                            lr_grid=[0.01], out=out, epochs=1, data_path=data_dir, extra=TINY)
+    assert comparison.twin("DeepFM[llm=smollm2]", 2020, 0.01) is None  # nothing run yet
+    table = comparison.run()
+    assert trained == ["DeepFM", "DeepFM"]  # the plain label and the other embedding size; not the twin
+    got = {r["model"]: r for r in rows(os.path.join(out, "runs.csv"))}
+    twin = got["DeepFM[llm=smollm2]"]
+    assert twin["reused_from"] == "DeepFM" and got["DeepFM"].get("reused_from", "") == ""
+    assert twin["test_auc"] == got["DeepFM"]["test_auc"] and twin["config_hash"] == got["DeepFM"]["config_hash"]
+    assert got["DeepFM[embedding_size=8]"]["config_hash"] != got["DeepFM"]["config_hash"]
+    assert sorted(os.listdir(os.path.join(out, "runs"))) == sorted(
+        run_file_name(label, 0.01, 2020) for label in got)
+    assert "| DeepFM[llm=smollm2] | 0.01 |" in table
+    # a second run of the comparison finds every row as its own (nothing trained, nothing copied again)
+    trained.clear()
+    assert Comparison("ml-100k-msr", ["DeepFM", "DeepFM[llm=smollm2]"], seeds=1, lr_grid=[0.01], out=out, epochs=1,
+                      data_path=data_dir, extra=TINY).run() and trained == []
 
 
 def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypatch):
