@@ -21,10 +21,19 @@ RecBole sets numpy aliases (np.long,   :func:`ensure_numpy_aliases`: ``load_data
 np.float, ...) in ``Config.__init__``; Config from a checkpoint (``__init__`` never runs), so a fresh
 its models use them (np.long in       process that only loads a checkpoint would fail with
 ContextRecommender)                    ``AttributeError: np.long``; we set the same aliases first.
+RecBole's SINE model                   :func:`import_recbole`: every import of RecBole's model modules by
+(``sequential_recommender/sine.py``)   this package (the registry, the TSLRec variants) goes through it
+calls ``torch.autograd.                and puts the anomaly mode back as it was. Anomaly detection records
+set_detect_anomaly(True)`` at import   a traceback per operation and checks every gradient: it left every
+                                       later training in the process (ours, stock RecBole's) ~10x slower
+                                       on small models, with the same numbers.
 =====================================  ==================================================================
 
 Nothing here edits or monkey-patches the installed ``recbole`` package.
 """
+import contextlib
+import importlib
+
 import numpy as np
 import torch
 
@@ -48,3 +57,22 @@ def torch_load(path, map_location="cpu"):
     checkpoints you trust (they are pickles).
     """
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+@contextlib.contextmanager
+def anomaly_mode_kept():
+    """Whatever runs inside (importing RecBole's model modules, or ``importlib.util.find_spec`` of one, which
+    imports its parent packages) leaves torch's anomaly mode (and its NaN check) as it was: RecBole's
+    ``sequential_recommender/sine.py`` calls ``torch.autograd.set_detect_anomaly(True)`` at import. A caller who
+    turned it on keeps it."""
+    enabled, check_nan = torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()
+    try:
+        yield
+    finally:
+        torch.autograd.set_detect_anomaly(enabled, check_nan=check_nan)
+
+
+def import_recbole(module):
+    """``importlib.import_module(module)`` for RecBole's modules, inside :func:`anomaly_mode_kept`."""
+    with anomaly_mode_kept():
+        return importlib.import_module(module)

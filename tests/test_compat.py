@@ -61,3 +61,27 @@ def test_checkpoint_loads_in_a_fresh_process(data_dir, workdir):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=workdir)
     assert "OK DeepFM" in out.stdout, out.stderr[-2000:]
+
+
+def test_resolving_models_leaves_torch_anomaly_mode_as_it_was():
+    """RecBole's sequential_recommender/sine.py turns on autograd anomaly detection when imported (every later
+    backward pass ~10x slower); resolving any model through our registry must not, and must not turn off a mode the
+    caller chose. Fresh processes: the import side effect runs once per process."""
+    def fresh(code):
+        out = subprocess.run([sys.executable, "-c", "import torch\n" + code], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.split()
+
+    # the premise: RecBole's own import does it
+    assert fresh("import recbole.model.sequential_recommender\nprint(torch.is_anomaly_enabled())") == ["True"]
+    resolve = ("from recbole_llm4msr.registry import get_model, recbole_model_names\n"
+               "for name in ('MMoE_LLM4MSR', 'SASRec_TSLRec', 'GRU4Rec_TSLRec', 'SASRec', 'SINE', 'DeepFM', "
+               "'LightGCN'):\n"
+               "    get_model(name)\n"
+               "    print(torch.is_anomaly_enabled())\n"
+               "recbole_model_names()\n"
+               "print(torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())\n")
+    assert fresh(resolve) == ["False"] * 7 + ["False", "True"]
+    chosen = fresh("torch.autograd.set_detect_anomaly(True, check_nan=False)\n" + resolve)
+    assert chosen == ["True"] * 7 + ["True", "False"]

@@ -96,9 +96,9 @@ def tslrec_variant(backbone):
 
 
 def _stock(name):
-    from recbole.model import sequential_recommender
+    from recbole_llm4msr.compat import import_recbole
 
-    return getattr(sequential_recommender, name)
+    return getattr(import_recbole("recbole.model.sequential_recommender"), name)
 
 
 SASRec_TSLRec = tslrec_variant(_stock("SASRec"))
