@@ -42,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import traceback
+from collections import Counter
 
 from tqdm import tqdm
 
@@ -305,7 +306,7 @@ class Comparison:
         replaced) and those rows' result JSONs. Whether a row counts is decided as always, by its config hash.
         Rows of other labels stay where they are; how many, per label, is in ``self.merge_left_out``. Returns the
         number of rows taken."""
-        taken, left_out = 0, {}
+        taken, left_out = 0, Counter()
         for folder in folders:
             source = os.path.join(folder, "runs.csv")
             if not os.path.isfile(source):
@@ -313,8 +314,8 @@ class Comparison:
             names = set()
             with open(source, newline="") as f:
                 for row in csv.DictReader(f):
-                    if row.get("model") not in self.models:
-                        left_out[row.get("model")] = left_out.get(row.get("model"), 0) + 1
+                    if row["model"] not in self.models:
+                        left_out[row["model"]] += 1
                         continue
                     self._add(row)
                     taken += 1
@@ -324,7 +325,7 @@ class Comparison:
                 os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
                 for name in sorted(names & set(os.listdir(runs))):
                     shutil.copy2(os.path.join(runs, name), os.path.join(self.out, "runs", name))
-        self.merge_left_out = left_out
+        self.merge_left_out = dict(left_out)
         self._write()  # once, not once per row
         return taken
 
@@ -376,11 +377,15 @@ class Comparison:
                                       for kept in itertools.combinations(droppable, n))
         return self._hashes[key]
 
+    @staticmethod
+    def _finished(row, seed, lr):
+        return row["seed"] == str(seed) and float(row["learning_rate"]) == float(lr) and row["status"] == "ok"
+
     def done(self, label, seed, lr):
         """The finished row of (label, seed, rate) whose config hash matches the current config, or None."""
         for r in self.rows:
-            if r["model"] == label and r["seed"] == str(seed) and float(r["learning_rate"]) == float(lr) \
-                    and r["status"] == "ok" and r.get("config_hash") in self.config_hashes(label, seed, lr):
+            if r["model"] == label and self._finished(r, seed, lr) \
+                    and r.get("config_hash") in self.config_hashes(label, seed, lr):
                 return r
         return None
 
@@ -393,8 +398,7 @@ class Comparison:
         except Exception:  # noqa: BLE001  (a config that cannot be built: the run records why, as for any crash)
             return None
         for r in self.rows:
-            if r["model"] != label and r["seed"] == str(seed) and float(r["learning_rate"]) == float(lr) \
-                    and r["status"] == "ok" and r.get("config_hash") in hashes:
+            if r["model"] != label and self._finished(r, seed, lr) and r.get("config_hash") in hashes:
                 return r
         return None
 
@@ -411,7 +415,7 @@ class Comparison:
             if os.path.isfile(source):
                 shutil.copy2(source, os.path.join(self.out, "runs", run_file_name(label, lr, seed)))
             self._record(row)
-            return {k: "" if v is None else str(v) for k, v in row.items()}
+            return row  # every value a string already (a recorded row's)
         work = tempfile.mkdtemp(prefix="llm4msr-compare-")
         row = {"model": label, "phase": phase, "seed": seed, "learning_rate": lr}
         cwd = os.getcwd()

@@ -21,9 +21,9 @@ RecBole sets numpy aliases (np.long,   :func:`ensure_numpy_aliases`: ``load_data
 np.float, ...) in ``Config.__init__``; Config from a checkpoint (``__init__`` never runs), so a fresh
 its models use them (np.long in       process that only loads a checkpoint would fail with
 ContextRecommender)                    ``AttributeError: np.long``; we set the same aliases first.
-RecBole's SINE model                   :func:`import_recbole`: every import of RecBole's model modules by
-(``sequential_recommender/sine.py``)   this package (the registry, the TSLRec variants) goes through it
-calls ``torch.autograd.                and puts the anomaly mode back as it was. Anomaly detection records
+RecBole's SINE model                   :func:`anomaly_mode_kept`: every import of RecBole's model modules by
+(``sequential_recommender/sine.py``)   this package (the registry, the TSLRec variants) runs inside it,
+calls ``torch.autograd.                which puts the anomaly mode back as it was. Anomaly detection records
 set_detect_anomaly(True)`` at import   a traceback per operation and checks every gradient: it left every
                                        later training in the process (ours, stock RecBole's) ~10x slower
                                        on small models, with the same numbers.
@@ -32,7 +32,6 @@ set_detect_anomaly(True)`` at import   a traceback per operation and checks ever
 Nothing here edits or monkey-patches the installed ``recbole`` package.
 """
 import contextlib
-import importlib
 
 import numpy as np
 import torch
@@ -70,9 +69,3 @@ def anomaly_mode_kept():
         yield
     finally:
         torch.autograd.set_detect_anomaly(enabled, check_nan=check_nan)
-
-
-def import_recbole(module):
-    """``importlib.import_module(module)`` for RecBole's modules, inside :func:`anomaly_mode_kept`."""
-    with anomaly_mode_kept():
-        return importlib.import_module(module)

@@ -9,7 +9,7 @@ import inspect
 
 from recbole.utils import ModelType
 
-from recbole_llm4msr.compat import anomaly_mode_kept, import_recbole
+from recbole_llm4msr.compat import anomaly_mode_kept
 
 # Stock RecBole model families searched after ours, in RecBole's order. exlib (XGBoost, LightGBM) is only tried
 # for its own two names, so that an unknown name never imports lightgbm.
@@ -48,7 +48,8 @@ def recbole_model_names():
 
     names = set()
     for sub in _RECBOLE_SUBMODULES:
-        module = import_recbole(f"recbole.model.{sub}")
+        with anomaly_mode_kept():  # sequential_recommender imports SINE
+            module = importlib.import_module(f"recbole.model.{sub}")
         for name, obj in vars(module).items():
             if inspect.isclass(obj) and issubclass(obj, AbstractRecommender):
                 names.add(name)
@@ -73,16 +74,15 @@ def get_model(model_name):
         _EXTRA_MODELS[model_name] = tslrec_variant(stock)
         return _EXTRA_MODELS[model_name]
     module_name = model_name.lower()
-    for sub in _RECBOLE_SUBMODULES:
-        path = f"recbole.model.{sub}.{module_name}"
-        with anomaly_mode_kept():  # find_spec imports the parent packages (sequential_recommender: SINE)
-            found = importlib.util.find_spec(path) is not None
-        if found:
-            module = import_recbole(path)
-            if hasattr(module, model_name):
-                return getattr(module, model_name)
+    with anomaly_mode_kept():  # find_spec and import_module import the parent packages (sequential_recommender: SINE)
+        for sub in _RECBOLE_SUBMODULES:
+            path = f"recbole.model.{sub}.{module_name}"
+            if importlib.util.find_spec(path) is not None:
+                module = importlib.import_module(path)
+                if hasattr(module, model_name):
+                    return getattr(module, model_name)
     if module_name in _RECBOLE_EXLIB and model_name == _RECBOLE_EXLIB[module_name]:
-        return getattr(import_recbole(f"recbole.model.exlib_recommender.{module_name}"), model_name)
+        return getattr(importlib.import_module(f"recbole.model.exlib_recommender.{module_name}"), model_name)
     raise ValueError(
         f"Unknown model '{model_name}'. Names are case-sensitive.\n"
         f"  recbole-llm4msr models: {', '.join(our_model_names()) or '(none)'}\n"

@@ -7,13 +7,13 @@ import pytest
 
 from recbole_llm4msr.compare import (
     Comparison,
-    run_file_name,
     baselines,
     corrected,
     family,
     mark,
     paired_test,
     parse_label,
+    run_file_name,
     significant,
     split_models,
 )
@@ -299,7 +299,7 @@ def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypat
 def test_merging_takes_only_the_labels_asked_for(tmp_path, monkeypatch, capsys):
     """A source folder may hold other labels' runs (e.g. another table's): only the --models labels' rows and result
     files are taken; the rest is named, not copied."""
-    from recbole_llm4msr.compare import FIELDS, main, run_file_name
+    from recbole_llm4msr.compare import FIELDS, main
 
     source = tmp_path / "source"
     (source / "runs").mkdir(parents=True)

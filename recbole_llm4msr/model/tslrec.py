@@ -96,9 +96,11 @@ def tslrec_variant(backbone):
 
 
 def _stock(name):
-    from recbole_llm4msr.compat import import_recbole
+    from recbole_llm4msr.compat import anomaly_mode_kept
 
-    return getattr(import_recbole("recbole.model.sequential_recommender"), name)
+    with anomaly_mode_kept():  # RecBole's SINE turns autograd's anomaly mode on at import
+        from recbole.model import sequential_recommender
+    return getattr(sequential_recommender, name)
 
 
 SASRec_TSLRec = tslrec_variant(_stock("SASRec"))
