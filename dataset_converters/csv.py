@@ -19,6 +19,7 @@ column plus text columns (title, category, ...) written to ``NAME.item`` for the
 model features.
 """
 import argparse
+import re
 
 import numpy as np
 import pandas as pd
@@ -63,16 +64,54 @@ def _per_key_table(df, key, cols, source, kind):
     return table.reset_index(drop=True)
 
 
-def _refuse_nul_bytes(file, block=1 << 24):
-    """pandas silently cuts a value at a NUL byte (two ids would become one): refuse such files."""
-    offset = 0
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _refuse_unsafe_bytes(file, block=1 << 24):
+    """Refuse what pandas would silently misread. A NUL byte: pandas cuts the value there (two ids would become one).
+    A bare carriage return outside quotes in a file whose lines end with ``\n``: a CSV reader takes it for a line
+    break, so an id such as ``"\r0"`` (written unquoted by pandas' ``to_csv``) comes back as ``"0"`` and a value
+    ending a row early shifts the rest. A ``\r`` inside a quoted value, CRLF line ends and a file that uses ``\r``
+    alone for every line end (old Mac) read correctly and pass. Needs an ASCII-compatible encoding."""
+    offset, quotes, lines, first_cr, saw_lf, tail = 0, 0, 0, None, False, b""
     with open(file, "rb") as f:
         while chunk := f.read(block):
             pos = chunk.find(b"\x00")
             if pos >= 0:
                 raise ConversionError(f"{file}: NUL byte at byte offset {offset + pos}; the file is binary, corrupt or "
                                       f"UTF-16 (then pass --encoding=utf-16)")
-            offset += len(chunk)
+            chunk, start = tail + chunk, offset - len(tail)
+            tail = chunk[-1:] if chunk.endswith(b"\r") else b""  # is it CRLF? the next block decides
+            body = chunk[: len(chunk) - len(tail)]
+            if first_cr is None:
+                for m in _BARE_CR.finditer(body):
+                    if (quotes + body.count(b'"', 0, m.start())) % 2 == 0:  # outside a quoted value
+                        first_cr = (start + m.start(), lines + body.count(b"\n", 0, m.start()) + 1)
+                        break
+            quotes += body.count(b'"')
+            lines += body.count(b"\n")
+            saw_lf = saw_lf or b"\n" in body
+            offset = start + len(chunk)
+    # a trailing bare \r at the very end of the file only ends the last line
+    if first_cr is not None and saw_lf:
+        at, line = first_cr
+        raise ConversionError(
+            f"{file}: a bare carriage return (\\r) outside quotes at byte offset {at} (line {line}) in a file whose "
+            f"lines end with \\n. A CSV reader takes it for a line break, which would cut or shift that row (a value "
+            f"such as '\\r0' would come back as '0'). Quote values that contain \\r (pandas: "
+            f"to_csv(..., quoting=csv.QUOTE_ALL)), remove the \\r, or convert the line ends to one style")
+
+
+def _read_csv(file, **kwargs):
+    """``pandas.read_csv`` with errors that name the file and say what to do."""
+    try:
+        return pd.read_csv(file, dtype=str, keep_default_na=False, **kwargs)
+    except UnicodeDecodeError as e:
+        raise ConversionError(f"{file}: not valid {kwargs.get('encoding', 'utf-8')} ({e}); pass the file's encoding "
+                              f"(--encoding)") from None
+    except pd.errors.ParserError as e:
+        raise ConversionError(f"{file}: not a well-formed CSV ({str(e).strip()}); check the separator (--sep) and that values "
+                              f"containing it are quoted") from None
 
 
 def sample_negatives(pos, k, seed, source):
@@ -115,12 +154,10 @@ def convert(file, out_dir, name, user_col, item_col, label_col, scenario_col, fe
             seed=2020, overwrite=False, encoding="utf-8", negatives=0, negative_seed=2020, split="random",
             item_text_cols=None, order_col=None):
     order_col = order_col or time_col
-    if encoding.lower().replace("-", "") in ("utf8", "utf8sig", "latin1", "ascii", "cp1252"):
-        _refuse_nul_bytes(file)
-    try:
-        raw = pd.read_csv(file, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
-    except UnicodeDecodeError as e:
-        raise ConversionError(f"{file}: not valid {encoding} ({e}); pass the file's encoding")
+    ascii_compatible = encoding.lower().replace("-", "") in ("utf8", "utf8sig", "latin1", "ascii", "cp1252")
+    if ascii_compatible:
+        _refuse_unsafe_bytes(file)
+    raw = _read_csv(file, sep=sep, na_values=[""], encoding=encoding)
     base = [user_col, item_col, scenario_col] + ([label_col] if label_col else [])
     _require(raw, base, file, "--user_col/--item_col/--label_col/--scenario_col")
     if not label_col and int(negatives or 0) < 1:
@@ -173,7 +210,9 @@ def convert(file, out_dir, name, user_col, item_col, label_col, scenario_col, fe
     user, item = tables["user"], tables["item"]
     text_cols = []
     if item_file:
-        text = pd.read_csv(item_file, dtype=str, keep_default_na=False, encoding=encoding)
+        if ascii_compatible:
+            _refuse_unsafe_bytes(item_file)
+        text = _read_csv(item_file, encoding=encoding)
         _require(text, [item_col], item_file, "--item_col")
         text = text.rename(columns={item_col: "item_id"})
         if text["item_id"].duplicated().any():

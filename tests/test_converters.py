@@ -107,6 +107,45 @@ def test_csv_errors_name_the_problem(tmp_path):
         csv_conv.convert(good, str(tmp_path / "o3"), "t", "u", "i", "y", "s", user_feature_cols=["i"])
 
 
+def _ids(path):
+    return sorted(pd.concat([writer.read_atomic(os.path.join(path, f"{os.path.basename(path)}.{part}.inter"))
+                             for part in ("train", "valid", "test")])["user_id"])
+
+
+def test_csv_line_ends_are_read_right_or_refused(tmp_path):
+    """A bare carriage return outside quotes would be read as a line break (pandas writes '\\r0' unquoted and reads
+    it back as '0'): refused with its byte offset and line. CRLF files, a \\r inside quotes, and NUL bytes too."""
+    rows = _tiny_rows()
+    body = ("u,i,y,s\n" + "\n".join(rows) + "\n").encode()
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(body.replace(b"\n", b"\r\n"))
+    path, _ = csv_conv.convert(str(crlf), str(tmp_path / "o1"), "t", "u", "i", "y", "s")
+    assert _ids(path) == sorted(r.split(",")[0] for r in rows)  # no id keeps a stray \r
+    bare = tmp_path / "bare.csv"
+    bare.write_bytes(body + b"\r0,3,1,a\n")
+    line = len(rows) + 2
+    with pytest.raises(ConversionError, match=rf"bare.csv: a bare carriage return .* byte offset {len(body)} "
+                                              rf"\(line {line}\).*'\\r0' would come back as '0'.*quot"):
+        csv_conv.convert(str(bare), str(tmp_path / "o2"), "t", "u", "i", "y", "s")
+    # the same \r split over two read blocks: the \r alone at a block's end is not taken for a CRLF
+    with pytest.raises(ConversionError, match=rf"byte offset {len(body)} "):
+        csv_conv._refuse_unsafe_bytes(str(bare), block=len(body) + 1)
+    for block in (len(body), len(body) - 1, 7):  # a CRLF split across blocks is still a CRLF
+        csv_conv._refuse_unsafe_bytes(str(crlf), block=block)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(body + b'"x\ry",3,1,a\n')  # a \r inside a quoted id: read as written, then refused by name
+    with pytest.raises(ConversionError, match=r"user_id.*(tab|line|carriage|\\r)"):
+        csv_conv.convert(str(quoted), str(tmp_path / "o3"), "t", "u", "i", "y", "s")
+    long_row = tmp_path / "long.csv"
+    long_row.write_bytes(body + b"1,2,1,a,extra\n")
+    with pytest.raises(ConversionError, match=r"long.csv: not a well-formed CSV .*--sep"):
+        csv_conv.convert(str(long_row), str(tmp_path / "o4"), "t", "u", "i", "y", "s")
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(body + b"1\x002,3,1,a\n")
+    with pytest.raises(ConversionError, match=rf"nul.csv: NUL byte at byte offset {len(body) + 1}"):
+        csv_conv.convert(str(nul), str(tmp_path / "o5"), "t", "u", "i", "y", "s")
+
+
 def test_existing_dataset_needs_overwrite(tmp_path):
     src = _tiny_csv(tmp_path, _tiny_rows())
     csv_conv.convert(src, str(tmp_path), "t", "u", "i", "y", "s")

@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dataset_converters import csv as csv_conv
@@ -54,6 +54,8 @@ token = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)
 @FAST
 @given(st.lists(st.tuples(token, token, st.sampled_from(["0", "1", "1.0", "0.0"]), st.sampled_from(["s1", "s2"])),
                 min_size=1, max_size=60))
+@example([("\r0", "a", "1", "s1")])  # pandas writes a \r unquoted; read back it was a line break ('0')
+@example([("x", "\r", "0", "s2"), ("y", "b", "1", "s1")])  # ... or a row cut in two
 def test_csv_converter_keeps_every_row_or_fails_clearly(rows):
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "in.csv")
