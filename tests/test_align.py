@@ -725,6 +725,33 @@ def test_a_time_budget_stops_every_ddp_rank_at_the_same_step_and_the_manifest_sa
     assert "nothing to do" in again.stderr and json.loads(again.stdout.strip().splitlines()[-1])["steps"] == 1
 
 
+def _budget_rank(rank, init, seconds, out):
+    import torch.distributed as dist
+
+    from recbole_llm4msr.align.finetune import _past_budget
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        verdicts = [_past_budget(s[rank], 3.0, 2, torch.device("cpu")) for s in seconds]
+    finally:
+        dist.destroy_process_group()
+    with open(f"{out}.{rank}", "w") as f:
+        json.dump(verdicts, f)
+
+
+def test_the_time_budget_stops_every_rank_when_any_one_rank_is_past_it(tmp_path):
+    """The budget is decided together: one rank past it (its clock ran slower or its shard was longer) stops both,
+    or one rank would wait forever in the next step's gradient all-reduce. The torchrun test above has both ranks
+    past a 1e-6 s budget at once, which passes without the all-reduce."""
+    import torch.multiprocessing as mp
+
+    seconds = [(5.0, 1.0), (1.0, 5.0), (1.0, 2.0), (4.0, 3.0)]  # (rank 0, rank 1) seconds; the budget is 3 s
+    out = str(tmp_path / "verdict")
+    mp.spawn(_budget_rank, args=(f"file://{tmp_path / 'rendezvous'}", seconds, out), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert json.load(open(f"{out}.{rank}")) == [True, True, False, True]
+
+
 def test_the_ceiling_benchmark_fits_on_training_positives_and_counts_popularity_as_the_evaluation_does(builder):
     from benchmarks.align_ceiling import cross_fitted, features, training_cases
     from recbole_llm4msr.align.evaluate import popularity_counts
