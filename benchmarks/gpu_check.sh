@@ -18,7 +18,7 @@
 # The caches go to $RECBOLE_LLM4MSR_CACHE (default OUT_DIR/cache).
 set -u
 . "$(dirname "$0")/gpu_lib.sh"  # lease_start, left, step, wait_for, environment
-lease_start gpu_check.sh "" "${@:1:2}"  # no lanes: everything runs
+lease_start gpu_check.sh "" "$@"  # no lanes: everything runs (a third argument is an error)
 BIN=$(dirname "$(command -v llm4msr-compare)")
 
 environment

@@ -4,7 +4,9 @@
 
 lease_start() {  # lease_start SCRIPT DEFAULT_LANES OUT_DIR [SECONDS] [LANES]: the command line of a lease script
   # (a ${3:?} inside $( ) would end only the subshell: the script would go on writing to /)
-  [ -n "${3:-}" ] || { echo "usage: $1 OUT_DIR [SECONDS] [LANES]" >&2; exit 2; }
+  local usage="usage: $1 OUT_DIR [SECONDS]${2:+ [LANES: a comma list of $2]}"
+  [ -n "${3:-}" ] || { echo "$usage" >&2; exit 2; }
+  [ -n "$2" ] || [ -z "${5:-}" ] || { echo "$1 has no lanes (everything runs): '$5' given; $usage" >&2; exit 2; }
   OUT=$(mkdir -p "$3" && cd "$3" && pwd) || exit 2
   BUDGET=${4:-540}
   LANES=",${5:-$2},"
