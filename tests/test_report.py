@@ -242,3 +242,40 @@ def test_auto_normalisation_picks_the_best_probe_keeps_its_choice_and_prefers_no
     assert tie["chosen"] == "none" and set(tie["auc"].values()) == {0.5} and tie["k"] == 5
     with pytest.raises(ValueError, match="some of none, standardize, whiten"):
         choose_norm(fake, files, norms=("auto",))
+
+
+def test_the_profile_knowledge_control_is_a_store_a_run_accepts_holding_the_profile(data_dir, store, tmp_path):
+    """benchmarks/profile_knowledge.py: the no-LLM profile (TF-IDF, truncated SVD) as a store beside the source --
+    the source's scenarios and data fingerprint, its own key, users' vectors that are the profile's SVD (and place
+    users who like the same items together better than random vectors), reused when asked again."""
+    from sklearn.decomposition import TruncatedSVD
+
+    from benchmarks.profile_knowledge import probe, profile_store
+    from recbole_llm4msr.knowledge.extract import check_store
+
+    spec = make_spec(data_dir)
+    source = check_store(store, spec)
+    files = DatasetFiles.from_spec(spec)
+    with pytest.raises(ValueError, match=rf"--dim 16: .*{source.dim}-d.*use --dim {source.dim}"):
+        profile_store(source, files, 16, str(tmp_path / "cache"))
+    dim = source.dim
+    path, info = profile_store(source, files, dim, str(tmp_path / "cache"))
+    made = check_store(path, spec)  # the data fingerprint is the source's: a run takes it as knowledge_store
+    assert made.path != source.path and made.header["model"] == f"no-LLM-profile-svd{dim}" and info["dim"] == dim
+    assert made.fingerprint["llm"] != source.fingerprint["llm"] and made.dim == dim
+    assert made.ids("user") == source.ids("user") and made.ids("scenario") == source.ids("scenario")
+    np.testing.assert_allclose(np.asarray(made.vectors("scenario"), dtype=np.float32),
+                               np.asarray(source.vectors("scenario"), dtype=np.float32), rtol=1e-3)
+    users = list(source.ids("user"))
+    expected = TruncatedSVD(dim, random_state=0).fit_transform(
+        profile_vectors(users, files.train_interactions(), files.item_texts()))
+    got = np.asarray(made.vectors("user"), dtype=np.float32)
+    np.testing.assert_allclose(np.abs(got), np.abs(expected), rtol=1e-3, atol=1e-3)  # SVD signs may flip
+    again, info_again = profile_store(source, files, dim, str(tmp_path / "cache"))
+    assert again == path and info_again == info
+    aucs = probe(path, files)
+    assert set(aucs) == {"sparse profile", "svd none", "svd standardize", "svd whiten"}
+    random = report.neighbour_scores(users, np.random.default_rng(0).standard_normal((len(users), dim)),
+                                     files.train_interactions(), (valid := files.split_interactions("valid"))[
+                                         valid["user"].isin(set(users))])
+    assert aucs["svd none"] > report.auc(valid[valid["user"].isin(set(users))]["label"], random)

@@ -1,0 +1,129 @@
+"""A positive control for LLM4MSR: the no-LLM profile as its knowledge.
+
+The neighbour probe's reference is a no-LLM profile (TF-IDF of a user's training positives and their item words).
+This writes that profile, reduced to the source store's width by truncated SVD (fitted on the store's training users),
+as the user vectors of a knowledge store next to the default one -- same dataset fingerprint, same scenario vectors,
+its own ``llm`` fingerprint part (``no-LLM profile``) -- so that ``llm4msr-compare ... --set knowledge_store=PATH``
+runs LLM4MSR and its shuffled control on it. The question it answers: if the knowledge were exactly as informative
+as the bag of items the probe measures against, would LLM4MSR beat its plain backbone and its control? (A limit of
+the fusion and the data, or of the LLM's vectors?)
+
+    python benchmarks/profile_knowledge.py --dataset amazon-art-office [--source STORE]
+
+Prints the store path and writes ``profile-knowledge.json`` in it: the probe AUC of the dense vectors (as a run
+sees them under each ``knowledge_norm``) beside the sparse profile's, the SVD's explained variance and the time.
+Reads the training and validation splits only. ``--source`` is the store whose scenario vectors and data
+fingerprint are taken (default: the dataset's default knowledge store, built if missing).
+"""
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
+from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
+from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
+from recbole_llm4msr.knowledge.fingerprint import store_key, text_digest  # noqa: E402
+from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, population_transform  # noqa: E402
+from recbole_llm4msr.knowledge.report import auc, neighbour_scores, profile_vectors  # noqa: E402
+
+logger = logging.getLogger("profile_knowledge")
+MODEL_NAME = "no-LLM-profile"
+
+
+def profile_store(source, files, dim, cache_dir, seed=0):
+    """Write (or find) the store of ``source``'s users with SVD-``dim`` profile vectors; returns (path, info)."""
+    from sklearn.decomposition import TruncatedSVD
+
+    if dim != source.dim:
+        raise ValueError(f"--dim {dim}: the scenario vectors are taken from {source.path} ({source.dim}-d) and a store "
+                         f"has one width; use --dim {source.dim} (the default)")
+    users = list(source.ids("user"))
+    fingerprint = dict(source.fingerprint, llm=text_digest({"profile": "tfidf items+words", "svd": dim, "seed": seed}),
+                       mode="profile", pooling=None, dtype="float32")
+    path = kstore.store_path(cache_dir, source.header["dataset"], f"{MODEL_NAME}-svd{dim}", "profile",
+                             store_key(fingerprint))
+    if kstore.is_complete(path):
+        return path, json.load(open(os.path.join(path, "profile-knowledge.json")))["svd"]
+    start = time.perf_counter()
+    train = files.train_interactions()
+    sparse = profile_vectors(users, train, files.item_texts())
+    if dim >= min(sparse.shape):
+        raise ValueError(f"--dim {dim} must be below the profile's rank bound {min(sparse.shape)}")
+    svd = TruncatedSVD(dim, random_state=seed)
+    dense = svd.fit_transform(sparse).astype(np.float32)
+    shutil.rmtree(f"{path}.work", ignore_errors=True)  # a killed run's chunks: cheap to make again (seconds)
+    writer = kstore.ShardWriter(path)
+    scen_ids = list(source.ids("scenario"))
+    writer.write_chunk("scenario", scen_ids, np.asarray(source.vectors("scenario"), dtype=np.float32),
+                       [{"kind": "scenario", "id": s, "prompt": None, "text": None} for s in scen_ids])
+    writer.write_chunk("user", users, dense,
+                       [{"kind": "user", "id": u, "prompt": None, "text": None} for u in users])
+    writer.mark_done({"num_shards": 1, "shard_id": 0})
+    header = {k: v for k, v in source.header.items() if k not in ("kinds", "hidden_size", "dtype", "created",
+                                                                  "geometry", "format")}
+    header.update(model=f"{MODEL_NAME}-svd{dim}", llm="none (TF-IDF profile + truncated SVD)", mode="profile",
+                  user_vector="profile", pooling=None, llm_dtype="float32", fingerprint=fingerprint,
+                  profile_source=source.path)
+    kstore.merge(path, header, {"scenario": scen_ids, "user": users})
+    info = {"dim": dim, "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4),
+            "seconds": round(time.perf_counter() - start, 1), "users": len(users)}
+    atomic_write_json(os.path.join(path, "profile-knowledge.json"), {"svd": info}, indent=2)
+    return path, info
+
+
+def probe(path, files, k=20):
+    """The neighbour probe of the store's vectors under each normalisation, and of the sparse profile."""
+    store = kstore.KnowledgeStore(path)
+    users = list(store.ids("user"))
+    vectors = np.asarray(store.vectors("user"), dtype=np.float32)
+    train, valid = files.train_interactions(), files.split_interactions("valid")
+    known = valid[valid["user"].isin(set(users))]
+    out = {"sparse profile": auc(known["label"], neighbour_scores(users, profile_vectors(users, train,
+                                                                                          files.item_texts()),
+                                                                  train, known, k))}
+    for norm in NORMS:
+        x = vectors if norm == "none" else apply_transform(vectors, population_transform(vectors, norm))
+        out[f"svd {norm}"] = auc(known["label"], neighbour_scores(users, x, train, known, k))
+        logger.info(f"probe {norm}: {out[f'svd {norm}']}")
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="amazon-art-office")
+    p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
+    p.add_argument("--source", default=None, help="store to take scenarios and fingerprint from (default: built)")
+    p.add_argument("--dim", type=int, default=None, help="default and only choice: the source store's width")
+    p.add_argument("--cache", default=None, help="cache folder (default: the source store's cache)")
+    p.add_argument("--k", type=int, default=20)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+    from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+
+    spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path,
+                         settings=dataset_settings(args.dataset, args.data_path))
+    source = args.source or build_knowledge(spec)["cache"]
+    source = check_store(source, spec)
+    files = DatasetFiles.from_spec(spec)
+    cache = args.cache or os.path.dirname(os.path.dirname(source.path))
+    path, info = profile_store(source, files, args.dim or source.dim, cache)
+    logger.info(f"profile store {path}: {info}")
+    check_store(path, spec)  # a run will accept it
+    result = {"svd": info, "probe_auc": probe(path, files, args.k), "store": path, "source": source.path}
+    atomic_write_json(os.path.join(path, "profile-knowledge.json"), result, indent=2)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
