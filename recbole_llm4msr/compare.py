@@ -304,9 +304,11 @@ class Comparison:
         """Take the runs of other comparison folders (e.g. labels run in parallel, one folder per process) into this
         one: their ``runs.csv`` rows of this comparison's labels (a row of the same model, seed and rate is
         replaced) and those rows' result JSONs. Whether a row counts is decided as always, by its config hash.
-        Rows of other labels stay where they are; how many, per label, is in ``self.merge_left_out``. Returns the
-        number of rows taken."""
-        taken, left_out = 0, Counter()
+        Rows of other labels stay where they are; how many, per label, is in ``self.merge_left_out``. A row of
+        another config of a label (e.g. the same label run with another ``--set``) is kept in ``runs.csv`` as any
+        such row is, but its result file is not copied: it has the same name as the current config's run and would
+        replace it (how many, per label: ``self.merge_other_configs``). Returns the number of rows taken."""
+        taken, left_out, other_configs = 0, Counter(), Counter()
         for folder in folders:
             source = os.path.join(folder, "runs.csv")
             if not os.path.isfile(source):
@@ -319,13 +321,17 @@ class Comparison:
                         continue
                     self._add(row)
                     taken += 1
-                    names.add(run_file_name(row["model"], float(row["learning_rate"]), int(row["seed"])))
+                    seed, lr = int(row["seed"]), float(row["learning_rate"])
+                    if row.get("config_hash") in self.config_hashes(row["model"], seed, lr):
+                        names.add(run_file_name(row["model"], lr, seed))
+                    else:
+                        other_configs[row["model"]] += 1
             runs = os.path.join(folder, "runs")
             if os.path.isdir(runs):
                 os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
                 for name in sorted(names & set(os.listdir(runs))):
                     shutil.copy2(os.path.join(runs, name), os.path.join(self.out, "runs", name))
-        self.merge_left_out = dict(left_out)
+        self.merge_left_out, self.merge_other_configs = dict(left_out), dict(other_configs)
         self._write()  # once, not once per row
         return taken
 
@@ -706,6 +712,10 @@ def main(argv=None):
         if comparison.merge_left_out:
             print("left out (labels not in --models): " + ", ".join(
                 f"{label} ({n} run(s))" for label, n in sorted(comparison.merge_left_out.items())), file=sys.stderr)
+        if comparison.merge_other_configs:
+            print("rows of other configs kept in runs.csv without their result files: " + ", ".join(
+                f"{label} ({n} run(s))" for label, n in sorted(comparison.merge_other_configs.items())),
+                file=sys.stderr)
     print(comparison.report() if args.report_only or args.merge else comparison.run())
     return 0
 

@@ -1,5 +1,6 @@
 """llm4msr-compare: significance marker, the tiny grid's outputs, resume and crash handling."""
 import csv
+import json
 import os
 import sys
 
@@ -294,6 +295,36 @@ def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypat
     assert [(r["config_hash"], r["test_auc"]) for r in comparison.rows] == [("aaaaaaaaaaaa", "0.71")]
     comparison.merge([other])
     assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.71" and len(comparison.rows) == 2
+
+
+def test_merging_never_replaces_a_result_file_with_another_configs(tmp_path, monkeypatch, capsys):
+    """The same label run under another config (another --set, e.g. another knowledge store) has a result file of the
+    same name: merged after the current config's folder, its row is kept in runs.csv but its file is not copied."""
+    from recbole_llm4msr.compare import FIELDS, main
+
+    def folder(name, hash_, auc):
+        path = tmp_path / name
+        (path / "runs").mkdir(parents=True)
+        with open(path / "runs.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+            w.writeheader()
+            w.writerow({"model": "MMoE_LLM4MSR", "phase": "seeds", "seed": "2020", "learning_rate": "0.01",
+                        "status": "ok", "config_hash": hash_, "valid_auc": auc, "test_auc": auc,
+                        "train_s_per_epoch": "1.0", "params": "100"})
+        (path / "runs" / run_file_name("MMoE_LLM4MSR", 0.01, 2020)).write_text(json.dumps({"from": name}))
+        return str(path)
+
+    current, other = folder("current", "aaaaaaaaaaaa", "0.7"), folder("other", "bbbbbbbbbbbb", "0.6")
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    for order in ([current, other], [other, current]):
+        out = tmp_path / f"merged-{order[0][-5:]}"
+        comparison = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(out))
+        assert comparison.merge(order) == 2 and comparison.merge_other_configs == {"MMoE_LLM4MSR": 1}
+        assert sorted(r["config_hash"] for r in rows(str(out / "runs.csv"))) == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+        assert json.load(open(out / "runs" / run_file_name("MMoE_LLM4MSR", 0.01, 2020))) == {"from": "current"}
+    assert main(["--dataset=ml-100k-msr", "--models=MMoE_LLM4MSR", "--seeds=1", "--lr_grid=0.01",
+                 f"--out={tmp_path / 'm2'}", f"--merge={current},{other}"]) == 0
+    assert "without their result files: MMoE_LLM4MSR (1 run(s))" in capsys.readouterr().err
 
 
 def test_merging_takes_only_the_labels_asked_for(tmp_path, monkeypatch, capsys):
