@@ -20,26 +20,34 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
-from recbole_llm4msr.compare import Comparison, corrected, mean_std, paired_test  # noqa: E402
+from recbole_llm4msr.compare import Comparison, _value, corrected, mean_std, paired_test  # noqa: E402
 
 
 def parse_entry(text):
+    """``NAME=FOLDER|RATE[,RATE...]|LABEL[|KEY=VALUE;KEY=VALUE...]``: the last part holds the ``--set`` settings the
+    folder was run with (e.g. ``train_batch_size=8192;knowledge_store=PATH``), which its rows' config hashes cover."""
     try:
         name, rest = text.split("=", 1)
-        folder, grid, label = rest.split("|", 2)
+        folder, grid, label, *more = rest.split("|", 3)
+        extra = {}
+        for item in (more[0].split(";") if more and more[0] else []):
+            key, value = item.split("=", 1)
+            extra[key.strip()] = _value(value.strip())
     except ValueError:
-        raise SystemExit(f"--entry '{text}': expected NAME=FOLDER|RATE[,RATE...]|LABEL")
-    return name, folder, [float(x) for x in grid.split(",")], label
+        raise SystemExit(f"--entry '{text}': expected NAME=FOLDER|RATE[,RATE...]|LABEL[|KEY=VALUE;...]")
+    return name, folder, [float(x) for x in grid.split(",")], label, extra
 
 
-def entry_runs(dataset, folder, grid, label, seeds, epochs):
+def entry_runs(dataset, folder, grid, label, seeds, epochs, extra=None, data_path="dataset/"):
     if not os.path.isfile(os.path.join(folder, "runs.csv")):
         raise SystemExit(f"{folder}: no runs.csv (not a comparison folder)")
-    comparison = Comparison(dataset, [label], seeds, grid, folder, epochs=epochs)
+    comparison = Comparison(dataset, [label], seeds, grid, folder, epochs=epochs, extra=extra or {},
+                            data_path=data_path)
     lr, runs = comparison.best_lr(label), comparison.final_runs(label)
     if len(runs) != seeds:
         raise SystemExit(f"{folder}: '{label}' has {len(runs)} of its {seeds} reported seeds at the chosen rate "
-                         f"{lr} (grid {grid}); run them with llm4msr-compare first")
+                         f"{lr} (grid {grid}); run them with llm4msr-compare first (and give the entry the --set "
+                         f"settings the folder was run with)")
     return {int(r["seed"]): float(r["test_auc"]) for r in runs}, lr
 
 
@@ -48,14 +56,16 @@ def main(argv=None):
     p.add_argument("--dataset", required=True)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--entry", action="append", required=True, help="NAME=FOLDER|RATE[,RATE...]|LABEL")
+    p.add_argument("--entry", action="append", required=True,
+                   help="NAME=FOLDER|RATE[,RATE...]|LABEL[|KEY=VALUE;...] (the folder's --set settings)")
+    p.add_argument("--data_path", default="dataset/")
     p.add_argument("--pair", action="append", required=True, help="NAME_A,NAME_B: test A against B")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     entries = {}
     for text in args.entry:
-        name, folder, grid, label = parse_entry(text)
-        values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs)
+        name, folder, grid, label, extra = parse_entry(text)
+        values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs, extra, args.data_path)
         entries[name] = (label, folder, lr, values)
     lines = [f"Test AUC on {args.dataset} over the reported seeds, each label at the rate its own folder chose; "
              f"paired t-tests by seed, Benjamini-Hochberg over the {len(args.pair)} tests of this table.", "",

@@ -449,6 +449,24 @@ def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path
     with pytest.raises(SystemExit, match="single.*'B' has 2 of its 3 reported seeds"):
         cross_main(["--dataset=ml-100k-msr", "--seeds=3", "--entry", f"b={single}|0.003|B",
                     "--pair", "b,b", "--out", str(tmp_path / "x.md")])
+    # an entry's own --set settings (after a fourth '|') reach its config hash: rows hashed with them count
+    other = "cccccccccccc"
+    given = folder("given", [("B", "seeds", "2020", "0.01", "0.800", "", other),
+                             ("B", "seeds", "2021", "0.01", "0.802", "", other)])
+    seen = []
+
+    def hashes(self, label, seed, lr):
+        seen.append(dict(self.extra))
+        return (other,) if self.extra == {"train_batch_size": 8192, "knowledge_store": "/s/p"} else (ok,)
+
+    monkeypatch.setattr(Comparison, "config_hashes", hashes)
+    cross_main(["--dataset=ml-100k-msr", "--seeds=2", "--entry", f"b={single}|0.003|B",
+                "--entry", f"g={given}|0.01|B|train_batch_size=8192;knowledge_store=/s/p", "--pair", "g,b",
+                "--out", str(out)])
+    assert "| g | `B` |" in out.read_text() and "0.8010 ± 0.0014" in out.read_text() and {} in seen
+    with pytest.raises(SystemExit, match="given.*'B' has 0 of its 2 .*--set settings"):
+        cross_main(["--dataset=ml-100k-msr", "--seeds=2", "--entry", f"g={given}|0.01|B", "--pair", "g,g",
+                    "--out", str(tmp_path / "y.md")])
     capsys.readouterr()
 
 
