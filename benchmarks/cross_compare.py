@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
-from recbole_llm4msr.compare import Comparison, _value, corrected, mean_std, paired_test  # noqa: E402
+from recbole_llm4msr.compare import Comparison, corrected, mean_std, paired_test, parse_setting  # noqa: E402
 
 
 def parse_entry(text):
@@ -29,10 +29,10 @@ def parse_entry(text):
     try:
         name, rest = text.split("=", 1)
         folder, grid, label, *more = rest.split("|", 3)
-        extra = {}
-        for item in (more[0].split(";") if more and more[0] else []):
-            key, value = item.split("=", 1)
-            extra[key.strip()] = _value(value.strip())
+        items = [item for item in (more[0].split(";") if more else []) if item.strip()]
+        if any("=" not in item for item in items):
+            raise ValueError(items)
+        extra = dict(parse_setting(item) for item in items)
     except ValueError:
         raise SystemExit(f"--entry '{text}': expected NAME=FOLDER|RATE[,RATE...]|LABEL[|KEY=VALUE;...]")
     return name, folder, [float(x) for x in grid.split(",")], label, extra

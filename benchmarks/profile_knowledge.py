@@ -32,15 +32,21 @@ from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import store_key, text_digest  # noqa: E402
-from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, population_transform  # noqa: E402
-from recbole_llm4msr.knowledge.report import auc, neighbour_scores, profile_vectors  # noqa: E402
+from recbole_llm4msr.knowledge.loader import NORMS  # noqa: E402
+from recbole_llm4msr.knowledge.report import auc, neighbour_scores, norm_scores, profile_vectors  # noqa: E402
 
 logger = logging.getLogger("profile_knowledge")
 MODEL_NAME = "no-LLM-profile"
 
 
-def profile_store(source, files, dim, cache_dir, seed=0):
-    """Write (or find) the store of ``source``'s users with SVD-``dim`` profile vectors; returns (path, info)."""
+def sparse_profile(source, files):
+    """The probe's no-LLM profile of ``source``'s users (rows in its user order)."""
+    return profile_vectors(list(source.ids("user")), files.train_interactions(), files.item_texts())
+
+
+def profile_store(source, files, dim, cache_dir, seed=0, sparse=None):
+    """Write (or find) the store of ``source``'s users with SVD-``dim`` profile vectors; returns (path, info).
+    ``sparse``: :func:`sparse_profile`, when the caller has it already."""
     from sklearn.decomposition import TruncatedSVD
 
     if dim != source.dim:
@@ -54,8 +60,7 @@ def profile_store(source, files, dim, cache_dir, seed=0):
     if kstore.is_complete(path):
         return path, json.load(open(os.path.join(path, "profile-knowledge.json")))["svd"]
     start = time.perf_counter()
-    train = files.train_interactions()
-    sparse = profile_vectors(users, train, files.item_texts())
+    sparse = sparse_profile(source, files) if sparse is None else sparse
     if dim >= min(sparse.shape):
         raise ValueError(f"--dim {dim} must be below the profile's rank bound {min(sparse.shape)}")
     svd = TruncatedSVD(dim, random_state=seed)
@@ -68,8 +73,7 @@ def profile_store(source, files, dim, cache_dir, seed=0):
     writer.write_chunk("user", users, dense,
                        [{"kind": "user", "id": u, "prompt": None, "text": None} for u in users])
     writer.mark_done({"num_shards": 1, "shard_id": 0})
-    header = {k: v for k, v in source.header.items() if k not in ("kinds", "hidden_size", "dtype", "created",
-                                                                  "geometry", "format")}
+    header = {k: v for k, v in source.header.items() if k != "geometry"}  # merge writes kinds, width, dtype
     header.update(model=f"{MODEL_NAME}-svd{dim}", llm="none (TF-IDF profile + truncated SVD)", mode="profile",
                   user_vector="profile", pooling=None, llm_dtype="float32", fingerprint=fingerprint,
                   profile_source=source.path)
@@ -80,19 +84,18 @@ def profile_store(source, files, dim, cache_dir, seed=0):
     return path, info
 
 
-def probe(path, files, k=20):
-    """The neighbour probe of the store's vectors under each normalisation, and of the sparse profile."""
+def probe(path, files, k=20, sparse=None):
+    """The neighbour probe of the store's vectors as a run sees them under each ``knowledge_norm``, and of the
+    sparse profile (``sparse``: :func:`sparse_profile`, when the caller has it already)."""
     store = kstore.KnowledgeStore(path)
     users = list(store.ids("user"))
     vectors = np.asarray(store.vectors("user"), dtype=np.float32)
     train, valid = files.train_interactions(), files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
-    out = {"sparse profile": auc(known["label"], neighbour_scores(users, profile_vectors(users, train,
-                                                                                          files.item_texts()),
-                                                                  train, known, k))}
+    sparse = sparse_profile(store, files) if sparse is None else sparse
+    out = {"sparse profile": auc(known["label"], neighbour_scores(users, sparse, train, known, k))}
     for norm in NORMS:
-        x = vectors if norm == "none" else apply_transform(vectors, population_transform(vectors, norm))
-        out[f"svd {norm}"] = auc(known["label"], neighbour_scores(users, x, train, known, k))
+        out[f"svd {norm}"] = auc(known["label"], norm_scores(store, users, vectors, train, known, k, norm))
         logger.info(f"probe {norm}: {out[f'svd {norm}']}")
     return out
 
@@ -116,10 +119,11 @@ def main(argv=None):
     source = check_store(source, spec)
     files = DatasetFiles.from_spec(spec)
     cache = args.cache or os.path.dirname(os.path.dirname(source.path))
-    path, info = profile_store(source, files, args.dim or source.dim, cache)
+    sparse = sparse_profile(source, files)  # once, for the store and the probe
+    path, info = profile_store(source, files, args.dim or source.dim, cache, sparse=sparse)
     logger.info(f"profile store {path}: {info}")
     check_store(path, spec)  # a run will accept it
-    result = {"svd": info, "probe_auc": probe(path, files, args.k), "store": path, "source": source.path}
+    result = {"svd": info, "probe_auc": probe(path, files, args.k, sparse), "store": path, "source": source.path}
     atomic_write_json(os.path.join(path, "profile-knowledge.json"), result, indent=2)
     print(json.dumps(result, indent=2))
     return result

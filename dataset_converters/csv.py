@@ -110,8 +110,8 @@ def _read_csv(file, **kwargs):
         raise ConversionError(f"{file}: not valid {kwargs.get('encoding', 'utf-8')} ({e}); pass the file's encoding "
                               f"(--encoding)") from None
     except pd.errors.ParserError as e:
-        raise ConversionError(f"{file}: not a well-formed CSV ({str(e).strip()}); check the separator (--sep) and that values "
-                              f"containing it are quoted") from None
+        raise ConversionError(f"{file}: not a well-formed CSV ({str(e).strip()}); check the separator (--sep) and "
+                              f"that values containing it are quoted") from None
 
 
 def sample_negatives(pos, k, seed, source):

@@ -105,8 +105,8 @@ def parse_label(label):
     settings = {}
     for part in filter(None, (p.strip() for p in (inner or "").split(";"))):
         if "=" in part:
-            key, _, value = part.partition("=")
-            settings[key.strip()] = _value(value.strip())
+            key, value = parse_setting(part)
+            settings[key] = value
         elif part in CONTROLS:
             settings["knowledge_control"] = part
         else:
@@ -660,10 +660,12 @@ def _is_backbone(model):
     return model in {b.__name__ for b in BACKBONES}
 
 
-def _value(text):
+def parse_setting(text):
+    """``"key=value"`` -> ``(key, value read as YAML)``: how ``--set`` and a label's brackets read a setting."""
     import yaml
 
-    return yaml.safe_load(text)
+    key, _, value = text.partition("=")
+    return key.strip(), yaml.safe_load(value.strip())
 
 
 def main(argv=None):
@@ -689,10 +691,7 @@ def main(argv=None):
                                                "are taken into --out (labels run by parallel processes; other labels' "
                                                "runs are left out and named); then report, run nothing")
     args = p.parse_args(argv)
-    extra = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        extra[key] = _value(value)
+    extra = dict(parse_setting(item) for item in args.set)
     try:
         comparison = Comparison(
             args.dataset, split_models(args.models), args.seeds, [float(x) for x in args.lr_grid.split(",")],
