@@ -84,9 +84,10 @@ def profile_store(source, files, dim, cache_dir, seed=0, sparse=None):
     return path, info
 
 
-def probe(path, files, k=20, sparse=None):
-    """The neighbour probe of the store's vectors as a run sees them under each ``knowledge_norm``, and of the
-    sparse profile (``sparse``: :func:`sparse_profile`, when the caller has it already)."""
+def probe(path, files, k=20, sparse=None, label="svd"):
+    """The neighbour probe of the store's vectors as a run sees them under each ``knowledge_norm`` (keys
+    ``"<label> <norm>"``), and of the sparse profile (``sparse``: :func:`sparse_profile`, when the caller has it
+    already)."""
     store = kstore.KnowledgeStore(path)
     users = list(store.ids("user"))
     vectors = np.asarray(store.vectors("user"), dtype=np.float32)
@@ -95,8 +96,8 @@ def probe(path, files, k=20, sparse=None):
     sparse = sparse_profile(store, files) if sparse is None else sparse
     out = {"sparse profile": auc(known["label"], neighbour_scores(users, sparse, train, known, k))}
     for norm in NORMS:
-        out[f"svd {norm}"] = auc(known["label"], norm_scores(store, users, vectors, train, known, k, norm))
-        logger.info(f"probe {norm}: {out[f'svd {norm}']}")
+        out[f"{label} {norm}"] = auc(known["label"], norm_scores(store, users, vectors, train, known, k, norm))
+        logger.info(f"probe {norm}: {out[f'{label} {norm}']}")
     return out
 
 

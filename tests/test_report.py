@@ -279,3 +279,60 @@ def test_the_profile_knowledge_control_is_a_store_a_run_accepts_holding_the_prof
                                      files.train_interactions(), (valid := files.split_interactions("valid"))[
                                          valid["user"].isin(set(users))])
     assert aucs["svd none"] > report.auc(valid[valid["user"].isin(set(users))]["label"], random)
+
+
+def test_the_hybrid_knowledge_control_keeps_the_profile_and_cuts_only_the_llm_half(data_dir, store, tmp_path):
+    """benchmarks/hybrid_knowledge.py: [LLM block | profile block], each centred to unit mean norm; the control moves
+    the LLM block to other users along one cycle (nobody keeps their own) and leaves the profile block with its user."""
+    from benchmarks.hybrid_knowledge import derangement, hybrid_store, unit_block
+    from benchmarks.profile_knowledge import probe, profile_store
+    from recbole_llm4msr.knowledge.extract import check_store
+    from recbole_llm4msr.knowledge.loader import apply_transform, population_transform
+
+    src = derangement(50, 3)
+    assert sorted(src) == list(range(50)) and not (src == np.arange(50)).any()
+    seen, i = set(), 0  # one cycle through every row
+    while i not in seen:
+        seen.add(i)
+        i = int(src[i])
+    assert len(seen) == 50
+    with pytest.raises(ValueError, match="at least two users"):
+        derangement(1, 0)
+
+    spec = make_spec(data_dir)
+    source = check_store(store, spec)
+    files = DatasetFiles.from_spec(spec)
+    cache = str(tmp_path / "cache")
+    profile = KnowledgeStore(profile_store(source, files, source.dim, cache)[0])
+    path, info = hybrid_store(source, profile, cache, "whiten")
+    ctrl, ctrl_info = hybrid_store(source, profile, cache, "whiten", shuffle_seed=0)
+    made, control = check_store(path, spec), check_store(ctrl, spec)  # a run takes either as knowledge_store
+    d = source.dim
+    assert made.dim == control.dim == 2 * d and info["widths"] == [d, d] and path != ctrl
+    assert len({made.fingerprint["llm"], control.fingerprint["llm"], source.fingerprint["llm"]}) == 3
+    raw = np.asarray(source.vectors("user"), dtype=np.float32)
+    llm = unit_block(apply_transform(raw, population_transform(raw, "whiten")))
+    prof = unit_block(profile.vectors("user"))
+    assert np.allclose((llm ** 2).sum(1).mean(), 1, atol=1e-4) and np.allclose(prof.mean(0), 0, atol=1e-5)
+    got, shuffled = (np.asarray(s.vectors("user"), dtype=np.float32) for s in (made, control))
+    np.testing.assert_allclose(got, np.concatenate([llm, prof], 1), atol=2e-3)  # the store holds fp16
+    np.testing.assert_array_equal(shuffled[:, d:], got[:, d:])  # the profile block stays with its user
+    np.testing.assert_array_equal(shuffled[:, :d], got[derangement(len(got), 0), :d])  # the LLM block moved ...
+    assert not np.isclose(shuffled[:, :d], got[:, :d]).all(1).any()  # ... for every user
+    scen = np.asarray(made.vectors("scenario"), dtype=np.float32)
+    np.testing.assert_allclose(scen[:, :d], np.asarray(source.vectors("scenario"), dtype=np.float32), rtol=1e-3)
+    assert not scen[:, d:].any()
+    assert hybrid_store(source, profile, cache, "whiten") == (path, info)  # found again, not rebuilt
+    assert set(probe(path, files, label="hybrid")) == {"sparse profile", "hybrid none", "hybrid standardize",
+                                                        "hybrid whiten"}
+    with pytest.raises(ValueError, match="--llm_norm must be one of none, standardize, whiten"):
+        hybrid_store(source, profile, cache, "auto")
+    from types import SimpleNamespace
+
+    users = list(source.ids("user"))
+    reordered = SimpleNamespace(path="P", ids=lambda kind: users[::-1], fingerprint=profile.fingerprint)
+    with pytest.raises(ValueError, match="P does not hold the users of .* in the same order"):
+        hybrid_store(source, reordered, cache)
+    other_data = SimpleNamespace(path="P", ids=profile.ids, fingerprint=dict(profile.fingerprint, train_split="x"))
+    with pytest.raises(ValueError, match=r"P was built on other data .*\(train_split differ\)"):
+        hybrid_store(source, other_data, cache)
