@@ -306,8 +306,9 @@ class Comparison:
         replaced) and those rows' result JSONs. Whether a row counts is decided as always, by its config hash.
         Rows of other labels stay where they are; how many, per label, is in ``self.merge_left_out``. A row of
         another config of a label (e.g. the same label run with another ``--set``) is kept in ``runs.csv`` as any
-        such row is, but its result file is not copied: it has the same name as the current config's run and would
-        replace it (how many, per label: ``self.merge_other_configs``). Returns the number of rows taken."""
+        such row is, but its result file is not copied when it has the plain name the current config's run has (how many,
+        per label: ``self.merge_other_configs``); one written under its own name (``result_file``, see
+        :meth:`result_name`) is copied. Returns the number of rows taken."""
         taken, left_out, other_configs = 0, Counter(), Counter()
         for folder in folders:
             source = os.path.join(folder, "runs.csv")
@@ -322,8 +323,10 @@ class Comparison:
                     self._add(row)
                     taken += 1
                     seed, lr = int(row["seed"]), float(row["learning_rate"])
-                    if row.get("config_hash") in self.config_hashes(row["model"], seed, lr):
-                        names.add(run_file_name(row["model"], lr, seed))
+                    plain = run_file_name(row["model"], lr, seed)
+                    if row.get("config_hash") in self.config_hashes(row["model"], seed, lr) \
+                            or row.get("result_file", plain) != plain:  # this config's, or a name of its own
+                        names.add(row.get("result_file") or plain)
                     else:
                         other_configs[row["model"]] += 1
             runs = os.path.join(folder, "runs")
@@ -408,6 +411,20 @@ class Comparison:
                 return r
         return None
 
+    def result_name(self, label, seed, lr, config_hash):
+        """The file name (in ``<out>/runs/``) this config's run of (label, seed, rate) writes: :func:`run_file_name`,
+        unless that file belongs to a finished run of *another* config of the label (the same label run with another
+        ``--set`` into the same ``--out``) -- then ``<name>-config<hash>.json``, so that neither overwrites the other.
+        A row records its file in ``result_file``; a row written before that column owned the plain name."""
+        name = run_file_name(label, lr, seed)
+        if not os.path.isfile(os.path.join(self.out, "runs", name)):
+            return name
+        owners = [r for r in self.rows if r["model"] == label and self._finished(r, seed, lr)
+                  and r.get("result_file", "") in ("", name)]
+        if not owners or owners[-1].get("config_hash") in self.config_hashes(label, seed, lr):
+            return name
+        return f"{name[:-len('.json')]}-config{config_hash}.json"
+
     def run_one(self, label, seed, lr, phase):
         from recbole_llm4msr.quick_start import run_recbole
 
@@ -417,9 +434,10 @@ class Comparison:
         twin = self.twin(label, seed, lr)
         if twin:  # the same run under another label: its result, not a second training (the harness is deterministic)
             row = dict(twin, model=label, phase=phase, reused_from=twin["model"])
-            source = os.path.join(self.out, "runs", run_file_name(twin["model"], lr, seed))
+            source = os.path.join(self.out, "runs", twin.get("result_file") or run_file_name(twin["model"], lr, seed))
             if os.path.isfile(source):
-                shutil.copy2(source, os.path.join(self.out, "runs", run_file_name(label, lr, seed)))
+                row["result_file"] = self.result_name(label, seed, lr, twin["config_hash"])
+                shutil.copy2(source, os.path.join(self.out, "runs", row["result_file"]))
             self._record(row)
             return row  # every value a string already (a recorded row's)
         work = tempfile.mkdtemp(prefix="llm4msr-compare-")
@@ -427,9 +445,10 @@ class Comparison:
         cwd = os.getcwd()
         try:
             row["config_hash"] = self.config_hash(label, seed, lr)
+            row["result_file"] = self.result_name(label, seed, lr, row["config_hash"])
             name, config = self.run_config(label, seed, lr)
             config.update(checkpoint_dir=os.path.join(work, "saved"),
-                          results_file=os.path.join(self.out, "runs", run_file_name(label, lr, seed)))
+                          results_file=os.path.join(self.out, "runs", row["result_file"]))
             os.chdir(work)
             with recbole_command_line():
                 result = run_recbole(model=name, dataset=self.dataset, config_dict=config,

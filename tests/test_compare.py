@@ -481,3 +481,48 @@ def test_the_callers_command_line_never_reaches_recbole(data_dir, tmp_path, monk
     monkeypatch.setattr(sys, "argv", ["script", "--epochs=7", "--embedding_size=32"])
     assert digest() == clean
     assert sys.argv == ["script", "--epochs=7", "--embedding_size=32"]
+
+
+def test_a_rerun_under_another_config_keeps_the_earlier_configs_result_file(tmp_path, monkeypatch):
+    """The same label run with another --set into the same --out: result files are named by (label, rate, seed), so
+    the second config writes <name>-config<hash>.json (its row says so in result_file) instead of overwriting the
+    first config's file; a merge copies such a file under its own name."""
+    from recbole_llm4msr import quick_start
+
+    def fake_run(model, dataset, config_dict, config_file_list):
+        os.makedirs(os.path.dirname(config_dict["results_file"]), exist_ok=True)
+        with open(config_dict["results_file"], "w") as f:
+            json.dump({"tag": config_dict["tag"]}, f)
+        metrics = {"auc": 0.7, "logloss": 0.6, "scenarios": {}}
+        return {"num_parameters": 1, "results": {"best_valid": metrics, "test": metrics}}
+
+    monkeypatch.setattr(quick_start, "run_recbole", fake_run)
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: (self.extra["tag"] * 12,))
+    out = str(tmp_path / "cmp")
+    plain = run_file_name("MMoE", 0.01, 2020)
+    second = plain[:-5] + "-config" + "b" * 12 + ".json"
+    for tag in ("a", "b", "a", "b"):  # the last two: found done, nothing run or written
+        Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=out, extra={"tag": tag}).run_one(
+            "MMoE", 2020, 0.01, "seeds")
+    kept = {f: json.load(open(os.path.join(out, "runs", f))) for f in os.listdir(os.path.join(out, "runs"))}
+    assert kept == {plain: {"tag": "a"}, second: {"tag": "b"}}
+    assert sorted((r["config_hash"], r["result_file"]) for r in rows(os.path.join(out, "runs.csv"))) == [
+        ("a" * 12, plain), ("b" * 12, second)]
+    # a row written before result_file existed owns the plain name: config b again writes under its own name
+    with open(os.path.join(out, "runs.csv"), newline="") as f:
+        old = [dict(r, result_file="") for r in csv.DictReader(f) if r["config_hash"] == "a" * 12]
+    os.remove(os.path.join(out, "runs", second))
+    with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(old[0]))
+        w.writeheader()
+        w.writerows(old)
+    b = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=out, extra={"tag": "b"})
+    assert b.result_name("MMoE", 2020, 0.01, "b" * 12) == second
+    assert Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=out, extra={"tag": "a"}).result_name(
+        "MMoE", 2020, 0.01, "a" * 12) == plain
+    b.run_one("MMoE", 2020, 0.01, "seeds")
+    assert json.load(open(os.path.join(out, "runs", plain))) == {"tag": "a"}
+    # merged into a folder of config a: b's file has a name of its own and comes along
+    merged = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "m"), extra={"tag": "a"})
+    assert merged.merge([out]) == 2 and merged.merge_other_configs == {}
+    assert sorted(os.listdir(tmp_path / "m" / "runs")) == sorted([plain, second])
