@@ -34,10 +34,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.profile_knowledge import probe, profile_store, sparse_profile  # noqa: E402
+from benchmarks.profile_knowledge import add_source_args, open_source, probe, profile_store  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
-from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import changed_parts, store_key, text_digest  # noqa: E402
 from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, normalization  # noqa: E402
 
@@ -115,26 +114,15 @@ def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=Non
 
 
 def main(argv=None):
+    from recbole_llm4msr.knowledge.extract import check_store
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="amazon-art-office")
-    p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
-    p.add_argument("--source", default=None, help="the LLM's store (default: the dataset's default store, built)")
+    add_source_args(p)
     p.add_argument("--profile", default=None, help="its profile store (default: built from --source)")
     p.add_argument("--llm_norm", default="whiten", choices=NORMS)
     p.add_argument("--shuffle_seed", type=int, default=0, help="seed of the control's cycle")
-    p.add_argument("--cache", default=None, help="cache folder (default: the source store's cache)")
-    p.add_argument("--k", type=int, default=20)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
-    from recbole_llm4msr.knowledge.spec import KnowledgeSpec
-
-    spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path,
-                         settings=dataset_settings(args.dataset, args.data_path))
-    source = check_store(args.source or build_knowledge(spec)["cache"], spec)
-    files = DatasetFiles.from_spec(spec)
-    cache = args.cache or os.path.dirname(os.path.dirname(source.path))
-    sparse = sparse_profile(source, files)
+    spec, source, files, cache, sparse = open_source(args)
     profile = args.profile or profile_store(source, files, source.dim, cache, sparse=sparse)[0]
     profile = check_store(profile, spec)
     out = {}

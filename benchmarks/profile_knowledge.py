@@ -101,26 +101,38 @@ def probe(path, files, k=20, sparse=None, label="svd"):
     return out
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_source_args(p):
+    """The arguments this script and ``hybrid_knowledge.py`` share: the dataset, the source store, cache, probe k."""
     p.add_argument("--dataset", default="amazon-art-office")
     p.add_argument("--data_path", default=os.path.join(ROOT, "dataset"))
-    p.add_argument("--source", default=None, help="store to take scenarios and fingerprint from (default: built)")
-    p.add_argument("--dim", type=int, default=None, help="default and only choice: the source store's width")
+    p.add_argument("--source", default=None, help="the LLM's store to start from (default: the dataset's default "
+                   "store, built if missing)")
     p.add_argument("--cache", default=None, help="cache folder (default: the source store's cache)")
     p.add_argument("--k", type=int, default=20)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def open_source(args):
+    """(spec, the checked source store, its DatasetFiles, the cache folder, the sparse profile) for parsed ``args``."""
     from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
     from recbole_llm4msr.knowledge.spec import KnowledgeSpec
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     spec = KnowledgeSpec(dataset=args.dataset, data_path=args.data_path,
                          settings=dataset_settings(args.dataset, args.data_path))
-    source = args.source or build_knowledge(spec)["cache"]
-    source = check_store(source, spec)
+    source = check_store(args.source or build_knowledge(spec)["cache"], spec)
     files = DatasetFiles.from_spec(spec)
     cache = args.cache or os.path.dirname(os.path.dirname(source.path))
-    sparse = sparse_profile(source, files)  # once, for the store and the probe
+    return spec, source, files, cache, sparse_profile(source, files)  # the profile once, for store and probe
+
+
+def main(argv=None):
+    from recbole_llm4msr.knowledge.extract import check_store
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    p.add_argument("--dim", type=int, default=None, help="default and only choice: the source store's width")
+    args = p.parse_args(argv)
+    spec, source, files, cache, sparse = open_source(args)
     path, info = profile_store(source, files, args.dim or source.dim, cache, sparse=sparse)
     logger.info(f"profile store {path}: {info}")
     check_store(path, spec)  # a run will accept it
