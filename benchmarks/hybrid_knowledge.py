@@ -8,6 +8,8 @@ What is left is whether the LLM's vectors add anything *on top of* the profile. 
   run sees them under ``--llm_norm`` (``whiten`` by default: the better one on amazon-art-office's probe); the profile
   block is the profile store's SVD vectors (built by ``profile_knowledge.profile_store`` when missing). Each block is
   centred and scaled to unit mean norm, so neither dominates by scale. Scenario vectors: the source's, zero-padded.
+  ``--block_dim D`` first reduces each block to its D principal components (D = half the source's width gives a
+  hybrid as wide as the profile alone, so that "hybrid vs profile alone" does not also compare widths).
 * **hybrid, LLM half shuffled** (the control): the same, with the LLM block moved to other users along one seeded
   cycle (nobody keeps their own; the set of vectors is unchanged) while the profile block stays with its user. Same
   width, same vectors, same profile: only the link between a user and the LLM's view of that user is cut.
@@ -54,6 +56,18 @@ def unit_block(x):
     return (x / scale).astype(np.float32)
 
 
+def reduce_block(x, dim, seed=0):
+    """``x`` projected on its first ``dim`` principal components (scikit-learn's PCA), then :func:`unit_block`;
+    ``dim`` None: ``x`` unchanged. For a hybrid as wide as each source (``--block_dim`` = half the width)."""
+    if dim is None:
+        return x
+    from sklearn.decomposition import PCA
+
+    if not 0 < dim < min(x.shape):
+        raise ValueError(f"--block_dim {dim} must be between 1 and {min(x.shape) - 1} (a block's width and users)")
+    return unit_block(PCA(dim, random_state=seed).fit_transform(x))
+
+
 def derangement(n, seed):
     """Index ``src`` such that row ``i`` takes row ``src[i]``: one seeded random cycle through all ``n`` rows (nobody
     keeps their own, every row is used once) -- the cycle ``knowledge_control: shuffle`` uses."""
@@ -65,9 +79,10 @@ def derangement(n, seed):
     return src
 
 
-def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=None):
+def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=None, block_dim=None):
     """Write (or find) the hybrid store of ``source`` (the LLM's store) and ``profile`` (its profile store); with
-    ``shuffle_seed`` the LLM block is deranged across users. Returns (path, info)."""
+    ``shuffle_seed`` the LLM block is deranged across users; with ``block_dim`` each block is reduced to that many
+    principal components first. Returns (path, info)."""
     if llm_norm not in NORMS:
         raise ValueError(f"--llm_norm must be one of {', '.join(NORMS)}, not '{llm_norm}'")
     users = list(source.ids("user"))
@@ -79,22 +94,24 @@ def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=Non
         raise ValueError(f"the profile store {profile.path} was built on other data than {source.path} "
                          f"({', '.join(changed)} differ); rebuild it with benchmarks/profile_knowledge.py --source SOURCE")
     recipe = {"hybrid": [source.fingerprint["llm"], llm_norm, profile.fingerprint["llm"]],
-              "llm_shuffle_seed": shuffle_seed}
+              "llm_shuffle_seed": shuffle_seed, **({} if block_dim is None else {"block_dim": block_dim})}
     fingerprint = dict(source.fingerprint, llm=text_digest(recipe), mode="hybrid", pooling=None, dtype="float32")
-    name = f"hybrid-{llm_norm}-{source.header['model']}+profile" + ("" if shuffle_seed is None else "-llm-shuffled")
+    name = (f"hybrid-{llm_norm}-{source.header['model']}+profile" + ("" if block_dim is None else f"-pca{block_dim}")
+            + ("" if shuffle_seed is None else "-llm-shuffled"))
     path = kstore.store_path(cache_dir, source.header["dataset"], name, "hybrid", store_key(fingerprint))
     if kstore.is_complete(path):
         return path, json.load(open(os.path.join(path, INFO)))["made"]
     start = time.perf_counter()
     llm = np.asarray(source.vectors("user"), dtype=np.float32)
     transform = normalization(source, "user", llm_norm)
-    llm = unit_block(llm if transform is None else apply_transform(llm, transform))
+    llm = reduce_block(unit_block(llm if transform is None else apply_transform(llm, transform)), block_dim)
     if shuffle_seed is not None:
         llm = llm[derangement(len(users), shuffle_seed)]
-    vectors = np.concatenate([llm, unit_block(profile.vectors("user"))], axis=1)
+    vectors = np.concatenate([llm, reduce_block(unit_block(profile.vectors("user")), block_dim)], axis=1)
     scenarios = list(source.ids("scenario"))
     scen = np.asarray(source.vectors("scenario"), dtype=np.float32)
-    scen = np.concatenate([scen, np.zeros((len(scenarios), vectors.shape[1] - scen.shape[1]), np.float32)], axis=1)
+    width = vectors.shape[1]  # the scenario vectors zero-padded, or cut, to the users' width
+    scen = np.concatenate([scen, np.zeros((len(scenarios), max(0, width - scen.shape[1])), np.float32)], axis=1)[:, :width]
     shutil.rmtree(f"{path}.work", ignore_errors=True)  # a killed run's chunks: cheap to make again (seconds)
     writer = kstore.ShardWriter(path)
     writer.write_chunk("scenario", scenarios, scen,
@@ -108,6 +125,7 @@ def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=Non
     kstore.merge(path, header, {"scenario": scenarios, "user": users})
     info = {"llm_store": source.path, "llm_norm": llm_norm, "profile_store": profile.path,
             "widths": [int(llm.shape[1]), int(vectors.shape[1] - llm.shape[1])], "llm_shuffle_seed": shuffle_seed,
+            "block_dim": block_dim,
             "users": len(users), "seconds": round(time.perf_counter() - start, 1)}
     atomic_write_json(os.path.join(path, INFO), {"made": info}, indent=2)
     return path, info
@@ -121,13 +139,15 @@ def main(argv=None):
     p.add_argument("--profile", default=None, help="its profile store (default: built from --source)")
     p.add_argument("--llm_norm", default="whiten", choices=NORMS)
     p.add_argument("--shuffle_seed", type=int, default=0, help="seed of the control's cycle")
+    p.add_argument("--block_dim", type=int, default=None, help="reduce each block to this many principal components "
+                   "(half the source's width: a hybrid as wide as the profile alone)")
     args = p.parse_args(argv)
     spec, source, files, cache, sparse = open_source(args)
     profile = args.profile or profile_store(source, files, source.dim, cache, sparse=sparse)[0]
     profile = check_store(profile, spec)
     out = {}
     for label, seed in (("hybrid", None), ("hybrid, LLM half shuffled", args.shuffle_seed)):
-        path, info = hybrid_store(source, profile, cache, args.llm_norm, seed)
+        path, info = hybrid_store(source, profile, cache, args.llm_norm, seed, args.block_dim)
         check_store(path, spec)  # a run will accept it
         aucs = probe(path, files, args.k, sparse, label="hybrid")
         atomic_write_json(os.path.join(path, INFO), {"made": info, "probe_auc": aucs, "store": path}, indent=2)

@@ -327,6 +327,19 @@ def test_the_hybrid_knowledge_control_keeps_the_profile_and_cuts_only_the_llm_ha
                                                         "hybrid whiten"}
     with pytest.raises(ValueError, match="--llm_norm must be one of none, standardize, whiten"):
         hybrid_store(source, profile, cache, "auto")
+    half, half_info = hybrid_store(source, profile, cache, "whiten", block_dim=d // 2)  # as wide as one source
+    narrow = check_store(half, spec)
+    assert narrow.dim == 2 * (d // 2) and half_info["widths"] == [d // 2, d // 2] and half not in (path, ctrl)
+    blocks = np.asarray(narrow.vectors("user"), dtype=np.float32)
+    for block, full in ((blocks[:, :d // 2], llm), (blocks[:, d // 2:], prof)):
+        assert np.allclose(block.mean(0), 0, atol=2e-3) and abs((block ** 2).sum(1).mean() - 1) < 1e-2
+        # the leading principal components of the full block: the same span (projection residual ~ 0)
+        basis = np.linalg.svd(full - full.mean(0), full_matrices=False)[2][:d // 2]
+        coef, *_ = np.linalg.lstsq(block, full @ basis.T, rcond=None)
+        assert np.abs(block @ coef - full @ basis.T).max() < 0.05 * np.abs(full @ basis.T).max()
+    assert narrow.vectors("scenario").shape[1] == narrow.dim
+    with pytest.raises(ValueError, match=f"--block_dim {d} must be between 1 and"):
+        hybrid_store(source, profile, cache, "whiten", block_dim=d)
     from types import SimpleNamespace
 
     users = list(source.ids("user"))
