@@ -27,7 +27,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 
@@ -36,11 +35,11 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.profile_knowledge import add_source_args, open_source, probe, profile_store  # noqa: E402
+from benchmarks.profile_knowledge import add_source_args, open_source, probe, profile_store, write_store  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import changed_parts, store_key, text_digest  # noqa: E402
-from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, normalization  # noqa: E402
+from recbole_llm4msr.knowledge.loader import NORMS, apply_transform, derangement, normalization  # noqa: E402
 
 logger = logging.getLogger("hybrid_knowledge")
 INFO = "hybrid-knowledge.json"
@@ -68,17 +67,6 @@ def reduce_block(x, dim, seed=0):
     return unit_block(PCA(dim, random_state=seed).fit_transform(x))
 
 
-def derangement(n, seed):
-    """Index ``src`` such that row ``i`` takes row ``src[i]``: one seeded random cycle through all ``n`` rows (nobody
-    keeps their own, every row is used once) -- the cycle ``knowledge_control: shuffle`` uses."""
-    if n < 2:
-        raise ValueError(f"a shuffle needs at least two users, not {n}")
-    cycle = np.random.default_rng(seed).permutation(n)
-    src = np.empty(n, dtype=np.int64)
-    src[cycle] = np.roll(cycle, -1)
-    return src
-
-
 def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=None, block_dim=None):
     """Write (or find) the hybrid store of ``source`` (the LLM's store) and ``profile`` (its profile store); with
     ``shuffle_seed`` the LLM block is deranged across users; with ``block_dim`` each block is reduced to that many
@@ -92,7 +80,8 @@ def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=Non
     changed = changed_parts(profile.fingerprint, source.fingerprint)
     if changed:
         raise ValueError(f"the profile store {profile.path} was built on other data than {source.path} "
-                         f"({', '.join(changed)} differ); rebuild it with benchmarks/profile_knowledge.py --source SOURCE")
+                         f"({', '.join(changed)} differ); rebuild it with benchmarks/profile_knowledge.py "
+                         "--source SOURCE")
     recipe = {"hybrid": [source.fingerprint["llm"], llm_norm, profile.fingerprint["llm"]],
               "llm_shuffle_seed": shuffle_seed, **({} if block_dim is None else {"block_dim": block_dim})}
     fingerprint = dict(source.fingerprint, llm=text_digest(recipe), mode="hybrid", pooling=None, dtype="float32")
@@ -111,22 +100,14 @@ def hybrid_store(source, profile, cache_dir, llm_norm="whiten", shuffle_seed=Non
     scenarios = list(source.ids("scenario"))
     scen = np.asarray(source.vectors("scenario"), dtype=np.float32)
     width = vectors.shape[1]  # the scenario vectors zero-padded, or cut, to the users' width
-    scen = np.concatenate([scen, np.zeros((len(scenarios), max(0, width - scen.shape[1])), np.float32)], axis=1)[:, :width]
-    shutil.rmtree(f"{path}.work", ignore_errors=True)  # a killed run's chunks: cheap to make again (seconds)
-    writer = kstore.ShardWriter(path)
-    writer.write_chunk("scenario", scenarios, scen,
-                       [{"kind": "scenario", "id": s, "prompt": None, "text": None} for s in scenarios])
-    writer.write_chunk("user", users, vectors, [{"kind": "user", "id": u, "prompt": None, "text": None} for u in users])
-    writer.mark_done({"num_shards": 1, "shard_id": 0})
-    header = {k: v for k, v in source.header.items() if k != "geometry"}  # merge writes kinds, width, dtype
-    header.update(model=name, llm=f"[{source.header['model']} ({llm_norm}) | no-LLM profile SVD]", mode="hybrid",
-                  user_vector="hybrid", pooling=None, llm_dtype="float32", fingerprint=fingerprint,
-                  hybrid_sources={"llm": source.path, "profile": profile.path})
-    kstore.merge(path, header, {"scenario": scenarios, "user": users})
+    scen = np.concatenate([scen, np.zeros((len(scenarios), max(0, width - scen.shape[1])), np.float32)],
+                          axis=1)[:, :width]
+    write_store(path, source, scenarios, scen, users, vectors, model=name, mode="hybrid", user_vector="hybrid",
+                llm=f"[{source.header['model']} ({llm_norm}) | no-LLM profile SVD]", fingerprint=fingerprint,
+                hybrid_sources={"llm": source.path, "profile": profile.path})
     info = {"llm_store": source.path, "llm_norm": llm_norm, "profile_store": profile.path,
             "widths": [int(llm.shape[1]), int(vectors.shape[1] - llm.shape[1])], "llm_shuffle_seed": shuffle_seed,
-            "block_dim": block_dim,
-            "users": len(users), "seconds": round(time.perf_counter() - start, 1)}
+            "block_dim": block_dim, "users": len(users), "seconds": round(time.perf_counter() - start, 1)}
     atomic_write_json(os.path.join(path, INFO), {"made": info}, indent=2)
     return path, info
 

@@ -44,6 +44,21 @@ def sparse_profile(source, files):
     return profile_vectors(list(source.ids("user")), files.train_interactions(), files.item_texts())
 
 
+def write_store(path, source, scenarios, scenario_vectors, users, user_vectors, **header):
+    """A one-shard store at ``path`` of made (not extracted) vectors: ``source``'s header minus its geometry, with
+    ``header``'s entries over it (merge writes kinds, width and dtype). Leftover chunks of a killed run are dropped
+    (cheap to make again: seconds)."""
+    shutil.rmtree(f"{path}.work", ignore_errors=True)
+    writer = kstore.ShardWriter(path)
+    for kind, ids, vectors in (("scenario", scenarios, scenario_vectors), ("user", users, user_vectors)):
+        writer.write_chunk(kind, ids, np.asarray(vectors, dtype=np.float32),
+                           [{"kind": kind, "id": i, "prompt": None, "text": None} for i in ids])
+    writer.mark_done({"num_shards": 1, "shard_id": 0})
+    merged = {k: v for k, v in source.header.items() if k != "geometry"}
+    merged.update(pooling=None, llm_dtype="float32", **header)
+    kstore.merge(path, merged, {"scenario": scenarios, "user": users})
+
+
 def profile_store(source, files, dim, cache_dir, seed=0, sparse=None):
     """Write (or find) the store of ``source``'s users with SVD-``dim`` profile vectors; returns (path, info).
     ``sparse``: :func:`sparse_profile`, when the caller has it already."""
@@ -65,19 +80,9 @@ def profile_store(source, files, dim, cache_dir, seed=0, sparse=None):
         raise ValueError(f"--dim {dim} must be below the profile's rank bound {min(sparse.shape)}")
     svd = TruncatedSVD(dim, random_state=seed)
     dense = svd.fit_transform(sparse).astype(np.float32)
-    shutil.rmtree(f"{path}.work", ignore_errors=True)  # a killed run's chunks: cheap to make again (seconds)
-    writer = kstore.ShardWriter(path)
-    scen_ids = list(source.ids("scenario"))
-    writer.write_chunk("scenario", scen_ids, np.asarray(source.vectors("scenario"), dtype=np.float32),
-                       [{"kind": "scenario", "id": s, "prompt": None, "text": None} for s in scen_ids])
-    writer.write_chunk("user", users, dense,
-                       [{"kind": "user", "id": u, "prompt": None, "text": None} for u in users])
-    writer.mark_done({"num_shards": 1, "shard_id": 0})
-    header = {k: v for k, v in source.header.items() if k != "geometry"}  # merge writes kinds, width, dtype
-    header.update(model=f"{MODEL_NAME}-svd{dim}", llm="none (TF-IDF profile + truncated SVD)", mode="profile",
-                  user_vector="profile", pooling=None, llm_dtype="float32", fingerprint=fingerprint,
-                  profile_source=source.path)
-    kstore.merge(path, header, {"scenario": scen_ids, "user": users})
+    write_store(path, source, list(source.ids("scenario")), source.vectors("scenario"), users, dense,
+                model=f"{MODEL_NAME}-svd{dim}", llm="none (TF-IDF profile + truncated SVD)", mode="profile",
+                user_vector="profile", fingerprint=fingerprint, profile_source=source.path)
     info = {"dim": dim, "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4),
             "seconds": round(time.perf_counter() - start, 1), "users": len(users)}
     atomic_write_json(os.path.join(path, "profile-knowledge.json"), {"svd": info}, indent=2)

@@ -306,8 +306,8 @@ class Comparison:
         replaced) and those rows' result JSONs. Whether a row counts is decided as always, by its config hash.
         Rows of other labels stay where they are; how many, per label, is in ``self.merge_left_out``. A row of
         another config of a label (e.g. the same label run with another ``--set``) is kept in ``runs.csv`` as any
-        such row is, but its result file is not copied when it has the plain name the current config's run has (how many,
-        per label: ``self.merge_other_configs``); one written under its own name (``result_file``, see
+        such row is, but its result file is not copied when it has the plain name the current config's run has (how
+        many, per label: ``self.merge_other_configs``); one written under its own name (``result_file``, see
         :meth:`result_name`) is copied. Returns the number of rows taken."""
         taken, left_out, other_configs = 0, Counter(), Counter()
         for folder in folders:
@@ -324,9 +324,9 @@ class Comparison:
                     taken += 1
                     seed, lr = int(row["seed"]), float(row["learning_rate"])
                     plain = run_file_name(row["model"], lr, seed)
-                    if row.get("config_hash") in self.config_hashes(row["model"], seed, lr) \
-                            or row.get("result_file", plain) != plain:  # this config's, or a name of its own
-                        names.add(row.get("result_file") or plain)
+                    own = row.get("result_file") or plain  # empty: a row from before the column, the plain name
+                    if own != plain or row.get("config_hash") in self.config_hashes(row["model"], seed, lr):
+                        names.add(own)
                     else:
                         other_configs[row["model"]] += 1
             runs = os.path.join(folder, "runs")

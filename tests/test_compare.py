@@ -526,3 +526,7 @@ def test_a_rerun_under_another_config_keeps_the_earlier_configs_result_file(tmp_
     merged = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "m"), extra={"tag": "a"})
     assert merged.merge([out]) == 2 and merged.merge_other_configs == {}
     assert sorted(os.listdir(tmp_path / "m" / "runs")) == sorted([plain, second])
+    # merged into a folder of config b: a's row (empty result_file: the plain name) is another config's, not copied
+    merged_b = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "mb"), extra={"tag": "b"})
+    assert merged_b.merge([out]) == 2 and merged_b.merge_other_configs == {"MMoE": 1}
+    assert os.listdir(tmp_path / "mb" / "runs") == [second]

@@ -168,12 +168,22 @@ def control(aligned, mode, seed=0):
     idx = np.flatnonzero(aligned.has)
     if idx.size < 2:
         return aligned
-    cycle = idx[np.random.default_rng(seed).permutation(idx.size)]
-    source = np.roll(cycle, -1)  # cycle[k] takes the vector of cycle[k + 1]
+    source = idx[derangement(idx.size, seed)]  # idx[j] takes the vector of source[j]
     rows = aligned.rows.copy()
-    rows[cycle] = aligned.rows[source]
+    rows[idx] = aligned.rows[source]
     table = None
     if aligned.table is not None:
         table = aligned.table.copy()
-        table[cycle] = aligned.table[source]
+        table[idx] = aligned.table[source]
     return replace(aligned, rows=rows, table=table)
+
+
+def derangement(n, seed):
+    """Index ``src`` such that row ``i`` takes row ``src[i]``: one seeded random cycle through all ``n`` rows (nobody
+    keeps their own, every row is used once) -- the cycle of ``knowledge_control: shuffle``."""
+    if n < 2:
+        raise ValueError(f"a shuffle needs at least two users, not {n}")
+    cycle = np.random.default_rng(seed).permutation(n)
+    src = np.empty(n, dtype=np.int64)
+    src[cycle] = np.roll(cycle, -1)  # cycle[k] takes the row of cycle[k + 1]
+    return src
