@@ -349,3 +349,56 @@ def test_the_hybrid_knowledge_control_keeps_the_profile_and_cuts_only_the_llm_ha
     other_data = SimpleNamespace(path="P", ids=profile.ids, fingerprint=dict(profile.fingerprint, train_split="x"))
     with pytest.raises(ValueError, match=r"P was built on other data .*\(train_split differ\)"):
         hybrid_store(source, other_data, cache)
+
+
+def test_the_hybrid_probe_scores_each_store_beside_the_profile_and_pairs_them(data_dir, tmp_path):
+    """benchmarks/hybrid_probe.py: each store's users (under --llm_norm) as the LLM block of [LLM | profile SVD],
+    both blocks as the hybrid store makes them; the probe alone and as a hybrid, paired differences with BH over the
+    pairs named, pooling of several runs against one reference; bad labels and pairs are clear errors."""
+    from benchmarks import hybrid_probe as hp
+    from benchmarks.align_knowledge_words import normalise
+    from benchmarks.hybrid_knowledge import unit_block
+    from benchmarks.profile_knowledge import profile_store
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+    from tests.knowledge_helpers import tiny_model_dir
+
+    stores = []
+    for seed in (0, 1):
+        os.makedirs(tmp_path / f"m{seed}")
+        model = tiny_model_dir(tmp_path / f"m{seed}", seed=seed)
+        stores.append(build_knowledge(make_spec(data_dir, tmp_path / "k", llm=str(model), user_vector="items"),
+                                      show_progress=False)["cache"])
+    assert stores[0] != stores[1]
+    spec = make_spec(data_dir)
+    source = check_store(stores[0], spec)
+    files = DatasetFiles.from_spec(spec)
+    profile = profile_store(source, files, source.dim, str(tmp_path / "cache"))[0]
+    result = tmp_path / "hybrid-probe.json"
+    args = [f"--data_path={data_dir}", "--dataset=ml-100k-msr", f"--profile={profile}", f"--store=a={stores[0]}",
+            f"--store=b={stores[1]}", f"--store=a2={stores[0]}", "--pair=a,b", "--pair=a2,b", "--pair=a,a2",
+            "--pair=a,profile", "--pool=b", "--resamples=50", f"--out={result}"]
+    out = hp.main(args)
+    assert json.load(open(result)) == json.loads(json.dumps(out))
+    assert out["users"] == 943 and out["rows"] > 0 and out["hybrid"]["a"] == out["hybrid"]["a2"]
+    assert out["differences"]["a - a2"]["difference"] == 0  # the same store on the same rows
+    assert set(out["differences"]) == {"a - b", "a2 - b", "a - a2", "a - profile"}
+    assert all("p_bh" in d and d["p_bh"] >= d["p"] for d in out["differences"].values())
+    assert out["pooled"]["runs"] == {"a": out["differences"]["a - b"]["difference"],
+                                     "a2": out["differences"]["a2 - b"]["difference"]}
+    # the hybrid's probe is the neighbour probe of [unit(whitened users) | unit(profile SVD)], recomputed here
+    store, prof = KnowledgeStore(stores[0]), KnowledgeStore(profile)
+    users = list(store.ids("user"))
+    assert list(prof.ids("user")) == users
+    llm = normalise(np.asarray(store.vectors("user"), np.float32), "whiten")
+    x = np.concatenate([unit_block(llm), unit_block(np.asarray(prof.vectors("user"), np.float32))], 1)
+    train, valid = files.train_interactions(), files.split_interactions("valid")
+    known = valid[valid["user"].isin(set(users))]
+    expected = report.auc(known["label"], report.neighbour_scores(users, x, train, known, 20))
+    assert abs(out["hybrid"]["a"] - expected) < 2e-3  # the item means are recomputed, the store holds 16 bits
+    assert abs(out["alone"]["a"] - report.auc(known["label"], report.neighbour_scores(users, llm, train, known, 20))) < 2e-3
+    for bad, match in ((["--pair=a,zzz"], "unknown: \\['zzz'\\]"), (["--pair=a,a"], "two different labels"),
+                       ([f"--store=profile={stores[0]}"], "reserved for the sparse profile"),
+                       ([f"--store=a={stores[1]}"], "given twice"), (["--store=nolabel"], "write LABEL=PATH"),
+                       (["--pool=zzz"], "no --pair X,zzz")):
+        with pytest.raises(SystemExit, match=match):
+            hp.main(args + bad)
