@@ -31,7 +31,6 @@ from benchmarks.align_knowledge_words import normalise, probe_data, user_vectors
 from benchmarks.hybrid_knowledge import unit_block  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
-from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.loader import NORMS  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, auc_difference, neighbour_scores  # noqa: E402
 
@@ -40,14 +39,9 @@ PROFILE = "profile"
 
 
 def profile_block(path, users, dataset):
-    """The profile store's SVD vectors of ``users`` (in that order) as :func:`unit_block` makes the hybrid's block."""
-    store = kstore.KnowledgeStore(path).require_dataset(dataset)
-    where = {u: n for n, u in enumerate(store.ids("user"))}
-    lost = [u for u in users if u not in where]
-    if lost:
-        raise ValueError(f"the profile store {path} lacks {len(lost)} user(s) (e.g. {lost[:3]}): build it on this "
-                         "split (benchmarks/profile_knowledge.py)")
-    return unit_block(np.asarray(store.vectors("user"), np.float32)[[where[u] for u in users]])
+    """The profile store's SVD vectors of ``users`` (in that order; a user it lacks is an error naming the store) as
+    :func:`unit_block` makes the hybrid's block."""
+    return unit_block(user_vectors(path, users, None, dataset))
 
 
 def parse_labelled(values):
