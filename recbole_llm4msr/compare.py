@@ -257,6 +257,7 @@ class Comparison:
         self.csv = os.path.join(self.out, "runs.csv")
         self.rows = self._load()
         self._hashes = {}
+        self.unresolved = set()  # labels under knowledge_norm: auto whose knowledge store is not built yet
 
     def _load(self):
         self.fields = list(FIELDS)
@@ -353,12 +354,15 @@ class Comparison:
     def config_hashes(self, label, seed, lr):
         """(the digest new rows get, then the digests of the same config with any of the settings the run does not
         depend on written out): a row hashed while such a setting (:data:`NEUTRAL_SETTINGS`, or the knowledge store
-        of a model that reads none) was part of the digest also counts."""
+        of a model that reads none) was part of the digest also counts. ``knowledge_norm: auto`` is hashed as what it
+        resolves to (:func:`~recbole_llm4msr.prepare.auto_norm_choice`), so a row run under ``auto`` and one that
+        named the same normalisation count for each other; while the store it is chosen on is not built, as
+        ``auto`` (the label is then in ``self.unresolved``; :meth:`run` builds the store first)."""
         key = (label, seed, float(lr))
         if key not in self._hashes:
             from recbole_llm4msr.config import MultiScenarioConfig
             from recbole_llm4msr.knowledge.fingerprint import file_digest
-            from recbole_llm4msr.prepare import knowledge_kinds
+            from recbole_llm4msr.prepare import auto_norm_choice, knowledge_kinds
             from recbole_llm4msr.results import json_safe_config
 
             name, config_dict = self.run_config(label, seed, lr)
@@ -375,15 +379,24 @@ class Comparison:
                 return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
             effective = resolve_knowledge_defaults(config, dict(raw))
+            if str(effective.get("knowledge_norm", "")).lower() == "auto" and "user" in knowledge_kinds(config):
+                chosen = auto_norm_choice(config)
+                if chosen is None:  # its store is not built yet: run() builds it before it looks for runs
+                    self.unresolved.add(label)
+                else:  # the concrete choice: a run under auto is the run that named it
+                    effective["knowledge_norm"] = chosen
+                    self.unresolved.discard(label)
             # what a run does not depend on: settings at their neutral value, and a knowledge store given to a
             # model that reads none (a plain backbone, DN, EP); rows that wrote any of them out count as well
             droppable = [k for k, v in NEUTRAL_SETTINGS.items() if k in raw and raw[k] == v]
             if raw.get("knowledge_store") and not knowledge_kinds(config):
                 effective.pop("knowledge_store", None)
                 droppable.append("knowledge_store")
-            self._hashes[key] = tuple(digest(dict(effective, **{k: raw[k] for k in kept}))
-                                      for n in range(len(droppable) + 1)
-                                      for kept in itertools.combinations(droppable, n))
+            hashes = tuple(digest(dict(effective, **{k: raw[k] for k in kept}))
+                           for n in range(len(droppable) + 1) for kept in itertools.combinations(droppable, n))
+            if label in self.unresolved:
+                return hashes  # hashed with 'auto': not kept, the store may be built by the next run
+            self._hashes[key] = hashes
         return self._hashes[key]
 
     @staticmethod
@@ -498,7 +511,31 @@ class Comparison:
             return None
         return (min if self.metric == "logloss" else max)(scores, key=scores.get)
 
+    def ensure_knowledge(self, label):
+        """Build the knowledge store a label under ``knowledge_norm: auto`` chooses on (what its first run would do),
+        so that its runs are looked for under the concrete normalisation, not ``auto``. A failure is logged and left
+        to the runs, which record it as any crash."""
+        lr = self.search[0] if self.search else self.lr_grid[0]
+        try:
+            self.config_hashes(label, self.lr_seed, lr)
+            if label not in self.unresolved:
+                return
+            from recbole_llm4msr.config import MultiScenarioConfig
+            from recbole_llm4msr.prepare import prepare
+
+            name, config_dict = self.run_config(label, self.lr_seed, lr)
+            tqdm.write(f"{label}: building its knowledge store first (knowledge_norm: auto chooses on it)")
+            with recbole_command_line():
+                config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
+                                             config_dict=config_dict)
+            prepare(config)
+            self.config_hashes(label, self.lr_seed, lr)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+
     def run(self):
+        for label in self.models:
+            self.ensure_knowledge(label)
         total = len(self.models) * (len(self.search) + len(self.seeds))
         bar = tqdm(total=total, desc=f"compare {self.dataset}", unit="run")
         for label in self.models:
@@ -595,7 +632,12 @@ class Comparison:
             runs = self.final_runs(label)
             if not runs:
                 failed = [r for r in self.rows if r["model"] == label and r["status"] == "error"]
-                lines.append(f"| {label} | " + (f"failed: {failed[-1]['error']}" if failed else "not run yet") + " |")
+                why = "not run yet"
+                if label in self.unresolved:
+                    why += (" (knowledge_norm: auto, and the knowledge store it is chosen on is not built here, so no "
+                            "row can be matched to it: run the comparison, which builds it, or name the "
+                            "normalisation, e.g. --set knowledge_norm=none)")
+                lines.append(f"| {label} | " + (f"failed: {failed[-1]['error']}" if failed else why) + " |")
                 continue
             backbone, kind = family(label)
             cells = []

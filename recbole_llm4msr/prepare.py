@@ -17,7 +17,7 @@ import os
 from logging import getLogger
 
 from recbole_llm4msr.data.builtin import ensure_dataset
-from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, plan
 from recbole_llm4msr.knowledge.spec import KnowledgeSpec
 
 
@@ -67,6 +67,26 @@ def resolve_auto_norm(config, spec, path):
     logger.info(f"knowledge_norm auto -> {choice['chosen']} (validation neighbour probe AUC {choice['auc']}, "
                 f"{choice['valid_rows']} rows; kept in {path})")
     return choice["chosen"]
+
+
+def auto_norm_choice(config):
+    """What ``knowledge_norm: auto`` resolves to for ``config``'s user knowledge, without building anything: the
+    kept (or, from a finished store, freshly made: seconds) choice of :func:`resolve_auto_norm` when the store --
+    ``knowledge_store``, or the one the config's knowledge settings name -- is finished; ``None`` while it is not
+    built yet. A concrete ``knowledge_norm`` is returned as it is. (``llm4msr-compare`` hashes a run's config with
+    the resolved value, so a run under ``auto`` and one that named the same normalisation are the same run.)"""
+    from recbole_llm4msr.knowledge.files import DatasetFiles
+    from recbole_llm4msr.knowledge.report import choose_norm
+    from recbole_llm4msr.knowledge.store import KnowledgeStore, is_complete
+
+    norm = str(config["knowledge_norm"] or "none").lower()
+    if norm != "auto":
+        return norm
+    spec = KnowledgeSpec.from_config(config)
+    path = spec.store or plan(spec).path
+    if not is_complete(path):
+        return None
+    return choose_norm(KnowledgeStore(path), DatasetFiles.from_spec(spec))["chosen"]
 
 
 def prepare_item_knowledge(config):

@@ -530,3 +530,48 @@ def test_a_rerun_under_another_config_keeps_the_earlier_configs_result_file(tmp_
     merged_b = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "mb"), extra={"tag": "b"})
     assert merged_b.merge([out]) == 2 and merged_b.merge_other_configs == {"MMoE": 1}
     assert os.listdir(tmp_path / "mb" / "runs") == [second]
+
+
+def test_knowledge_norm_auto_is_hashed_as_its_choice_and_its_store_is_built_before_runs_are_looked_for(
+        data_dir, store, tmp_path, workdir):
+    """The default ``knowledge_norm: auto`` is hashed as the normalisation it resolves to, so a run under it and one
+    that named the same normalisation are one run (earlier rows keep counting); while the store it is chosen on is not
+    built the label is unresolved (the table says why), and run() builds the store before it looks for rows."""
+    from recbole_llm4msr.knowledge.loader import NORMS
+    from tests.knowledge_helpers import tiny_model_dir
+
+    def comparison(out, **extra):
+        return Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / out),
+                          epochs=1, data_path=data_dir, extra=dict(TINY, **extra))
+
+    def digest(**extra):
+        return comparison("h", **extra).config_hash("MMoE_LLM4MSR", 2020, 0.01)
+
+    # a finished store named: auto is its choice
+    given = comparison("h", knowledge_store=store)
+    auto = given.config_hash("MMoE_LLM4MSR", 2020, 0.01)
+    chosen = json.load(open(os.path.join(store, "norm-choice.json")))["chosen"]
+    assert not given.unresolved and chosen in NORMS
+    assert auto == digest(knowledge_store=store, knowledge_norm=chosen)
+    assert all(digest(knowledge_store=store, knowledge_norm=n) != auto for n in NORMS if n != chosen)
+
+    # the store the settings name is not built yet: unresolved, and the table says why
+    llm = str(tiny_model_dir(tmp_path))
+    settings = dict(llm=llm, knowledge_user_vector="prompt", knowledge_limit_users=150, prompt_max_tokens=4000,
+                    knowledge_cache_dir=str(tmp_path / "kc"))
+    fresh = comparison("fresh", **settings)
+    unresolved = fresh.config_hash("MMoE_LLM4MSR", 2020, 0.01)
+    assert fresh.unresolved == {"MMoE_LLM4MSR"}
+    assert "the knowledge store it is chosen on is not built here" in fresh.report()
+    # run() builds it first, then hashes, runs and records under the concrete choice
+    table = fresh.run()
+    assert not fresh.unresolved and "| MMoE_LLM4MSR | 0.01 |" in table
+    kept = [os.path.join(root, "norm-choice.json") for root, _, files in os.walk(tmp_path / "kc")
+            if "norm-choice.json" in files]
+    assert len(kept) == 1
+    fresh_choice = json.load(open(kept[0]))["chosen"]
+    row = next(r for r in rows(str(tmp_path / "fresh" / "runs.csv")) if r["model"] == "MMoE_LLM4MSR")
+    assert row["status"] == "ok" and row["config_hash"] != unresolved
+    assert row["config_hash"] == digest(**settings, knowledge_norm=fresh_choice)
+    result = json.load(open(tmp_path / "fresh" / "runs" / row["result_file"]))
+    assert json.dumps(result).count(f'"knowledge_norm": "{fresh_choice}"') >= 1  # the results file names it

@@ -413,7 +413,7 @@ def test_meta_generator_setting_builds_factored_layers_that_train(name, data_dir
     assert torch.isfinite(loss) and not torch.equal(before, model.enhancement.bottom.V[0])
 
 
-def test_knowledge_norm_auto_is_chosen_by_the_probe_before_the_model_is_built(data_dir, store, batch_and_data, workdir):
+def test_knowledge_norm_auto_the_default_is_chosen_by_the_probe(data_dir, store, batch_and_data, workdir):
     from recbole_llm4msr.knowledge.loader import NORMS
     from recbole_llm4msr.prepare import prepare
 
@@ -427,8 +427,20 @@ def test_knowledge_norm_auto_is_chosen_by_the_probe_before_the_model_is_built(da
     model = get_model("MMoE_LLM4MSR")(config, batch_and_data[0]._dataset)
     named, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm=kept["chosen"])
     torch.testing.assert_close(model.enhancement.user_knowledge.table, named.enhancement.user_knowledge.table)
-    with pytest.raises(ValueError, match="knowledge_norm: auto is chosen before the model is built"):
-        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm="auto")  # without prepare()
+    # auto is the default; a model built without prepare() (RecBole's own flow, a finished store named) makes the
+    # same choice and writes it into its config
+    assert config_for("MMoE_LLM4MSR", data_dir, store)["knowledge_norm"] == "auto"
+    unprepared = config_for("MMoE_LLM4MSR", data_dir, store)
+    init_seed(2020, True)
+    built = get_model("MMoE_LLM4MSR")(unprepared, batch_and_data[0]._dataset)
+    assert unprepared["knowledge_norm"] == kept["chosen"]
+    torch.testing.assert_close(built.enhancement.user_knowledge.table, named.enhancement.user_knowledge.table)
+    # the library's normalisation never takes 'auto' itself: the choice is made above it
+    from recbole_llm4msr.knowledge.loader import normalization
+    from recbole_llm4msr.knowledge.store import KnowledgeStore
+
+    with pytest.raises(ValueError, match="knowledge_norm: auto is resolved before the vectors are normalised"):
+        normalization(KnowledgeStore(store), "user", "auto")
     # several processes: the parent resolves it once and hands the ranks the concrete setting
     from recbole_llm4msr.quick_start import prepare_distributed
 

@@ -55,9 +55,9 @@ def normalization(store, kind, mode, eps=1e-5):
     whitening ``(x - mean) @ W`` with unit covariance. Cached in the store folder as ``norm-<kind>-<mode>.npz``
     (written atomically; computed again when the folder is read-only)."""
     if mode == "auto":
-        raise ValueError("knowledge_norm: auto is chosen before the model is built, by prepare() (run_recbole and "
-                         "llm4msr-compare call it) from the validation neighbour probe; call "
-                         "recbole_llm4msr.prepare.prepare(config) first, or name one of " + ", ".join(NORMS))
+        raise ValueError("knowledge_norm: auto is resolved before the vectors are normalised, by the validation "
+                         "neighbour probe (recbole_llm4msr.knowledge.report.choose_norm; prepare() and the LLM4MSR "
+                         "model call it): pass its choice here, one of " + ", ".join(NORMS))
     if mode not in NORMS:
         raise ValueError(f"knowledge_norm must be one of {', '.join(NORMS)} (or auto, for LLM4MSR's user vectors), "
                          f"not '{mode}'")

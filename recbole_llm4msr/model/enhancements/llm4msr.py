@@ -27,6 +27,22 @@ from recbole_llm4msr.model.enhancements.base import MetaFusion
 LEVELS = ("user", "scenario")
 
 
+def resolve_auto_norm(config, store):
+    """``knowledge_norm: auto`` for a model built without ``prepare()`` (RecBole's own flow with a finished
+    ``knowledge_store``): the choice of the validation neighbour probe
+    (:func:`~recbole_llm4msr.knowledge.report.choose_norm`, kept in the store folder), written into the config so
+    that the log and the results file name it. Reads the training and validation splits only."""
+    from recbole_llm4msr.knowledge.files import DatasetFiles
+    from recbole_llm4msr.knowledge.report import choose_norm
+    from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+
+    choice = choose_norm(store, DatasetFiles.from_spec(KnowledgeSpec.from_config(config)))
+    config["knowledge_norm"] = choice["chosen"]
+    logging.getLogger().info(f"knowledge_norm auto -> {choice['chosen']} (validation neighbour probe AUC "
+                             f"{choice['auc']}, {choice['valid_rows']} rows)")
+    return choice["chosen"]
+
+
 class LLM4MSR(MetaFusion):
     name = "llm4msr"
     knowledge_kinds = ("scenario", "user")  # what prepare() must provide before the model is built
@@ -45,9 +61,12 @@ class LLM4MSR(MetaFusion):
                              "recbole_llm4msr.prepare.prepare(config) before building the model (run_recbole does), "
                              "or set knowledge_store to a finished store")
         store = open_store(config["knowledge_store"])
+        norm = str(config["knowledge_norm"] or "none").lower()
+        if norm == "auto":  # prepare() resolves it before a model is built; built without prepare(), the same here
+            norm = resolve_auto_norm(config, store)
         users = align(store, "user", dataset.field2id_token[dataset.uid_field], expected_dim=config["knowledge_dim"],
                       memory=str(config["knowledge_memory"] or "auto").lower(), padding=True,
-                      dataset=dataset.dataset_name, norm=config["knowledge_norm"] or "none")
+                      dataset=dataset.dataset_name, norm=norm)
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
         # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
