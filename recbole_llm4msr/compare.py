@@ -73,6 +73,8 @@ LEGACY_KNOWLEDGE_DEFAULTS = {"llm": "smollm2", "llm_mode": "prompt", "knowledge_
 # Settings added after runs were first hashed, at the value that computes what runs did before they existed: left
 # out of the hash at that value, so adding a setting does not make every earlier row stale.
 NEUTRAL_SETTINGS = {"meta_generator": "full", "tslrec_item_text_words": None}
+# Settings only a model that reads knowledge depends on: left out of the hash of any other model.
+KNOWLEDGE_SETTINGS = ("knowledge_store", "knowledge_norm")
 
 
 def resolve_knowledge_defaults(config, effective):
@@ -386,12 +388,15 @@ class Comparison:
                 else:  # the concrete choice: a run under auto is the run that named it
                     effective["knowledge_norm"] = chosen
                     self.unresolved.discard(label)
-            # what a run does not depend on: settings at their neutral value, and a knowledge store given to a
-            # model that reads none (a plain backbone, DN, EP); rows that wrote any of them out count as well
+            # what a run does not depend on: settings at their neutral value, and a knowledge store or normalisation
+            # given to a model that reads no knowledge (a plain backbone, DN, EP, a stock model: e.g. one --set for
+            # every label of a comparison); rows that wrote any of them out count as well
             droppable = [k for k, v in NEUTRAL_SETTINGS.items() if k in raw and raw[k] == v]
-            if raw.get("knowledge_store") and not knowledge_kinds(config):
-                effective.pop("knowledge_store", None)
-                droppable.append("knowledge_store")
+            if not knowledge_kinds(config):
+                for setting in KNOWLEDGE_SETTINGS:
+                    if raw.get(setting):
+                        effective.pop(setting, None)
+                        droppable.append(setting)
             hashes = tuple(digest(dict(effective, **{k: raw[k] for k in kept}))
                            for n in range(len(droppable) + 1) for kept in itertools.combinations(droppable, n))
             if label in self.unresolved:

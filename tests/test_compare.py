@@ -211,6 +211,10 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     # a plain model does not read a knowledge store: with or without one it is the same run (and old rows that
     # wrote the store out still count)
     assert digest("MMoE", knowledge_store="/some/store") == digest("MMoE")
+    # nor does it normalise knowledge: a knowledge_norm given to every label of a comparison leaves it the same run
+    assert digest("MMoE", knowledge_norm="none") == digest("MMoE")
+    assert digest("MMoE_DN", knowledge_norm="whiten") == digest("MMoE_DN")
+    assert digest("MMoE_LLM4MSR", knowledge_norm="whiten") != digest("MMoE_LLM4MSR", knowledge_norm="none")
     with_store = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
                             data_path=data_dir, extra=dict(TINY, knowledge_store="/some/store"))
     plain_raw = {k: v for k, v in json_safe_config(MultiScenarioConfig(
