@@ -198,6 +198,9 @@ def test_controls_and_the_init_only_fusion(toy, workdir):
     assert abs(float(w.std()) - 0.02) < 0.01 and not np.allclose(w, stock.item_embedding.weight.detach().numpy()[1:])
     with pytest.raises(ValueError, match="tslrec_fusion"):
         build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"], tslrec_fusion="concat")
+    # auto (LLM4MSR's default, chosen for user vectors) is not an item normalisation: said, not guessed
+    with pytest.raises(ValueError, match="TSLRec's item vectors take none, standardize"):
+        build_model(base, "SASRec_TSLRec", knowledge_store=summary["store"], knowledge_norm="auto")
 
 
 def test_any_sequential_model_gets_a_variant_and_others_are_refused():

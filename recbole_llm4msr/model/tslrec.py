@@ -53,8 +53,11 @@ class TSLRecMixin:
             raise ValueError(f"knowledge store {store.path} holds no item vectors ({store.kinds}); TSLRec needs an "
                              f"item store (llm4msr-tslrec)")
         tokens = dataset.field2id_token[dataset.iid_field]
-        items = align(store, "item", tokens, padding=True, dataset=dataset.dataset_name,
-                      norm=str(config["knowledge_norm"] or "standardize").lower())
+        norm = str(config["knowledge_norm"] or "standardize").lower()
+        if norm == "auto":
+            raise ValueError("knowledge_norm: auto chooses LLM4MSR's user vectors by the validation neighbour probe; "
+                             "TSLRec's item vectors take none, standardize (its default) or whiten")
+        items = align(store, "item", tokens, padding=True, dataset=dataset.dataset_name, norm=norm)
         self.control = str(config["knowledge_control"] or "none").lower()
         items = control(items, self.control, int(config["knowledge_control_seed"] or 0))
         self.fusion = fusion
