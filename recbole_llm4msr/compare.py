@@ -20,7 +20,8 @@ correction, a table in the paper's layout and a plot.
 * **Resume**: every run is a row of ``runs.csv`` (rewritten atomically) carrying a hash of its full effective config
   (model settings, seed, rate, epochs, ``--set``, config files, and the digest of the dataset's split files); a rerun
   into the same ``--out`` reuses a row only when the hash matches. A run that crashes is recorded
-  (``status=error``) and the rest go on.
+  (``status=error``) and the rest go on. ``knowledge_norm: auto`` (LLM4MSR's default) is hashed as the normalisation
+  it picks on the label's knowledge store, which a comparison builds before it looks for finished runs.
 
 * **Metric**: ``--metric auc`` (default; CTR models, per-scenario columns) or a ranking metric of RecBole's result
   (``--metric ndcg@10``, ``recall@20``, ``mrr@10``, ...) for sequential / general models under full ranking: it is
@@ -260,6 +261,7 @@ class Comparison:
         self.rows = self._load()
         self._hashes = {}
         self.unresolved = set()  # labels under knowledge_norm: auto whose knowledge store is not built yet
+        self._auto_choice = {}  # label -> what its knowledge_norm: auto resolved to
 
     def _load(self):
         self.fields = list(FIELDS)
@@ -382,7 +384,12 @@ class Comparison:
 
             effective = resolve_knowledge_defaults(config, dict(raw))
             if str(effective.get("knowledge_norm", "")).lower() == "auto" and "user" in knowledge_kinds(config):
-                chosen = auto_norm_choice(config)
+                chosen = self._auto_choice.get(label)  # the store does not depend on the seed or the rate
+                if chosen is None:
+                    try:
+                        chosen = self._auto_choice[label] = auto_norm_choice(config)
+                    except Exception:  # noqa: BLE001  (e.g. an LLM not installed here: run() reports it)
+                        chosen = None
                 if chosen is None:  # its store is not built yet: run() builds it before it looks for runs
                     self.unresolved.add(label)
                 else:  # the concrete choice: a run under auto is the run that named it

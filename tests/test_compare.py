@@ -567,6 +567,11 @@ def test_knowledge_norm_auto_is_hashed_as_its_choice_and_its_store_is_built_befo
     unresolved = fresh.config_hash("MMoE_LLM4MSR", 2020, 0.01)
     assert fresh.unresolved == {"MMoE_LLM4MSR"}
     assert "the knowledge store it is chosen on is not built here" in fresh.report()
+    # a store that cannot even be planned here (an LLM this machine lacks) is unresolved too, not a crash of the
+    # report; a run then records why
+    missing = comparison("missing", llm=str(tmp_path / "no-such-model"), knowledge_cache_dir=str(tmp_path / "kc2"))
+    missing.config_hash("MMoE_LLM4MSR", 2020, 0.01)
+    assert missing.unresolved == {"MMoE_LLM4MSR"} and "not built here" in missing.report()
     # run() builds it first, then hashes, runs and records under the concrete choice
     table = fresh.run()
     assert not fresh.unresolved and "| MMoE_LLM4MSR | 0.01 |" in table
