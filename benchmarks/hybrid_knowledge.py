@@ -21,7 +21,8 @@ then asks the question; ``benchmarks/cross_compare.py`` pairs the two folders' r
 
 Prints both store paths and writes ``hybrid-knowledge.json`` in each: how it was made and the neighbour probe of its
 vectors beside the sparse profile's. Reads the training and validation splits only; runs use ``knowledge_norm: none``
-(the blocks are normalised already).
+(the blocks are normalised already): name it (``--set knowledge_norm=none``; ``compare_amazon.sh`` does), since the
+default ``auto`` would let the probe choose again.
 """
 import argparse
 import json

@@ -4,7 +4,8 @@ The neighbour probe's reference is a no-LLM profile (TF-IDF of a user's training
 This writes that profile, reduced to the source store's width by truncated SVD (fitted on the store's training users),
 as the user vectors of a knowledge store next to the default one -- same dataset fingerprint, same scenario vectors,
 its own ``llm`` fingerprint part (``no-LLM profile``) -- so that ``llm4msr-compare ... --set knowledge_store=PATH``
-runs LLM4MSR and its shuffled control on it. The question it answers: if the knowledge were exactly as informative
+runs LLM4MSR and its shuffled control on it (the session-24 runs used ``knowledge_norm: none``, the default then and
+the dense profile's best probe: name it, ``--set knowledge_norm=none``, to reproduce them). The question it answers: if the knowledge were exactly as informative
 as the bag of items the probe measures against, would LLM4MSR beat its plain backbone and its control? (A limit of
 the fusion and the data, or of the LLM's vectors?)
 

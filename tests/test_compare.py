@@ -166,10 +166,14 @@ def test_the_plot_needs_no_extra():
 
 def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_path):
     """A run that names no LLM gets the current default (the embedded encoder): its hash differs from a run on the
-    old default (SmolLM2), which keeps the hash it had before the default changed when it names llm: smollm2."""
+    old default (SmolLM2), which keeps the hash it had before the default changed when it names llm: smollm2.
+    (An empty knowledge cache: no store here, so knowledge_norm: auto is hashed as 'auto' on every machine.)"""
+    cache = str(tmp_path / "empty-cache")
+
     def digest(label, **extra):
         return Comparison("ml-100k-msr", [label], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
-                          data_path=data_dir, extra=dict(TINY, **extra)).config_hash(label, 2020, 0.01)
+                          data_path=data_dir, extra=dict(TINY, knowledge_cache_dir=cache, **extra)
+                          ).config_hash(label, 2020, 0.01)
 
     default, old = digest("MMoE_LLM4MSR"), digest("MMoE_LLM4MSR", llm="smollm2", knowledge_user_vector="prompt")
     assert default != old and digest("MMoE_LLM4MSR", llm="minilm") == default
@@ -205,8 +209,9 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     assert sha(before) == old
     # a row hashed while meta_generator: full was written out (the day it was added) counts as well
     on_old_default = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
-                                epochs=1, data_path=data_dir,
-                                extra=dict(TINY, llm="smollm2", knowledge_user_vector="prompt"))
+                                epochs=1, data_path=data_dir, extra=dict(TINY, llm="smollm2",
+                                                                         knowledge_user_vector="prompt",
+                                                                         knowledge_cache_dir=cache))
     assert on_old_default.config_hashes("MMoE_LLM4MSR", 2020, 0.01) == (old, sha(effective))
     # a plain model does not read a knowledge store: with or without one it is the same run (and old rows that
     # wrote the store out still count)
