@@ -350,6 +350,15 @@ class Comparison:
         return name, {"seed": seed, "learning_rate": lr, "epochs": self.epochs, "data_path": self.data_path,
                       "state": "WARNING", "show_progress": False, **metric, **self.extra, **settings}
 
+    def merged_config(self, label, seed, lr):
+        """RecBole's merged config of the run of (label, seed, rate)."""
+        from recbole_llm4msr.config import MultiScenarioConfig
+
+        name, config_dict = self.run_config(label, seed, lr)
+        with recbole_command_line():
+            return MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
+                                       config_dict=config_dict)
+
     def config_hash(self, label, seed, lr):
         """Digest of the run's full effective config (RecBole's merged config, paths left out) and of the
         dataset's split files."""
@@ -364,15 +373,12 @@ class Comparison:
         ``auto`` (the label is then in ``self.unresolved``; :meth:`run` builds the store first)."""
         key = (label, seed, float(lr))
         if key not in self._hashes:
-            from recbole_llm4msr.config import MultiScenarioConfig
             from recbole_llm4msr.knowledge.fingerprint import file_digest
-            from recbole_llm4msr.prepare import auto_norm_choice, knowledge_kinds
+            from recbole_llm4msr.prepare import knowledge_kinds
             from recbole_llm4msr.results import json_safe_config
 
-            name, config_dict = self.run_config(label, seed, lr)
-            with recbole_command_line():
-                config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
-                                             config_dict=config_dict)
+            config = self.merged_config(label, seed, lr)
+            kinds = knowledge_kinds(config)
             raw = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
             folder = os.path.join(self.data_path, self.dataset)
             data = {f: file_digest(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
@@ -383,23 +389,13 @@ class Comparison:
                 return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
             effective = resolve_knowledge_defaults(config, dict(raw))
-            if str(effective.get("knowledge_norm", "")).lower() == "auto" and "user" in knowledge_kinds(config):
-                chosen = self._auto_choice.get(label)  # the store does not depend on the seed or the rate
-                if chosen is None:
-                    try:
-                        chosen = self._auto_choice[label] = auto_norm_choice(config)
-                    except Exception:  # noqa: BLE001  (e.g. an LLM not installed here: run() reports it)
-                        chosen = None
-                if chosen is None:  # its store is not built yet: run() builds it before it looks for runs
-                    self.unresolved.add(label)
-                else:  # the concrete choice: a run under auto is the run that named it
-                    effective["knowledge_norm"] = chosen
-                    self.unresolved.discard(label)
+            if str(effective.get("knowledge_norm", "")).lower() == "auto" and "user" in kinds:
+                effective["knowledge_norm"] = self._auto_norm(label, config) or "auto"
             # what a run does not depend on: settings at their neutral value, and a knowledge store or normalisation
             # given to a model that reads no knowledge (a plain backbone, DN, EP, a stock model: e.g. one --set for
             # every label of a comparison); rows that wrote any of them out count as well
             droppable = [k for k, v in NEUTRAL_SETTINGS.items() if k in raw and raw[k] == v]
-            if not knowledge_kinds(config):
+            if not kinds:
                 for setting in KNOWLEDGE_SETTINGS:
                     if raw.get(setting):
                         effective.pop(setting, None)
@@ -410,6 +406,24 @@ class Comparison:
                 return hashes  # hashed with 'auto': not kept, the store may be built by the next run
             self._hashes[key] = hashes
         return self._hashes[key]
+
+    def _auto_norm(self, label, config):
+        """The concrete normalisation ``knowledge_norm: auto`` picks for the label's store (the same for every seed and
+        rate: looked up once), or None while that store is not built (or cannot be planned here, e.g. an LLM not
+        installed: run() reports why); such a label is kept in ``self.unresolved``."""
+        from recbole_llm4msr.prepare import auto_norm_choice
+
+        if self._auto_choice.get(label) is None:
+            try:
+                self._auto_choice[label] = auto_norm_choice(config)
+            except Exception:  # noqa: BLE001
+                self._auto_choice[label] = None
+        chosen = self._auto_choice[label]
+        if chosen is None:
+            self.unresolved.add(label)
+        else:
+            self.unresolved.discard(label)
+        return chosen
 
     @staticmethod
     def _finished(row, seed, lr):
@@ -532,15 +546,10 @@ class Comparison:
             self.config_hashes(label, self.lr_seed, lr)
             if label not in self.unresolved:
                 return
-            from recbole_llm4msr.config import MultiScenarioConfig
             from recbole_llm4msr.prepare import prepare
 
-            name, config_dict = self.run_config(label, self.lr_seed, lr)
             tqdm.write(f"{label}: building its knowledge store first (knowledge_norm: auto chooses on it)")
-            with recbole_command_line():
-                config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
-                                             config_dict=config_dict)
-            prepare(config)
+            prepare(self.merged_config(label, self.lr_seed, lr))
             self.config_hashes(label, self.lr_seed, lr)
         except Exception:  # noqa: BLE001
             traceback.print_exc()

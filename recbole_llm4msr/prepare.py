@@ -48,30 +48,17 @@ def prepare_knowledge(config):
         config[key] = value
     config["knowledge_store"] = path
     if str(config["knowledge_norm"] or "none").lower() == "auto":
-        resolve_auto_norm(config, spec, path)
+        from recbole_llm4msr.knowledge.store import KnowledgeStore
+        from recbole_llm4msr.model.enhancements.llm4msr import resolve_auto_norm
+
+        resolve_auto_norm(config, KnowledgeStore(path))
     return path
-
-
-def resolve_auto_norm(config, spec, path):
-    """``knowledge_norm: auto``: the normalisation whose user vectors score best on the validation neighbour probe
-    (:func:`~recbole_llm4msr.knowledge.report.choose_norm`, kept in the store folder), written into the config as
-    the concrete setting the model then uses (and the log and results show)."""
-    from recbole_llm4msr.knowledge.files import DatasetFiles
-    from recbole_llm4msr.knowledge.report import choose_norm
-    from recbole_llm4msr.knowledge.store import KnowledgeStore
-
-    logger = getLogger()
-    choice = choose_norm(KnowledgeStore(path), DatasetFiles.from_spec(spec),
-                         progress=lambda norm, auc: logger.info(f"knowledge_norm auto: {norm} probe AUC {auc}"))
-    config["knowledge_norm"] = choice["chosen"]
-    logger.info(f"knowledge_norm auto -> {choice['chosen']} (validation neighbour probe AUC {choice['auc']}, "
-                f"{choice['valid_rows']} rows; kept in {path})")
-    return choice["chosen"]
 
 
 def auto_norm_choice(config):
     """What ``knowledge_norm: auto`` resolves to for ``config``'s user knowledge, without building anything: the
-    kept (or, from a finished store, freshly made: seconds) choice of :func:`resolve_auto_norm` when the store --
+    kept (or, from a finished store, freshly made: seconds) choice of
+    :func:`~recbole_llm4msr.model.enhancements.llm4msr.resolve_auto_norm` when the store --
     ``knowledge_store``, or the one the config's knowledge settings name -- is finished; ``None`` while it is not
     built yet. A concrete ``knowledge_norm`` is returned as it is. (``llm4msr-compare`` hashes a run's config with
     the resolved value, so a run under ``auto`` and one that named the same normalisation are the same run.)"""

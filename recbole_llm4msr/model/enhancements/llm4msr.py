@@ -28,18 +28,21 @@ LEVELS = ("user", "scenario")
 
 
 def resolve_auto_norm(config, store):
-    """``knowledge_norm: auto`` for a model built without ``prepare()`` (RecBole's own flow with a finished
-    ``knowledge_store``): the choice of the validation neighbour probe
-    (:func:`~recbole_llm4msr.knowledge.report.choose_norm`, kept in the store folder), written into the config so
-    that the log and the results file name it. Reads the training and validation splits only."""
+    """``knowledge_norm: auto``: the normalisation whose user vectors score best on the validation neighbour probe
+    (:func:`~recbole_llm4msr.knowledge.report.choose_norm`, kept in the store folder), written into the config as the
+    concrete setting the model uses (and the log and the results file name). ``prepare()`` calls it before a model is
+    built; a model built without ``prepare()`` (RecBole's own flow with a finished ``knowledge_store``) calls it
+    itself. Reads the training and validation splits only."""
     from recbole_llm4msr.knowledge.files import DatasetFiles
     from recbole_llm4msr.knowledge.report import choose_norm
     from recbole_llm4msr.knowledge.spec import KnowledgeSpec
 
-    choice = choose_norm(store, DatasetFiles.from_spec(KnowledgeSpec.from_config(config)))
+    logger = logging.getLogger()
+    choice = choose_norm(store, DatasetFiles.from_spec(KnowledgeSpec.from_config(config)),
+                         progress=lambda norm, auc: logger.info(f"knowledge_norm auto: {norm} probe AUC {auc}"))
     config["knowledge_norm"] = choice["chosen"]
-    logging.getLogger().info(f"knowledge_norm auto -> {choice['chosen']} (validation neighbour probe AUC "
-                             f"{choice['auc']}, {choice['valid_rows']} rows)")
+    logger.info(f"knowledge_norm auto -> {choice['chosen']} (validation neighbour probe AUC {choice['auc']}, "
+                f"{choice['valid_rows']} rows; kept in {store.path})")
     return choice["chosen"]
 
 
