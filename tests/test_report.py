@@ -128,9 +128,67 @@ def test_the_neighbour_probe_separates_informative_from_random_vectors(data_dir,
     attrs = out["attribute_auc"]
     assert set(attrs) == {"gender", "occupation"}  # age (61 values) and zip codes are no attributes here
     assert attrs["gender"]["knowledge"] > 0.6  # what a user watched says something about them
+    # the lesser references: the bag of item ids, and the ids with the item's categories (ml-100k's `class`)
+    assert {report.ITEMS_ONLY, report.ITEMS_CATEGORIES} <= set(probe)
+    assert probe[report.ITEMS_ONLY] > probe["random"] + 0.02
+    for name, d in out["neighbour_probe_vs_references"].items():
+        assert d["difference"] == pytest.approx(probe["knowledge"] - probe[name], abs=2e-4)
+    assert set(standardized["vs_references"]) == {report.ITEMS_ONLY, report.ITEMS_CATEGORIES}
+    # per activity group: thirds of the users by training positives, every probed row in exactly one
+    groups = out["neighbour_probe_by_activity"]
+    assert len(groups) == 3 and sum(g["rows"] for g in groups) == out["neighbour_probe_rows"]
+    assert all(a["positives"][1] < b["positives"][0] for a, b in zip(groups, groups[1:]))  # lightest first
+    assert all(abs(g["users"] - groups[0]["users"]) <= 0.2 * groups[0]["users"] for g in groups)
+    for g in groups:  # the knowledge here is the profile's vectors: level with it in every group
+        assert set(g["vs"]) == {"profile (no LLM)", report.ITEMS_ONLY, report.ITEMS_CATEGORIES}
+        assert set(g["vs"][report.ITEMS_ONLY]) == {"knowledge", "knowledge (standardize)"}
+        assert g["vs"]["profile (no LLM)"]["knowledge"]["difference"] == pytest.approx(0, abs=2e-3)
+        for ref, d in g["vs"].items():
+            assert d["knowledge"]["difference"] == pytest.approx(g["auc"]["knowledge"] - g["auc"][ref], abs=2e-4)
+        assert g["auc"]["knowledge"] > g["auc"]["random"]
     saved = json.load(open(tmp_path / "report.json"))
     assert saved["neighbour_probe_auc"] == probe and saved["geometry"]["users"] == len(users)
+    assert saved["neighbour_probe_by_activity"] == groups
     assert os.path.getsize(tmp_path / "report.png") > 5000
+
+
+def test_the_probe_by_activity_finds_knowledge_that_helps_only_light_users():
+    """Scores right on the rows of the 20 lightest of 60 users and noise elsewhere: the lightest third shows it
+    (AUC 1, ahead of the reference with an interval above 0), the heaviest third does not."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame([(f"u{n}", f"i{j}", 1.0) for n in range(60) for j in range(n)],
+                         columns=["user", "item", "label"])  # user n has n training positives
+    rows = pd.DataFrame([(f"u{n}", f"i{j}", float(j % 2)) for n in range(60) for j in range(10)],
+                        columns=["user", "item", "label"])
+    light = rows["user"].str[1:].astype(int).to_numpy() < 20
+    noise = rng.standard_normal(len(rows))
+    scores = {"knowledge": np.where(light, rows["label"].to_numpy(), noise), "reference": rng.standard_normal(len(rows))}
+    groups = report.probe_by_activity(rows, train, scores, references=["reference"])
+    assert [g["positives"] for g in groups] == [[0, 19], [20, 39], [40, 59]]
+    assert [g["users"] for g in groups] == [20, 20, 20] and [g["rows"] for g in groups] == [200, 200, 200]
+    assert groups[0]["auc"]["knowledge"] == 1.0 and groups[0]["vs"]["reference"]["knowledge"]["ci95"][0] > 0.2
+    assert abs(groups[2]["auc"]["knowledge"] - 0.5) < 0.15
+    heavy = groups[2]["vs"]["reference"]["knowledge"]["ci95"]
+    assert heavy[0] < 0 < heavy[1]
+    with pytest.raises(ValueError, match="at least one group"):
+        report.probe_by_activity(rows, train, scores, references=["reference"], groups=0)
+
+
+def test_the_category_reference_reads_only_the_fields_after_the_title(data_dir):
+    files = DatasetFiles.from_spec(make_spec(data_dir))
+    assert files.config["item_text_fields"][1:] == ["class"]
+    full, categories = files.item_texts(), files.item_texts(fields=["class"])
+    assert full["1"].startswith("Toy Story") and categories["1"] == "Animation Children's Comedy"
+    train = files.train_interactions()
+    users = sorted(train["user"].unique(), key=str)[:50]
+    refs = report.reference_profiles(users, train, files)
+    assert set(refs) == {report.ITEMS_ONLY, report.ITEMS_CATEGORIES}
+    ids_only = refs[report.ITEMS_ONLY]
+    assert ids_only.shape[0] == 50 and ids_only.shape[1] < refs[report.ITEMS_CATEGORIES].shape[1]  # + genre words
+    files.config["item_text_fields"] = ["movie_title"]  # a title only: no categories to add
+    assert set(report.reference_profiles(users, train, files)) == {report.ITEMS_ONLY}
 
 
 def test_two_knowledges_are_compared_on_the_same_users_rows(data_dir, tmp_path, monkeypatch):
@@ -402,3 +460,29 @@ def test_the_hybrid_probe_scores_each_store_beside_the_profile_and_pairs_them(da
                        (["--pool=zzz"], "no --pair X,zzz")):
         with pytest.raises(SystemExit, match=match):
             hp.main(args + bad)
+
+
+def test_knowledge_references_table_keeps_other_datasets_and_plots_every_interval(tmp_path):
+    from benchmarks.knowledge_references import FIELDS, _parse, write
+    from benchmarks.knowledge_quality import read_rows, replaced
+
+    def rows(dataset, shift):
+        out = []
+        for group in ("all", "1 of 3", "2 of 3", "3 of 3"):
+            out.append({"dataset": dataset, "option": "minilm-items", "knowledge_norm": "none", "group": group,
+                        "positives": "" if group == "all" else "0-9", "users": 10, "rows": 50, "knowledge": 0.69,
+                        "random": 0.62, "items": 0.68, "items_categories": "", "items_all_words": 0.69,
+                        "minus_items": f"{shift:+.4f} [-0.0010, +0.0030]", "minus_items_categories": "",
+                        "minus_items_all_words": "+0.0000 [-0.0020, +0.0020]", "store": "s"})
+        return out
+
+    path = str(tmp_path / "knowledge-references.csv")
+    write(path, rows("a", 0.001))
+    write(path, replaced(path, rows("b", 0.002), lambda r: (r["dataset"], r["option"])))
+    write(path, replaced(path, rows("a", 0.003), lambda r: (r["dataset"], r["option"])))  # a's rows replaced
+    kept = read_rows(path)
+    assert [r["dataset"] for r in kept] == ["b"] * 4 + ["a"] * 4 and list(kept[0]) == FIELDS
+    assert kept[-1]["minus_items"].startswith("+0.0030")
+    assert "| a | minilm-items (none) | 10 | 3 of 3 (0-9) |" in open(path[:-4] + ".md").read()
+    assert os.path.getsize(path[:-4] + ".png") > 5000
+    assert _parse("-0.0161 [-0.0443, +0.0178]") == (-0.0161, -0.0443, 0.0178) and _parse("") is None

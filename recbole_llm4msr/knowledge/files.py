@@ -109,11 +109,12 @@ class DatasetFiles:
         df = read_atomic(path, usecols=[uid] + tokens).rename(columns={uid: "user"})
         return df.replace("", np.nan)
 
-    def item_texts(self, max_words=None):
+    def item_texts(self, max_words=None, fields=None):
         """item token -> readable text, from the ``item_text_fields`` of the .item file (empty if none):
         ``title (detail, detail, ...; other field ...)``. ``max_words``: at most that many words per item, the title's
-        first and the details' with what is left (a cost cap: the LLM reads fewer tokens per item)."""
-        fields = self.config.get("item_text_fields") or []
+        first and the details' with what is left (a cost cap: the LLM reads fewer tokens per item). ``fields``: these
+        fields of the .item file instead of ``item_text_fields`` (the first one takes the title's place)."""
+        fields = list((self.config.get("item_text_fields") or []) if fields is None else fields)
         if not fields or not os.path.isfile(self.item_file):
             return {}
         if max_words is not None and int(max_words) < 1:

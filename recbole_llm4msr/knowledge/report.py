@@ -9,7 +9,11 @@
   row for it; the item's training mean when none has. The probe's AUC asks the question that matters: do users the
   LLM places together like the same things? It is run on the same rows with (a) random vectors of the same shape
   and (b) a no-LLM profile (TF-IDF bag of the user's training positives and their item words); the difference
-  knowledge - profile comes with a paired bootstrap 95% interval over users (:func:`auc_difference`).
+  knowledge - profile comes with a paired bootstrap 95% interval over users (:func:`auc_difference`). Two lesser
+  no-LLM references say what the profile's words are worth (:func:`reference_profiles`): the bag of item ids alone,
+  and the ids with the item's categories (every item text field after the title), each with its own difference. The
+  probe is also split by user activity (:func:`probe_by_activity`: thirds of the users by training positives), as
+  light users, of whom a bag of a few items knows least, are where an LLM's reading of the items could help most.
 * **attribute probes** (where the dataset has a ``.user`` file): 5-fold cross-validated AUC of PCA(32) + logistic
   regression predicting each user attribute (binary: AUC; several classes: macro one-vs-rest AUC, the 20 most
   frequent classes), for the knowledge and the no-LLM profile.
@@ -93,6 +97,54 @@ def profile_vectors(users, train, item_text):
         docs[u].append(f"item_{i} " + str(item_text.get(i, "")))
     return TfidfVectorizer(token_pattern=r"[^\s,;()]+", min_df=1, sublinear_tf=True).fit_transform(
         [" ".join(docs.get(u, [])) for u in users])
+
+
+PROFILE = "profile (no LLM)"  # the bag of the user's items and every word of their texts: the headline reference
+ITEMS_ONLY, ITEMS_CATEGORIES = "profile: items only", "profile: items + categories"
+
+
+def reference_profiles(users, train, files):
+    """The lesser no-LLM references: {name: TF-IDF profile} of the user's training positives as item ids alone
+    (:data:`ITEMS_ONLY`) and as ids with the words of the item's categories (:data:`ITEMS_CATEGORIES`: the
+    ``item_text_fields`` after the first, the title; absent when there is only a title). With :data:`PROFILE` (ids
+    and every text word) they separate what the item's identity, its categories and its title's words are worth."""
+    out = {ITEMS_ONLY: profile_vectors(users, train, {})}
+    fields = list(files.config.get("item_text_fields") or [])
+    if len(fields) > 1:
+        out[ITEMS_CATEGORIES] = profile_vectors(users, train, files.item_texts(fields=fields[1:]))
+    return out
+
+
+def activity_groups(rows, train, groups=3):
+    """Each row's activity group: its user's number of training positives, cut at the quantiles of the users of
+    ``rows`` into ``groups`` groups of about as many users (fewer when quantiles coincide). -> (group per row [n],
+    positives per row [n])."""
+    if groups < 1:
+        raise ValueError(f"activity groups: at least one group, not {groups}")
+    positives = train[train["label"] > 0.5].groupby("user").size()
+    per_row = rows["user"].map(positives).fillna(0).to_numpy()
+    per_user = positives.reindex(pd.unique(rows["user"])).fillna(0).to_numpy()
+    edges = np.unique(np.quantile(per_user, np.linspace(0, 1, groups + 1)[1:-1])) if len(per_user) else []
+    return np.searchsorted(edges, per_row, side="right"), per_row
+
+
+def probe_by_activity(rows, train, scores, references=(PROFILE,), compared=("knowledge",), groups=3, seed=0):
+    """The neighbour probe per activity group (:func:`activity_groups`): for each group (lightest first) the users'
+    range of training positives, how many users and rows, the AUC of every score array in ``scores`` ({name: scores
+    of ``rows``}) on the group's rows, and for the names in ``compared`` the difference to each of ``references``
+    with its paired bootstrap interval over users (:func:`auc_difference`). -> [{"group", "positives": [lo, hi],
+    "users", "rows", "auc": {name: AUC}, "vs": {reference: {name: difference}}}]."""
+    member, per_row = activity_groups(rows, train, groups)
+    y, who = rows["label"].to_numpy(), rows["user"].to_numpy()
+    out = []
+    for g in np.unique(member):
+        m = member == g
+        out.append({"group": int(g), "positives": [int(per_row[m].min()), int(per_row[m].max())],
+                    "users": int(len(np.unique(who[m]))), "rows": int(m.sum()),
+                    "auc": {name: auc(y[m], s[m]) for name, s in scores.items()},
+                    "vs": {ref: {name: auc_difference(y[m], scores[name][m], scores[ref][m], who[m], seed=seed)
+                                 for name in compared} for ref in references}})
+    return out
 
 
 def auc(y, s):
@@ -290,7 +342,9 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=
     only. ``norms`` (e.g. ``("standardize", "whiten")``): the neighbour probe also on the vectors as a run with that
     ``knowledge_norm`` sees them, with its own difference to the profile (``neighbour_probe_by_norm``).
     ``norm_choice``: also what ``knowledge_norm: auto`` picks (:func:`choose_norm`, kept in the store folder for the
-    runs that follow), as ``knowledge_norm_auto``."""
+    runs that follow), as ``knowledge_norm_auto``. Also: the probe of the lesser references (bag of item ids, with
+    the item's categories; ``neighbour_probe_vs_references``, and per normalisation) and the probe per activity
+    group (``neighbour_probe_by_activity``, each knowledge row against the profile and the lesser references)."""
     train = files.train_interactions()
     valid = files.split_interactions("valid")
     users = list(store.ids("user"))
@@ -300,29 +354,39 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=
            "valid_rows": int(len(valid))}
     rng = np.random.default_rng(seed)
     profile = profile_vectors(users, train, files.item_texts())
+    references = reference_profiles(users, train, files)
     probes = {"knowledge": vectors, "random": rng.standard_normal(vectors.shape).astype(np.float32),
-              "profile (no LLM)": profile}
+              PROFILE: profile, **references}
     known = valid[valid["user"].isin(set(users))]
     scores = {name: neighbour_scores(users, x, train, known, k) for name, x in probes.items()}
     out["neighbour_probe_auc"] = {name: auc(known["label"], s) for name, s in scores.items()}
     out["neighbour_probe_rows"] = int(len(known))
     # is the knowledge better or worse than the profile, or within the noise of these validation rows?
-    out["neighbour_probe_vs_profile"] = auc_difference(known["label"], scores["knowledge"],
-                                                       scores["profile (no LLM)"], known["user"], seed=seed)
+    out["neighbour_probe_vs_profile"] = auc_difference(known["label"], scores["knowledge"], scores[PROFILE],
+                                                       known["user"], seed=seed)
+    out["neighbour_probe_vs_references"] = {  # ... and than the bag of item ids, with or without their categories
+        name: auc_difference(known["label"], scores["knowledge"], scores[name], known["user"], seed=seed)
+        for name in references}
     if norm_choice:  # the choice needs every normalisation's probe
         key = _choice_key(files, list(NORMS), k)
         norms = list(dict.fromkeys([*norms, *(n for n in NORMS if n != "none")]))
     if norms:
         out["neighbour_probe_by_norm"] = {}
         for norm in norms:
-            s = norm_scores(store, users, vectors, train, known, k, norm)
+            s = scores[f"knowledge ({norm})"] = norm_scores(store, users, vectors, train, known, k, norm)
             out["neighbour_probe_by_norm"][norm] = {
                 "auc": auc(known["label"], s),
-                "vs_profile": auc_difference(known["label"], s, scores["profile (no LLM)"], known["user"], seed=seed)}
+                "vs_profile": auc_difference(known["label"], s, scores[PROFILE], known["user"], seed=seed),
+                "vs_references": {name: auc_difference(known["label"], s, scores[name], known["user"], seed=seed)
+                                  for name in references}}
     if norm_choice:  # from the probes above (the raw vectors' is the knowledge row's)
         aucs = {"none": out["neighbour_probe_auc"]["knowledge"],
                 **{n: v["auc"] for n, v in out["neighbour_probe_by_norm"].items()}}
         out["knowledge_norm_auto"] = _keep_choice(store, files, key, aucs, len(known))
+    # where (for which users) the knowledge stands against the profile: raw and as each normalisation gives it
+    out["neighbour_probe_by_activity"] = probe_by_activity(
+        known, train, scores, references=[PROFILE, *references], compared=[n for n in scores if n.startswith("knowledge")],
+        seed=seed)
     attrs = files.user_attributes()
     out["attribute_auc"] = {}
     if attrs is not None:
@@ -335,7 +399,7 @@ def knowledge_report(store, files, out_dir=None, k=20, seed=0, plot=True, norms=
                 continue
             out["attribute_auc"][col] = {
                 "knowledge": attribute_auc(vectors[ok], attrs[col][ok], seed),
-                "profile (no LLM)": attribute_auc(profile[np.flatnonzero(ok)], attrs[col][ok], seed)}
+                PROFILE: attribute_auc(profile[np.flatnonzero(ok)], attrs[col][ok], seed)}
     if out_dir:
         atomic_write_json(os.path.join(out_dir, "report.json"), out, indent=2)
         if plot:
@@ -373,7 +437,7 @@ def projection_plot(vectors, scenario, attribute, path, summary=None):
         g, p = summary["geometry"], summary["neighbour_probe_auc"]
         fig.suptitle(f"{os.path.basename(summary['store'])}: mean cosine {g.get('mean_cosine_raw')}, effective rank "
                      f"{g.get('effective_rank')}; neighbour-probe AUC {p.get('knowledge')} (random {p.get('random')}, "
-                     f"no-LLM profile {p.get('profile (no LLM)')})", fontsize=9)
+                     f"no-LLM profile {p.get(PROFILE)})", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
