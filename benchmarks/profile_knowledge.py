@@ -40,9 +40,25 @@ logger = logging.getLogger("profile_knowledge")
 MODEL_NAME = "no-LLM-profile"
 
 
-def sparse_profile(source, files):
-    """The probe's no-LLM profile of ``source``'s users (rows in its user order)."""
-    return profile_vectors(list(source.ids("user")), files.train_interactions(), files.item_texts())
+REFERENCES = ("items+words", "items", "items+categories")  # the first: the probe's profile (and the old stores')
+
+
+def sparse_profile(source, files, reference="items+words"):
+    """A no-LLM profile of ``source``'s users (rows in its user order): the probe's (``items+words``: item ids and
+    every word of the item texts), or a lesser one (``items``: ids alone; ``items+categories``: ids and the words of
+    the ``item_text_fields`` after the title; see ``report.reference_profiles``)."""
+    users, train = list(source.ids("user")), files.train_interactions()
+    if reference == "items+words":
+        return profile_vectors(users, train, files.item_texts())
+    if reference == "items":
+        return profile_vectors(users, train, {})
+    if reference == "items+categories":
+        fields = list(files.config.get("item_text_fields") or [])[1:]
+        if not fields:
+            raise ValueError(f"--reference items+categories: dataset '{files.name}' has no item_text_fields after the "
+                             f"title ({files.config.get('item_text_fields')}); use items or items+words")
+        return profile_vectors(users, train, files.item_texts(fields=fields))
+    raise ValueError(f"--reference {reference!r}: one of {', '.join(REFERENCES)}")
 
 
 def write_store(path, source, scenarios, scenario_vectors, users, user_vectors, **header):
@@ -60,31 +76,34 @@ def write_store(path, source, scenarios, scenario_vectors, users, user_vectors, 
     kstore.merge(path, merged, {"scenario": scenarios, "user": users})
 
 
-def profile_store(source, files, dim, cache_dir, seed=0, sparse=None):
+def profile_store(source, files, dim, cache_dir, seed=0, sparse=None, reference="items+words"):
     """Write (or find) the store of ``source``'s users with SVD-``dim`` profile vectors; returns (path, info).
-    ``sparse``: :func:`sparse_profile`, when the caller has it already."""
+    ``sparse``: :func:`sparse_profile` of ``reference``, when the caller has it already."""
     from sklearn.decomposition import TruncatedSVD
 
     if dim != source.dim:
         raise ValueError(f"--dim {dim}: the scenario vectors are taken from {source.path} ({source.dim}-d) and a store "
                          f"has one width; use --dim {source.dim} (the default)")
     users = list(source.ids("user"))
-    fingerprint = dict(source.fingerprint, llm=text_digest({"profile": "tfidf items+words", "svd": dim, "seed": seed}),
+    if reference not in REFERENCES:
+        raise ValueError(f"--reference {reference!r}: one of {', '.join(REFERENCES)}")
+    fingerprint = dict(source.fingerprint, llm=text_digest({"profile": f"tfidf {reference}", "svd": dim, "seed": seed}),
                        mode="profile", pooling=None, dtype="float32")
-    path = kstore.store_path(cache_dir, source.header["dataset"], f"{MODEL_NAME}-svd{dim}", "profile",
-                             store_key(fingerprint))
+    name = MODEL_NAME + ("" if reference == "items+words" else "-" + reference.replace("+", "-")) + f"-svd{dim}"
+    path = kstore.store_path(cache_dir, source.header["dataset"], name, "profile", store_key(fingerprint))
     if kstore.is_complete(path):
         return path, json.load(open(os.path.join(path, "profile-knowledge.json")))["svd"]
     start = time.perf_counter()
-    sparse = sparse_profile(source, files) if sparse is None else sparse
+    sparse = sparse_profile(source, files, reference) if sparse is None else sparse
     if dim >= min(sparse.shape):
         raise ValueError(f"--dim {dim} must be below the profile's rank bound {min(sparse.shape)}")
     svd = TruncatedSVD(dim, random_state=seed)
     dense = svd.fit_transform(sparse).astype(np.float32)
     write_store(path, source, list(source.ids("scenario")), source.vectors("scenario"), users, dense,
-                model=f"{MODEL_NAME}-svd{dim}", llm="none (TF-IDF profile + truncated SVD)", mode="profile",
+                model=name, llm="none (TF-IDF profile + truncated SVD)" if reference == "items+words" else
+                f"none (TF-IDF profile of {reference} + truncated SVD)", mode="profile",
                 user_vector="profile", fingerprint=fingerprint, profile_source=source.path)
-    info = {"dim": dim, "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4),
+    info = {"reference": reference, "dim": dim, "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4),
             "seconds": round(time.perf_counter() - start, 1), "users": len(users)}
     atomic_write_json(os.path.join(path, "profile-knowledge.json"), {"svd": info}, indent=2)
     return path, info
@@ -137,9 +156,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_args(p)
     p.add_argument("--dim", type=int, default=None, help="default and only choice: the source store's width")
+    p.add_argument("--reference", default="items+words", choices=REFERENCES,
+                   help="which profile: item ids and every word of the item texts (the probe's; default), the ids "
+                        "alone, or the ids and the words of the item's categories")
     args = p.parse_args(argv)
     spec, source, files, cache, sparse = open_source(args)
-    path, info = profile_store(source, files, args.dim or source.dim, cache, sparse=sparse)
+    if args.reference != "items+words":
+        sparse = sparse_profile(source, files, args.reference)
+    path, info = profile_store(source, files, args.dim or source.dim, cache, sparse=sparse, reference=args.reference)
     logger.info(f"profile store {path}: {info}")
     check_store(path, spec)  # a run will accept it
     result = {"svd": info, "probe_auc": probe(path, files, args.k, sparse), "store": path, "source": source.path}

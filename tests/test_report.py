@@ -330,7 +330,17 @@ def test_the_profile_knowledge_control_is_a_store_a_run_accepts_holding_the_prof
     got = np.asarray(made.vectors("user"), dtype=np.float32)
     np.testing.assert_allclose(np.abs(got), np.abs(expected), rtol=1e-3, atol=1e-3)  # SVD signs may flip
     again, info_again = profile_store(source, files, dim, str(tmp_path / "cache"))
-    assert again == path and info_again == info
+    assert again == path and info_again == info and info["reference"] == "items+words"
+    # a lesser reference (item ids alone) is its own store, of that profile's SVD
+    ids_path, ids_info = profile_store(source, files, dim, str(tmp_path / "cache"), reference="items")
+    ids_store = check_store(ids_path, spec)
+    assert ids_path != path and ids_store.header["model"] == f"no-LLM-profile-items-svd{dim}"
+    assert ids_info["reference"] == "items" and ids_store.fingerprint["llm"] != made.fingerprint["llm"]
+    ids_expected = TruncatedSVD(dim, random_state=0).fit_transform(profile_vectors(users, files.train_interactions(), {}))
+    np.testing.assert_allclose(np.abs(np.asarray(ids_store.vectors("user"), dtype=np.float32)), np.abs(ids_expected),
+                               rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="--reference 'genres': one of items\+words, items, items\+categories"):
+        profile_store(source, files, dim, str(tmp_path / "cache"), reference="genres")
     aucs = probe(path, files)
     assert set(aucs) == {"sparse profile", "svd none", "svd standardize", "svd whiten"}
     random = report.neighbour_scores(users, np.random.default_rng(0).standard_normal((len(users), dim)),
