@@ -339,7 +339,7 @@ def test_the_profile_knowledge_control_is_a_store_a_run_accepts_holding_the_prof
     ids_expected = TruncatedSVD(dim, random_state=0).fit_transform(profile_vectors(users, files.train_interactions(), {}))
     np.testing.assert_allclose(np.abs(np.asarray(ids_store.vectors("user"), dtype=np.float32)), np.abs(ids_expected),
                                rtol=1e-3, atol=1e-3)
-    with pytest.raises(ValueError, match="--reference 'genres': one of items\+words, items, items\+categories"):
+    with pytest.raises(ValueError, match=r"--reference 'genres': one of items\+words, items, items\+categories"):
         profile_store(source, files, dim, str(tmp_path / "cache"), reference="genres")
     aucs = probe(path, files)
     assert set(aucs) == {"sparse profile", "svd none", "svd standardize", "svd whiten"}
@@ -496,3 +496,41 @@ def test_knowledge_references_table_keeps_other_datasets_and_plots_every_interva
     assert "| a | minilm-items (none) | 10 | 3 of 3 (0-9) |" in open(path[:-4] + ".md").read()
     assert os.path.getsize(path[:-4] + ".png") > 5000
     assert _parse("-0.0161 [-0.0443, +0.0178]") == (-0.0161, -0.0443, 0.0178) and _parse("") is None
+
+
+def test_the_cluster_knowledge_is_a_bag_of_llm_item_categories_with_a_random_category_control(data_dir, tmp_path):
+    """benchmarks/cluster_knowledge.py: a user = TF-IDF of the LLM-space k-means categories of their liked items,
+    truncated SVD (zero-padded to the store's width when there are fewer categories); --random keeps the category
+    sizes and cuts the link to the LLM's similarity; a store without item vectors is refused."""
+    from sklearn.decomposition import TruncatedSVD
+
+    from benchmarks.cluster_knowledge import cluster_bags, cluster_store, item_clusters
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+    from tests.knowledge_helpers import tiny_llm
+
+    spec = make_spec(data_dir, tmp_path / "kc", limit_users=120, max_prompt_tokens=4000, user_vector="items")
+    source = check_store(build_knowledge(spec, llm_model=tiny_llm(), show_progress=False)["cache"], spec)
+    files = DatasetFiles.from_spec(spec)
+    path, info = cluster_store(source, files, 16, str(tmp_path / "out"))
+    made = check_store(path, spec)  # a run takes it as knowledge_store
+    assert made.dim == source.dim and made.ids("user") == source.ids("user") and info["clusters"] == 16
+    category = item_clusters(source, 16)
+    assert set(category) == set(map(str, source.ids("item"))) and set(category.values()) == set(range(16))
+    users = list(source.ids("user"))
+    sparse = cluster_bags(users, files.train_interactions(), category)
+    expected = TruncatedSVD(min(source.dim, 15), random_state=0).fit_transform(sparse)
+    got = np.asarray(made.vectors("user"), dtype=np.float32)
+    np.testing.assert_allclose(np.abs(got[:, :expected.shape[1]]), np.abs(expected), rtol=1e-3, atol=1e-3)
+    assert not got[:, expected.shape[1]:].any()  # the padding
+    assert cluster_store(source, files, 16, str(tmp_path / "out")) == (path, info)  # found, not made again
+    control, _ = cluster_store(source, files, 16, str(tmp_path / "out"), random=True)
+    assert control != path and check_store(control, spec).header["model"].endswith("-random16-svd" + str(source.dim))
+    shuffled = item_clusters(source, 16, random=True)
+    assert sorted(np.bincount(list(shuffled.values()))) == sorted(np.bincount(list(category.values())))
+    assert shuffled != category
+    with pytest.raises(ValueError, match="--clusters 1: between 2 and the"):
+        item_clusters(source, 1)
+    prompt = FakeStore(users, got, tmp_path)
+    prompt.header["kinds"] = {"user": len(users)}
+    with pytest.raises(ValueError, match="holds no item vectors"):
+        item_clusters(prompt, 16)
