@@ -69,8 +69,9 @@ def cluster_bags(users, train, category):
     return TfidfVectorizer(token_pattern=r"\S+", sublinear_tf=True).fit_transform([" ".join(docs.get(u, [])) for u in users])
 
 
-def cluster_store(source, files, clusters, cache_dir, seed=0, random=False):
-    """Write (or find) the store; returns (path, info)."""
+def cluster_store(source, files, clusters, cache_dir, seed=0, random=False, category=None):
+    """Write (or find) the store; returns (path, info). ``category``: :func:`item_clusters` with the same arguments,
+    when the caller has it already (the clustering is the slow part: minutes for 30k items)."""
     from sklearn.decomposition import TruncatedSVD
 
     dim = source.dim
@@ -83,7 +84,7 @@ def cluster_store(source, files, clusters, cache_dir, seed=0, random=False):
     if kstore.is_complete(path):
         return path, json.load(open(os.path.join(path, "cluster-knowledge.json")))["info"]
     start = time.perf_counter()
-    category = item_clusters(source, clusters, seed, random)
+    category = item_clusters(source, clusters, seed, random) if category is None else category
     users = list(source.ids("user"))
     sparse = cluster_bags(users, files.train_interactions(), category)
     svd = TruncatedSVD(min(dim, min(sparse.shape) - 1), random_state=seed)
@@ -112,14 +113,15 @@ def main(argv=None):
     p.add_argument("--random", action="store_true", help="the control: random categories of the same sizes")
     args = p.parse_args(argv)
     spec, source, files, cache, profile = open_source(args)
-    path, info = cluster_store(source, files, args.clusters, cache, args.seed, args.random)
+    category = item_clusters(source, args.clusters, args.seed, args.random)  # once: for the store and the probe
+    path, info = cluster_store(source, files, args.clusters, cache, args.seed, args.random, category)
     logger.info(f"cluster store {path}: {info}")
     check_store(path, spec)  # a run will accept it
     store = kstore.KnowledgeStore(path)
     users = list(store.ids("user"))
     train, valid = files.train_interactions(), files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
-    sparse = cluster_bags(users, train, item_clusters(source, args.clusters, args.seed, args.random))
+    sparse = cluster_bags(users, train, category)
     aucs = probe(path, files, args.k, profile)
     aucs["sparse bag of clusters"] = auc(known["label"], neighbour_scores(users, sparse, train, known, args.k))
     result = {"info": info, "probe_auc": aucs, "store": path, "source": source.path}

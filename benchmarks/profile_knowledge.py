@@ -34,31 +34,28 @@ from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles, dataset_settings  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import store_key, text_digest  # noqa: E402
 from recbole_llm4msr.knowledge.loader import NORMS  # noqa: E402
-from recbole_llm4msr.knowledge.report import auc, neighbour_scores, norm_scores, profile_vectors  # noqa: E402
+from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE, auc,  # noqa: E402
+                                              neighbour_scores, norm_scores, profile_vectors, reference_texts)
 
 logger = logging.getLogger("profile_knowledge")
 MODEL_NAME = "no-LLM-profile"
 
 
-REFERENCES = ("items+words", "items", "items+categories")  # the first: the probe's profile (and the old stores')
+REFERENCES = {"items+words": PROFILE, "items": ITEMS_ONLY, "items+categories": ITEMS_CATEGORIES}
+# ^ --reference -> the report's reference; the first: the probe's profile (and the old stores')
 
 
 def sparse_profile(source, files, reference="items+words"):
     """A no-LLM profile of ``source``'s users (rows in its user order): the probe's (``items+words``: item ids and
     every word of the item texts), or a lesser one (``items``: ids alone; ``items+categories``: ids and the words of
-    the ``item_text_fields`` after the title; see ``report.reference_profiles``)."""
-    users, train = list(source.ids("user")), files.train_interactions()
-    if reference == "items+words":
-        return profile_vectors(users, train, files.item_texts())
-    if reference == "items":
-        return profile_vectors(users, train, {})
-    if reference == "items+categories":
-        fields = list(files.config.get("item_text_fields") or [])[1:]
-        if not fields:
-            raise ValueError(f"--reference items+categories: dataset '{files.name}' has no item_text_fields after the "
-                             f"title ({files.config.get('item_text_fields')}); use items or items+words")
-        return profile_vectors(users, train, files.item_texts(fields=fields))
-    raise ValueError(f"--reference {reference!r}: one of {', '.join(REFERENCES)}")
+    the ``item_text_fields`` after the title; ``report.reference_texts``)."""
+    if reference not in REFERENCES:
+        raise ValueError(f"--reference {reference!r}: one of {', '.join(REFERENCES)}")
+    texts = reference_texts(files, REFERENCES[reference])
+    if texts is None:
+        raise ValueError(f"--reference items+categories: dataset '{files.name}' has no item_text_fields after the "
+                         f"title ({files.config.get('item_text_fields')}); use items or items+words")
+    return profile_vectors(list(source.ids("user")), files.train_interactions(), texts)
 
 
 def write_store(path, source, scenarios, scenario_vectors, users, user_vectors, **header):

@@ -103,15 +103,30 @@ PROFILE = "profile (no LLM)"  # the bag of the user's items and every word of th
 ITEMS_ONLY, ITEMS_CATEGORIES = "profile: items only", "profile: items + categories"
 
 
+def reference_texts(files, reference):
+    """The item texts (:func:`profile_vectors`' ``item_text``) a no-LLM reference reads: :data:`PROFILE` every
+    ``item_text_fields`` field, :data:`ITEMS_ONLY` none (item ids alone), :data:`ITEMS_CATEGORIES` the fields after
+    the first, the title (None when there is only a title)."""
+    if reference == PROFILE:
+        return files.item_texts()
+    if reference == ITEMS_ONLY:
+        return {}
+    if reference == ITEMS_CATEGORIES:
+        fields = list(files.config.get("item_text_fields") or [])[1:]
+        return files.item_texts(fields=fields) if fields else None
+    raise ValueError(f"no-LLM reference {reference!r}: one of {PROFILE!r}, {ITEMS_ONLY!r}, {ITEMS_CATEGORIES!r}")
+
+
 def reference_profiles(users, train, files):
     """The lesser no-LLM references: {name: TF-IDF profile} of the user's training positives as item ids alone
-    (:data:`ITEMS_ONLY`) and as ids with the words of the item's categories (:data:`ITEMS_CATEGORIES`: the
-    ``item_text_fields`` after the first, the title; absent when there is only a title). With :data:`PROFILE` (ids
-    and every text word) they separate what the item's identity, its categories and its title's words are worth."""
-    out = {ITEMS_ONLY: profile_vectors(users, train, {})}
-    fields = list(files.config.get("item_text_fields") or [])
-    if len(fields) > 1:
-        out[ITEMS_CATEGORIES] = profile_vectors(users, train, files.item_texts(fields=fields[1:]))
+    (:data:`ITEMS_ONLY`) and as ids with the words of the item's categories (:data:`ITEMS_CATEGORIES`, absent when
+    there is only a title; :func:`reference_texts`). With :data:`PROFILE` (ids and every text word) they separate
+    what the item's identity, its categories and its title's words are worth."""
+    out = {}
+    for name in (ITEMS_ONLY, ITEMS_CATEGORIES):
+        texts = reference_texts(files, name)
+        if texts is not None:
+            out[name] = profile_vectors(users, train, texts)
     return out
 
 
