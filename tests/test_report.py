@@ -534,3 +534,46 @@ def test_the_cluster_knowledge_is_a_bag_of_llm_item_categories_with_a_random_cat
     prompt.header["kinds"] = {"user": len(users)}
     with pytest.raises(ValueError, match="holds no item vectors"):
         item_clusters(prompt, 16)
+
+
+def test_the_cluster_sweep_sets_llm_categories_against_random_ones_and_the_default(data_dir, tmp_path):
+    """benchmarks/cluster_knowledge.py --sweep: per K the LLM's and the random categories' stores, probed as the runs
+    use them (the same AUC as profile_knowledge.probe's), differences consistent with the AUCs, the table merged
+    with other datasets' rows; a bad --sweep value is refused before anything is built."""
+    from benchmarks.cluster_knowledge import SWEEP_FIELDS, cluster_store, main, sweep, write_sweep
+    from benchmarks.knowledge_quality import read_rows
+    from benchmarks.profile_knowledge import probe, sparse_profile
+    from recbole_llm4msr.atomic import atomic_write_csv
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+    from tests.knowledge_helpers import tiny_llm
+
+    spec = make_spec(data_dir, tmp_path / "kc", limit_users=120, max_prompt_tokens=4000, user_vector="items")
+    source = check_store(build_knowledge(spec, llm_model=tiny_llm(), show_progress=False)["cache"], spec)
+    files = DatasetFiles.from_spec(spec)
+    profile = sparse_profile(source, files)
+    rows = sweep(source, files, str(tmp_path / "out"), [4, 8], profile=profile)
+    assert [r["clusters"] for r in rows] == [4, 8] and all(r["dataset"] == "ml-100k-msr" for r in rows)
+    for r in rows:
+        llm, _ = cluster_store(source, files, r["clusters"], str(tmp_path / "out"))
+        control, _ = cluster_store(source, files, r["clusters"], str(tmp_path / "out"), random=True)
+        assert (r["store"], r["random_store"]) == (os.path.basename(llm), os.path.basename(control))
+        assert probe(llm, files, sparse=profile)["svd none"] == r["llm_categories"]
+        assert probe(control, files, sparse=profile)["svd none"] == r["random_categories"]
+        assert r["profile"] == probe(control, files, sparse=profile)["sparse profile"]
+        for column, a, b in (("llm_minus_random", "llm_categories", "random_categories"),
+                             ("llm_minus_default", "llm_categories", "default")):
+            head, ci = r[column].split(" [")
+            lo, hi = (float(v) for v in ci.rstrip("]").split(", "))
+            assert abs(float(head) - (r[a] - r[b])) <= 2e-4 and lo <= hi
+        assert r["default_norm"] in ("none", "standardize", "whiten") and set(r) == set(SWEEP_FIELDS)
+    path = str(tmp_path / "sweep.csv")
+    atomic_write_csv(path, [dict.fromkeys(SWEEP_FIELDS, "1") | {"dataset": "other", "default_norm": "none",
+                                                                "profile": ""}], SWEEP_FIELDS)
+    write_sweep(path, rows)
+    write_sweep(path, rows[1:])  # a rerun replaces the dataset's rows and keeps the others
+    kept = read_rows(path)
+    assert [(r["dataset"], r["clusters"]) for r in kept] == [("other", "1"), ("ml-100k-msr", "8")]
+    assert "| ml-100k-msr | 8 |" in open(path[:-4] + ".md").read()
+    assert os.path.getsize(path[:-4] + ".png") > 5000
+    with pytest.raises(SystemExit, match="comma-separated whole numbers"):
+        main(["--dataset", "ml-100k-msr", "--data_path", data_dir, "--sweep", "4,many"])
