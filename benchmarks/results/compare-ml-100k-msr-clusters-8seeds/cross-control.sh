@@ -1,0 +1,61 @@
+#!/bin/bash
+# regenerates benchmarks/results/compare-ml-100k-msr-clusters-8seeds/cross-control.md (session 30): the issue-15 verdict's two references at 3 seeds (2020-2022): the bag of LLM categories and the default knowledge, each against the plain backbone and against itself with shuffled knowledge (the categories' control at the rate its unshuffled model chose)
+# run from the repository root after benchmarks/cluster_knowledge.py --dataset ml-100k-msr --clusters 64 built the store
+S=$(ls -d ${RECBOLE_LLM4MSR_CACHE:-$HOME/.cache/recbole_llm4msr}/knowledge/ml-100k-msr/all-MiniLM-L6-v2-kmeans64-svd384-clusters-3ab2a86050ff8d9f)
+K="knowledge_store=$S;knowledge_norm=none"
+exec .venv/bin/python benchmarks/cross_compare.py --dataset=ml-100k-msr --epochs=30 --seeds=3 \
+  --entry "SharedBottom=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|SharedBottom" \
+  --entry "SharedBottom LLM categories=benchmarks/results/compare-ml-100k-msr-clusters-8seeds|0.001,0.003,0.01|SharedBottom_LLM4MSR|$K" \
+  --entry "SharedBottom LLM categories shuffled=benchmarks/results/compare-ml-100k-msr-clusters-8seeds/control|0.01|SharedBottom_LLM4MSR[shuffle]|$K" \
+  --entry "SharedBottom MiniLM mean=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|SharedBottom_LLM4MSR|knowledge_norm=none" \
+  --entry "SharedBottom MiniLM mean shuffled=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|SharedBottom_LLM4MSR[shuffle]|knowledge_norm=none" \
+  --entry "MMoE=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|MMoE" \
+  --entry "MMoE LLM categories=benchmarks/results/compare-ml-100k-msr-clusters-8seeds|0.001,0.003,0.01|MMoE_LLM4MSR|$K" \
+  --entry "MMoE LLM categories shuffled=benchmarks/results/compare-ml-100k-msr-clusters-8seeds/control|0.01|MMoE_LLM4MSR[shuffle]|$K" \
+  --entry "MMoE MiniLM mean=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|MMoE_LLM4MSR|knowledge_norm=none" \
+  --entry "MMoE MiniLM mean shuffled=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|MMoE_LLM4MSR[shuffle]|knowledge_norm=none" \
+  --entry "OMoE=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|OMoE" \
+  --entry "OMoE LLM categories=benchmarks/results/compare-ml-100k-msr-clusters-8seeds|0.001,0.003,0.01|OMoE_LLM4MSR|$K" \
+  --entry "OMoE LLM categories shuffled=benchmarks/results/compare-ml-100k-msr-clusters-8seeds/control|0.003|OMoE_LLM4MSR[shuffle]|$K" \
+  --entry "OMoE MiniLM mean=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|OMoE_LLM4MSR|knowledge_norm=none" \
+  --entry "OMoE MiniLM mean shuffled=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|OMoE_LLM4MSR[shuffle]|knowledge_norm=none" \
+  --entry "PLE=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|PLE" \
+  --entry "PLE LLM categories=benchmarks/results/compare-ml-100k-msr-clusters-8seeds|0.001,0.003,0.01|PLE_LLM4MSR|$K" \
+  --entry "PLE LLM categories shuffled=benchmarks/results/compare-ml-100k-msr-clusters-8seeds/control|0.01|PLE_LLM4MSR[shuffle]|$K" \
+  --entry "PLE MiniLM mean=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|PLE_LLM4MSR|knowledge_norm=none" \
+  --entry "PLE MiniLM mean shuffled=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|PLE_LLM4MSR[shuffle]|knowledge_norm=none" \
+  --entry "STAR=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|STAR" \
+  --entry "STAR LLM categories=benchmarks/results/compare-ml-100k-msr-clusters-8seeds|0.001,0.003,0.01|STAR_LLM4MSR|$K" \
+  --entry "STAR LLM categories shuffled=benchmarks/results/compare-ml-100k-msr-clusters-8seeds/control|0.003|STAR_LLM4MSR[shuffle]|$K" \
+  --entry "STAR MiniLM mean=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|STAR_LLM4MSR|knowledge_norm=none" \
+  --entry "STAR MiniLM mean shuffled=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|STAR_LLM4MSR[shuffle]|knowledge_norm=none" \
+  --entry "AITM=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|AITM" \
+  --entry "AITM LLM categories=benchmarks/results/compare-ml-100k-msr-clusters-8seeds|0.001,0.003,0.01|AITM_LLM4MSR|$K" \
+  --entry "AITM LLM categories shuffled=benchmarks/results/compare-ml-100k-msr-clusters-8seeds/control|0.003|AITM_LLM4MSR[shuffle]|$K" \
+  --entry "AITM MiniLM mean=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|AITM_LLM4MSR|knowledge_norm=none" \
+  --entry "AITM MiniLM mean shuffled=benchmarks/results/compare-ml-100k-msr-items-all-8seeds|0.001,0.003,0.01|AITM_LLM4MSR[shuffle]|knowledge_norm=none" \
+  --pair "SharedBottom LLM categories,SharedBottom" \
+  --pair "SharedBottom LLM categories,SharedBottom LLM categories shuffled" \
+  --pair "SharedBottom MiniLM mean,SharedBottom" \
+  --pair "SharedBottom MiniLM mean,SharedBottom MiniLM mean shuffled" \
+  --pair "MMoE LLM categories,MMoE" \
+  --pair "MMoE LLM categories,MMoE LLM categories shuffled" \
+  --pair "MMoE MiniLM mean,MMoE" \
+  --pair "MMoE MiniLM mean,MMoE MiniLM mean shuffled" \
+  --pair "OMoE LLM categories,OMoE" \
+  --pair "OMoE LLM categories,OMoE LLM categories shuffled" \
+  --pair "OMoE MiniLM mean,OMoE" \
+  --pair "OMoE MiniLM mean,OMoE MiniLM mean shuffled" \
+  --pair "PLE LLM categories,PLE" \
+  --pair "PLE LLM categories,PLE LLM categories shuffled" \
+  --pair "PLE MiniLM mean,PLE" \
+  --pair "PLE MiniLM mean,PLE MiniLM mean shuffled" \
+  --pair "STAR LLM categories,STAR" \
+  --pair "STAR LLM categories,STAR LLM categories shuffled" \
+  --pair "STAR MiniLM mean,STAR" \
+  --pair "STAR MiniLM mean,STAR MiniLM mean shuffled" \
+  --pair "AITM LLM categories,AITM" \
+  --pair "AITM LLM categories,AITM LLM categories shuffled" \
+  --pair "AITM MiniLM mean,AITM" \
+  --pair "AITM MiniLM mean,AITM MiniLM mean shuffled" \
+  --out benchmarks/results/compare-ml-100k-msr-clusters-8seeds/cross-control.md
