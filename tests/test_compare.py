@@ -589,3 +589,62 @@ def test_knowledge_norm_auto_is_hashed_as_its_choice_and_its_store_is_built_befo
     assert row["config_hash"] == digest(**settings, knowledge_norm=fresh_choice)
     result = json.load(open(tmp_path / "fresh" / "runs" / row["result_file"]))
     assert json.dumps(result).count(f'"knowledge_norm": "{fresh_choice}"') >= 1  # the results file names it
+
+
+def test_verdict_power_gives_the_t_tests_level_the_smallest_passing_mean_and_the_seeds_needed():
+    """benchmarks/verdict_power.py: the power function is the test's size at no effect and matches a simulation,
+    the smallest passing mean is exactly where a paired t-test's p reaches the level, the seeds needed are the first
+    with 80% power, and bad levels are refused."""
+    import numpy as np
+    from scipy.stats import ttest_1samp
+
+    from benchmarks.verdict_power import pair_row, power, seeds_needed, smallest_passing_mean, test_level
+
+    assert test_level(54, 8) == pytest.approx(0.05 * 8 / 54)
+    with pytest.raises(ValueError, match="--passing 9: between 1 and --tests 8"):
+        test_level(8, 9)
+    assert power(0.0, 0.003, 5, 0.05) == pytest.approx(0.05, abs=1e-9)  # no effect: the test's size
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.002, 0.003, size=(4000, 5))
+    simulated = np.mean(ttest_1samp(draws, 0.0, axis=1).pvalue < 0.05)
+    assert abs(power(0.002, 0.003, 5, 0.05) - simulated) < 0.03
+    m = smallest_passing_mean(0.003, 3, 0.0074)
+    d = m + 0.003 * np.array([-1.0, 0.0, 1.0])  # mean m, sd 0.003
+    assert ttest_1samp(d, 0.0).pvalue == pytest.approx(0.0074, rel=1e-6)
+    n = seeds_needed(0.004, 0.003, 0.0074)
+    assert power(0.004, 0.003, n, 0.0074) >= 0.8 > power(0.004, 0.003, n - 1, 0.0074)
+    assert seeds_needed(-0.001, 0.003, 0.05) is None and seeds_needed(1e-6, 0.003, 0.0074) is None
+    row = pair_row("d", "a vs b", {1: 0.70, 2: 0.71, 3: 0.72}, {1: 0.69, 2: 0.69, 3: 0.70, 4: 0.5}, 54, 8, 3)
+    assert row["seeds"] == 3 and row["mean_difference"] == pytest.approx(0.0167, abs=1e-4)
+    assert row["seeds_for_80_power"] == seeds_needed(0.05 / 3, float(np.std([0.01, 0.02, 0.02], ddof=1)),
+                                                     test_level(54, 8))
+    below = pair_row("d", "b vs a", {1: 0.69, 2: 0.69}, {1: 0.70, 2: 0.71}, 54, 8, 3)
+    assert below["seeds_for_80_power"] == "–"
+    with pytest.raises(ValueError, match="1 seed"):
+        pair_row("d", "x", {1: 0.7}, {1: 0.6}, 54, 8, 3)
+
+
+def test_verdict_power_reads_folders_and_keeps_other_datasets_rows(tmp_path, monkeypatch):
+    """The CLI reads two labels as cross_compare.py does and merges its rows into the CSV by dataset."""
+    from benchmarks.verdict_power import main as power_main
+    from recbole_llm4msr.compare import FIELDS
+
+    path = tmp_path / "f"
+    path.mkdir()
+    with open(path / "runs.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+        w.writeheader()
+        for model, aucs in (("A", (0.780, 0.784, 0.786)), ("B", (0.775, 0.776, 0.781))):
+            for seed, auc in zip((2020, 2021, 2022), aucs):
+                w.writerow({"model": model, "phase": "seeds", "seed": seed, "learning_rate": "0.01", "status": "ok",
+                            "config_hash": "aaaaaaaaaaaa", "test_auc": auc})
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    out = str(tmp_path / "power.csv")
+    argv = ["--seeds=3", "--entry", f"a={path}|0.01|A", "--entry", f"b={path}|0.01|B", "--pair", "a,b", "--out", out]
+    power_main(["--dataset=one"] + argv)
+    rows = power_main(["--dataset=two"] + argv)
+    assert rows[0]["mean_difference"] == pytest.approx(0.006, abs=1e-4) and rows[0]["seeds"] == 3
+    assert [r["dataset"] for r in csv.DictReader(open(out))] == ["one", "two"]
+    assert "| two | a vs b | 3 | +0.0060 (+0.77%) |" in open(out[:-4] + ".md").read()
+    with pytest.raises(SystemExit, match="--passing 0"):
+        power_main(["--dataset=one", "--passing=0"] + argv)

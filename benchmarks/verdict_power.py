@@ -1,0 +1,163 @@
+"""How many seeds would a verdict need? The power of issue 15's verdict test, from measured seed-to-seed spread.
+
+The verdict counts a backbone when LLM4MSR beats its plain backbone *and* its shuffled-knowledge control by a paired
+t-test over seeds, Benjamini-Hochberg-corrected over every test of the comparison table (54 on amazon-art-office),
+with 3 seeds. This reads pairs of labels from comparison folders (as ``cross_compare.py`` does: each at the rate its
+folder chose, the same config-hash check), takes the paired differences over the seeds both have, and for each pair
+writes:
+
+* the mean difference and its standard deviation over seeds;
+* the per-test level ``alpha`` a test must reach inside the verdict's correction: with ``--tests M`` in the table and
+  ``--passing m`` tests that would have to pass (4 backbones x 2 references = 8), Benjamini-Hochberg accepts the m-th
+  smallest p-value at ``0.05 * m / M`` — the most lenient level a pass of exactly m tests can have;
+* the smallest mean difference that could pass at that level with ``--at`` seeds and the measured spread
+  (``t_{1-alpha/2, n-1} * sd / sqrt(n)``);
+* the seeds needed to detect the measured mean at that level with 80% power (two-sided paired t-test, power from
+  scipy's noncentral t distribution), and the same at an uncorrected 0.05.
+
+    python benchmarks/verdict_power.py --dataset=amazon-art-office --epochs=4 --seeds=8 --tests=54 --passing=8 \\
+        --entry "profile=FOLDER|0.01|SharedBottom_LLM4MSR|train_batch_size=8192;knowledge_store=PATH" \\
+        --entry "plain=FOLDER|0.01|SharedBottom|train_batch_size=8192" --pair profile,plain \\
+        --out benchmarks/results/verdict-power.csv
+
+The spread is estimated from the seeds given (``--seeds``; more seeds, a better estimate). Rows of other datasets in
+the CSV are kept; a Markdown table is written beside it. Nothing is run.
+"""
+import argparse
+import math
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks.cross_compare import entry_runs, parse_entry  # noqa: E402
+from benchmarks.knowledge_quality import read_rows  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked  # noqa: E402
+
+FIELDS = ["dataset", "pair", "seeds", "mean_difference", "sd_difference", "relative_change", "alpha", "at_seeds",
+          "smallest_passing_mean", "seeds_for_80_power", "seeds_for_80_power_uncorrected"]
+MAX_SEEDS = 200
+
+
+def test_level(tests, passing, q=0.05):
+    """Benjamini-Hochberg's level for the ``passing``-th smallest of ``tests`` p-values at FDR ``q``."""
+    if not 1 <= passing <= tests:
+        raise ValueError(f"--passing {passing}: between 1 and --tests {tests}")
+    return q * passing / tests
+
+
+def smallest_passing_mean(sd, seeds, alpha):
+    """The smallest mean paired difference a two-sided t-test over ``seeds`` pairs with spread ``sd`` finds at
+    ``alpha``."""
+    from scipy.stats import t
+
+    if seeds < 2:
+        raise ValueError(f"a paired t-test needs 2 or more seeds, not {seeds}")
+    return float(t.ppf(1 - alpha / 2, seeds - 1) * sd / math.sqrt(seeds))
+
+
+def power(mean, sd, seeds, alpha):
+    """Power of the two-sided paired t-test over ``seeds`` pairs for a true mean difference ``mean``, spread ``sd``."""
+    from scipy.stats import nct, t
+
+    df = seeds - 1
+    crit = t.ppf(1 - alpha / 2, df)
+    nc = mean / sd * math.sqrt(seeds)
+    return float(nct.sf(crit, df, nc) + nct.cdf(-crit, df, nc))
+
+
+def seeds_needed(mean, sd, alpha, target=0.8, most=MAX_SEEDS):
+    """The fewest seeds (2..``most``) whose test has ``target`` power for ``mean`` > 0; None when none has (or the
+    measured mean is not above 0: nothing to detect in that direction)."""
+    if mean <= 0 or sd <= 0:
+        return None if mean <= 0 else 2
+    for n in range(2, most + 1):
+        if power(mean, sd, n, alpha) >= target:
+            return n
+    return None
+
+
+def pair_row(dataset, name, a, b, tests, passing, at):
+    """One row of :data:`FIELDS` for per-seed values ``a`` and ``b`` ({seed: AUC})."""
+    import numpy as np
+
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        raise ValueError(f"{name}: {len(seeds)} seed(s) in common; the spread needs 2 or more")
+    d = np.array([a[s] - b[s] for s in seeds])
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    alpha = test_level(tests, passing)
+    base = float(np.mean([b[s] for s in seeds]))
+    need = seeds_needed(mean, sd, alpha)
+    loose = seeds_needed(mean, sd, 0.05)
+    return {"dataset": dataset, "pair": name, "seeds": len(seeds), "mean_difference": round(mean, 4),
+            "sd_difference": round(sd, 4), "relative_change": f"{mean / base * 100:+.2f}%", "alpha": round(alpha, 5),
+            "at_seeds": at, "smallest_passing_mean": round(smallest_passing_mean(sd, at, alpha), 4),
+            "seeds_for_80_power": need if need is not None else f"> {MAX_SEEDS}" if mean > 0 else "–",
+            "seeds_for_80_power_uncorrected": loose if loose is not None else f"> {MAX_SEEDS}" if mean > 0 else "–"}
+
+
+def write(path, rows):
+    """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones; others kept), then the
+    Markdown table beside it, atomically."""
+    with locked(path):
+        new = {r["dataset"] for r in rows}
+        kept = read_rows(path)
+        order = list(dict.fromkeys([r["dataset"] for r in kept] + [r["dataset"] for r in rows]))
+        merged = [r for d in order for r in ([r for r in rows if r["dataset"] == d] if d in new
+                                             else [r for r in kept if r["dataset"] == d])]
+        atomic_write_csv(path, merged, FIELDS)
+    lines = ["The power of the issue-15 verdict (`benchmarks/verdict_power.py`): paired differences over seeds "
+             "(AUC, each label at the rate its folder chose); `alpha` = Benjamini-Hochberg's level for the m-th "
+             "smallest of M p-values (0.05 m / M, m = the tests a verdict needs to pass); the smallest mean "
+             "difference a test at that level can find with the verdict's seeds and the measured spread; the seeds "
+             "for 80% power to find the measured mean (two-sided paired t-test, noncentral t), at that level and "
+             "uncorrected.", "",
+             "| dataset | pair | seeds | mean difference (relative) | sd over seeds | alpha | smallest passing mean "
+             "(seeds) | seeds for 80% power | uncorrected |", "|---" * 9 + "|"]
+    for r in merged:
+        lines.append(f"| {r['dataset']} | {r['pair']} | {r['seeds']} | {float(r['mean_difference']):+.4f} "
+                     f"({r['relative_change']}) | {r['sd_difference']} | {r['alpha']} | {r['smallest_passing_mean']} "
+                     f"({r['at_seeds']}) | {r['seeds_for_80_power']} | {r['seeds_for_80_power_uncorrected']} |")
+    atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
+    return merged
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--seeds", type=int, default=8, help="reported seeds each label has (the spread's estimate)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--entry", action="append", required=True,
+                   help="NAME=FOLDER|RATE[,RATE...]|LABEL[|KEY=VALUE;...] (the folder's --set settings)")
+    p.add_argument("--pair", action="append", required=True, help="NAME_A,NAME_B: A against B")
+    p.add_argument("--tests", type=int, default=54, help="tests in the verdict's table (its correction)")
+    p.add_argument("--passing", type=int, default=8, help="tests a verdict needs to pass (4 backbones x 2)")
+    p.add_argument("--at", type=int, default=3, help="the verdict's seeds")
+    p.add_argument("--data_path", default="dataset/")
+    p.add_argument("--out", required=True, help="the CSV (a Markdown table is written beside it)")
+    args = p.parse_args(argv)
+    try:
+        test_level(args.tests, args.passing)
+        if args.at < 2:
+            raise ValueError(f"--at {args.at}: a paired t-test needs 2 or more seeds")
+    except ValueError as e:
+        raise SystemExit(str(e))
+    values = {}
+    for text in args.entry:
+        name, folder, grid, label, extra = parse_entry(text)
+        values[name] = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs, extra, args.data_path)[0]
+    rows = []
+    for pair in args.pair:
+        a, _, b = pair.partition(",")
+        if a not in values or b not in values:
+            raise SystemExit(f"--pair {pair}: names must be among the entries {sorted(values)}")
+        rows.append(pair_row(args.dataset, f"{a} vs {b}", values[a], values[b], args.tests, args.passing, args.at))
+    write(args.out, rows)
+    print(open(args.out[:-4] + ".md").read())
+    return rows
+
+
+if __name__ == "__main__":
+    main()
