@@ -36,7 +36,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.knowledge_quality import interval, read_rows  # noqa: E402
+from benchmarks.knowledge_quality import interval, replaced_in_place  # noqa: E402
 from benchmarks.profile_knowledge import add_source_args, open_source, probe, write_store  # noqa: E402
 from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_json, atomic_write_text, locked  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
@@ -157,11 +157,7 @@ def write_sweep(path, rows):
     """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones, in place; others kept),
     then the Markdown table and the PNG beside it, atomically."""
     with locked(path):
-        new = {r["dataset"] for r in rows}
-        kept = read_rows(path) if os.path.isfile(path) else []
-        order = list(dict.fromkeys([r["dataset"] for r in kept] + [r["dataset"] for r in rows]))
-        merged = [r for d in order for r in ([r for r in rows if r["dataset"] == d] if d in new
-                                             else [r for r in kept if r["dataset"] == d])]
+        merged = replaced_in_place(path, rows, lambda r: r["dataset"])
         atomic_write_csv(path, merged, SWEEP_FIELDS)
     lines = ["LLM knowledge as a bag of latent item categories (`benchmarks/cluster_knowledge.py --sweep`): MiniLM item "
              "vectors of the default store k-means'd into K categories, a user = the TF-IDF bag of their liked items' "

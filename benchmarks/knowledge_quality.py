@@ -158,6 +158,15 @@ def replaced(path, new, key):
     return [r for r in read_rows(path) if key(r) not in keys] + new
 
 
+def replaced_in_place(path, new, key, group=None):
+    """:func:`replaced`, with each group of rows (``group(row)``, e.g. the dataset; default ``key``) kept where it was
+    in the table: re-measured rows take their group's place, a new group goes last (call under the table's lock)."""
+    group = group or key
+    before = [group(r) for r in read_rows(path)]
+    order = {g: n for n, g in enumerate(dict.fromkeys(before + [group(r) for r in new]))}
+    return sorted(replaced(path, new, key), key=lambda r: order[group(r)])  # stable: a group's rows in their order
+
+
 def record(path, new, dataset):
     """Replace the rows of ``new``'s options in the table at ``path`` (re-read under the lock) and rewrite it."""
     with locked(path):

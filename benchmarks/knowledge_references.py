@@ -21,7 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.knowledge_quality import built_store, interval, read_rows, replaced  # noqa: E402
+from benchmarks.knowledge_quality import built_store, interval, replaced_in_place  # noqa: E402
 from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_text, locked  # noqa: E402
 from recbole_llm4msr.knowledge.files import DatasetFiles  # noqa: E402
 from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE, choose_norm,  # noqa: E402
@@ -138,11 +138,8 @@ def main(argv=None):
     path = os.path.join(args.out, "knowledge-references.csv")
     for dataset in args.datasets:
         new = measure(dataset, args.data_path, args.option)
-        with locked(path):
-            before = [r["dataset"] for r in read_rows(path)]
-            rows = replaced(path, new, lambda r: (r["dataset"], r["option"]))
-            order = {d: n for n, d in enumerate(dict.fromkeys([*before, dataset]))}  # a dataset keeps its place
-            write(path, sorted(rows, key=lambda r: order[r["dataset"]]))  # stable: each dataset's rows together
+        with locked(path):  # a re-measured dataset keeps its place in the table
+            write(path, replaced_in_place(path, new, lambda r: (r["dataset"], r["option"]), lambda r: r["dataset"]))
         for r in new:
             print(r["dataset"], r["group"], r["positives"], r["knowledge"], r["minus_items"],
                   r["minus_items_categories"], r["minus_items_all_words"], flush=True)

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.cross_compare import entry_runs, parse_entry  # noqa: E402
-from benchmarks.knowledge_quality import read_rows  # noqa: E402
+from benchmarks.knowledge_quality import replaced_in_place  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked  # noqa: E402
 
 FIELDS = ["dataset", "pair", "seeds", "mean_difference", "sd_difference", "relative_change", "alpha", "at_seeds",
@@ -102,11 +102,7 @@ def write(path, rows):
     """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones; others kept), then the
     Markdown table beside it, atomically."""
     with locked(path):
-        new = {r["dataset"] for r in rows}
-        kept = read_rows(path)
-        order = list(dict.fromkeys([r["dataset"] for r in kept] + [r["dataset"] for r in rows]))
-        merged = [r for d in order for r in ([r for r in rows if r["dataset"] == d] if d in new
-                                             else [r for r in kept if r["dataset"] == d])]
+        merged = replaced_in_place(path, rows, lambda r: r["dataset"])
         atomic_write_csv(path, merged, FIELDS)
     lines = ["The power of the issue-15 verdict (`benchmarks/verdict_power.py`): paired differences over seeds "
              "(AUC, each label at the rate its folder chose); `alpha` = Benjamini-Hochberg's level for the m-th "

@@ -577,3 +577,21 @@ def test_the_cluster_sweep_sets_llm_categories_against_random_ones_and_the_defau
     assert os.path.getsize(path[:-4] + ".png") > 5000
     with pytest.raises(SystemExit, match="comma-separated whole numbers"):
         main(["--dataset", "ml-100k-msr", "--data_path", data_dir, "--sweep", "4,many"])
+
+
+def test_replaced_in_place_keeps_a_remeasured_groups_place_and_appends_new_groups(tmp_path):
+    """benchmarks.knowledge_quality.replaced_in_place (the results tables' merge): a group's rows are replaced where
+    they stood, rows of other keys in the group stay, a new group goes last."""
+    from benchmarks.knowledge_quality import replaced_in_place
+    from recbole_llm4msr.atomic import atomic_write_csv
+
+    path = str(tmp_path / "t.csv")
+    atomic_write_csv(path, [{"dataset": d, "option": o, "v": "old"} for d, o in
+                            (("a", "x"), ("a", "y"), ("b", "x"), ("c", "x"))], ["dataset", "option", "v"])
+    rows = replaced_in_place(path, [{"dataset": "a", "option": "x", "v": "new"}, {"dataset": "d", "option": "x",
+                                                                                    "v": "new"}],
+                             lambda r: (r["dataset"], r["option"]), lambda r: r["dataset"])
+    assert [(r["dataset"], r["option"], r["v"]) for r in rows] == [
+        ("a", "y", "old"), ("a", "x", "new"), ("b", "x", "old"), ("c", "x", "old"), ("d", "x", "new")]
+    by_dataset = replaced_in_place(path, [{"dataset": "b", "option": "z", "v": "new"}], lambda r: r["dataset"])
+    assert [(r["dataset"], r["option"]) for r in by_dataset] == [("a", "x"), ("a", "y"), ("b", "z"), ("c", "x")]
