@@ -22,6 +22,12 @@ writes:
 
 The spread is estimated from the seeds given (``--seeds``; more seeds, a better estimate). Rows of other datasets in
 the CSV are kept; a Markdown table is written beside it. Nothing is run.
+
+Pooled over backbones (``<out>-pooled.csv``, a second table in the Markdown): the verdict counts backbones one by one;
+whether a knowledge helps LLM4MSR *at all* is a question over the backbones together. Pairs whose names differ only
+in their first word (the backbone: ``STAR profile vs STAR`` and ``MMoE profile vs MMoE`` are the family ``X profile vs
+X``) are pooled: each backbone's mean difference over the verdict's first ``--at`` seeds, and over all seeds, tested
+across backbones by a one-sample t-test (backbones as the sample) and the exact Wilcoxon signed-rank test.
 """
 import argparse
 import math
@@ -32,8 +38,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.cross_compare import entry_runs, parse_entry  # noqa: E402
-from benchmarks.knowledge_quality import replaced_in_place  # noqa: E402
+from benchmarks.knowledge_quality import read_rows, replaced_in_place  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked  # noqa: E402
+from recbole_llm4msr.compare import corrected  # noqa: E402
 
 FIELDS = ["dataset", "pair", "seeds", "mean_difference", "sd_difference", "relative_change", "alpha", "at_seeds",
           "smallest_passing_mean", "seeds_for_80_power", "seeds_for_80_power_uncorrected"]
@@ -98,9 +105,43 @@ def pair_row(dataset, name, a, b, tests, passing, at):
             "seeds_for_80_power_uncorrected": loose if loose is not None else f"> {MAX_SEEDS}" if mean > 0 else "–"}
 
 
-def write(path, rows):
-    """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones; others kept), then the
-    Markdown table beside it, atomically."""
+POOLED_FIELDS = ["dataset", "family", "backbones", "seeds", "positive", "mean_difference", "t_p", "wilcoxon_p"]
+
+
+def family(name):
+    """The pair's name with its first word (the backbone) written ``X`` wherever it occurs."""
+    words = name.split()
+    return " ".join("X" if w == words[0] else w for w in words)
+
+
+def pooled_rows(dataset, differences, at):
+    """Rows of :data:`POOLED_FIELDS`: ``differences`` {pair name: {seed: A - B}}; per family (:func:`family`, two or
+    more backbones), each backbone's mean over its first ``at`` seeds and over all of them, tested across backbones."""
+    import numpy as np
+    from scipy.stats import ttest_1samp, wilcoxon
+
+    families = {}
+    for name, d in differences.items():
+        families.setdefault(family(name), []).append(d)
+    rows = []
+    for fam, members in families.items():
+        if len(members) < 2:
+            continue
+        for label, take in ((str(at), lambda d: [d[s] for s in sorted(d)[:at]]), ("all", lambda d: list(d.values()))):
+            means = np.array([np.mean(take(d)) for d in members])
+            seeds = sorted({len(take(d)) for d in members})
+            rows.append({"dataset": dataset, "family": fam, "backbones": len(means),
+                         "seeds": f"{label} ({'/'.join(map(str, seeds))})", "positive": int((means > 0).sum()),
+                         "mean_difference": round(float(means.mean()), 4),
+                         "t_p": round(float(ttest_1samp(means, 0.0).pvalue), 4),
+                         "wilcoxon_p": round(float(wilcoxon(means).pvalue), 4)})
+    return rows
+
+
+def write(path, rows, pooled=None):
+    """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones; others kept), and
+    ``pooled`` (:func:`pooled_rows`) into ``<path>-pooled.csv`` likewise, then the Markdown tables beside them,
+    atomically."""
     with locked(path):
         merged = replaced_in_place(path, rows, lambda r: r["dataset"])
         atomic_write_csv(path, merged, FIELDS)
@@ -116,6 +157,22 @@ def write(path, rows):
         lines.append(f"| {r['dataset']} | {r['pair']} | {r['seeds']} | {float(r['mean_difference']):+.4f} "
                      f"({r['relative_change']}) | {r['sd_difference']} | {r['alpha']} | {r['smallest_passing_mean']} "
                      f"({r['at_seeds']}) | {r['seeds_for_80_power']} | {r['seeds_for_80_power_uncorrected']} |")
+    pooled_path = path[:-4] + "-pooled.csv"
+    if pooled is not None:
+        with locked(pooled_path):
+            atomic_write_csv(pooled_path, replaced_in_place(pooled_path, pooled, lambda r: r["dataset"]),
+                             POOLED_FIELDS)
+    kept = read_rows(pooled_path)
+    if kept:
+        adjusted = corrected([float(r["t_p"]) for r in kept])
+        lines += ["", "Pooled over backbones: each backbone's mean difference over the verdict's first seeds (or all), "
+                  "tested across backbones (one-sample t-test, and its Benjamini-Hochberg correction over every row "
+                  "of this table; exact Wilcoxon signed-rank).", "",
+                  "| dataset | pairs | backbones | seeds | backbones ahead | mean difference | t-test p | corrected | "
+                  "Wilcoxon p |", "|---" * 9 + "|"]
+        lines += [f"| {r['dataset']} | {r['family']} | {r['backbones']} | {r['seeds']} | {r['positive']} | "
+                  f"{float(r['mean_difference']):+.4f} | {r['t_p']} | {q:.4f} | {r['wilcoxon_p']} |"
+                  for r, q in zip(kept, adjusted)]
     atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
     return merged
 
@@ -144,13 +201,14 @@ def main(argv=None):
     for text in args.entry:
         name, folder, grid, label, extra = parse_entry(text)
         values[name] = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs, extra, args.data_path)[0]
-    rows = []
+    rows, differences = [], {}
     for pair in args.pair:
         a, _, b = pair.partition(",")
         if a not in values or b not in values:
             raise SystemExit(f"--pair {pair}: names must be among the entries {sorted(values)}")
         rows.append(pair_row(args.dataset, f"{a} vs {b}", values[a], values[b], args.tests, args.passing, args.at))
-    write(args.out, rows)
+        differences[f"{a} vs {b}"] = {s: values[a][s] - values[b][s] for s in sorted(set(values[a]) & set(values[b]))}
+    write(args.out, rows, pooled_rows(args.dataset, differences, args.at))
     print(open(args.out[:-4] + ".md").read())
     return rows
 

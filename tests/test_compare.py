@@ -648,3 +648,32 @@ def test_verdict_power_reads_folders_and_keeps_other_datasets_rows(tmp_path, mon
     assert "| two | a vs b | 3 | +0.0060 (+0.77%) |" in open(out[:-4] + ".md").read()
     with pytest.raises(SystemExit, match="--passing 0"):
         power_main(["--dataset=one", "--passing=0"] + argv)
+
+
+def test_verdict_power_pools_a_pair_family_over_backbones(tmp_path):
+    """Pairs that differ only in their backbone (the first word) are one family: each backbone's mean difference over
+    the first ``at`` seeds and over all, tested across backbones; a pair alone in its family is not pooled; the
+    Markdown gains the pooled table with a BH column."""
+    import numpy as np
+    from scipy.stats import ttest_1samp, wilcoxon
+
+    from benchmarks.verdict_power import family, pooled_rows, write
+
+    assert family("STAR profile vs STAR profile shuffled") == "X profile vs X profile shuffled"
+    diffs = {"A k vs A": {1: 0.010, 2: 0.000, 3: 0.002, 4: -0.008},
+             "B k vs B": {1: 0.004, 2: 0.006, 3: 0.002, 4: 0.020},
+             "C k vs C": {1: -0.001, 2: 0.001, 3: 0.003, 4: 0.001},
+             "lonely vs other": {1: 0.5, 2: 0.5}}
+    rows = pooled_rows("d", diffs, at=3)
+    assert [(r["family"], r["seeds"]) for r in rows] == [("X k vs X", "3 (3)"), ("X k vs X", "all (4)")]
+    first3 = np.array([0.004, 0.004, 0.001])
+    every = np.array([0.001, 0.008, 0.001])
+    assert rows[0]["mean_difference"] == pytest.approx(first3.mean(), abs=1e-4) and rows[0]["positive"] == 3
+    assert rows[0]["t_p"] == pytest.approx(ttest_1samp(first3, 0.0).pvalue, abs=1e-4)
+    assert rows[1]["t_p"] == pytest.approx(ttest_1samp(every, 0.0).pvalue, abs=1e-4)
+    assert rows[1]["wilcoxon_p"] == pytest.approx(wilcoxon(every).pvalue, abs=1e-4)
+    path = str(tmp_path / "p.csv")
+    write(path, [], rows)
+    text = open(path[:-4] + ".md").read()
+    assert "| d | X k vs X | 3 | 3 (3) | 3 |" in text and "corrected" in text
+    assert len(list(csv.DictReader(open(path[:-4] + "-pooled.csv")))) == 2
