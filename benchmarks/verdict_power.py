@@ -116,7 +116,8 @@ def family(name):
 
 def pooled_rows(dataset, differences, at):
     """Rows of :data:`POOLED_FIELDS`: ``differences`` {pair name: {seed: A - B}}; per family (:func:`family`, two or
-    more backbones), each backbone's mean over its first ``at`` seeds and over all of them, tested across backbones."""
+    more backbones), each backbone's mean over its first ``at`` seeds and (when some have more) over all of them,
+    tested across backbones."""
     import numpy as np
     from scipy.stats import ttest_1samp, wilcoxon
 
@@ -127,7 +128,10 @@ def pooled_rows(dataset, differences, at):
     for fam, members in families.items():
         if len(members) < 2:
             continue
-        for label, take in ((str(at), lambda d: [d[s] for s in sorted(d)[:at]]), ("all", lambda d: list(d.values()))):
+        views = [(str(at), lambda d: [d[s] for s in sorted(d)[:at]])]
+        if any(len(d) > at for d in members):  # more seeds than the verdict's: the pooled test over all of them too
+            views.append(("all", lambda d: list(d.values())))
+        for label, take in views:
             means = np.array([np.mean(take(d)) for d in members])
             seeds = sorted({len(take(d)) for d in members})
             rows.append({"dataset": dataset, "family": fam, "backbones": len(means),

@@ -672,6 +672,7 @@ def test_verdict_power_pools_a_pair_family_over_backbones(tmp_path):
     assert rows[0]["t_p"] == pytest.approx(ttest_1samp(first3, 0.0).pvalue, abs=1e-4)
     assert rows[1]["t_p"] == pytest.approx(ttest_1samp(every, 0.0).pvalue, abs=1e-4)
     assert rows[1]["wilcoxon_p"] == pytest.approx(wilcoxon(every).pvalue, abs=1e-4)
+    assert [r["seeds"] for r in pooled_rows("d", diffs, at=4)] == ["4 (4)"]  # no second row when none has more
     path = str(tmp_path / "p.csv")
     write(path, [], rows)
     text = open(path[:-4] + ".md").read()
