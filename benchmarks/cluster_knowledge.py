@@ -36,9 +36,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.knowledge_quality import interval, replaced_in_place  # noqa: E402
+from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
 from benchmarks.profile_knowledge import add_source_args, open_source, probe, write_store  # noqa: E402
-from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_json, atomic_write_text, locked  # noqa: E402
+from recbole_llm4msr.atomic import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import store_key, text_digest  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, auc_difference, choose_norm, neighbour_scores, norm_scores  # noqa: E402
@@ -156,9 +156,7 @@ def sweep(source, files, cache, ks, k=20, seed=0, profile=None):
 def write_sweep(path, rows):
     """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones, in place; others kept),
     then the Markdown table and the PNG beside it, atomically."""
-    with locked(path):
-        merged = replaced_in_place(path, rows, lambda r: r["dataset"])
-        atomic_write_csv(path, merged, SWEEP_FIELDS)
+    merged = merged_into(path, rows, SWEEP_FIELDS)
     lines = ["LLM knowledge as a bag of latent item categories (`benchmarks/cluster_knowledge.py --sweep`): MiniLM item "
              "vectors of the default store k-means'd into K categories, a user = the TF-IDF bag of their liked items' "
              "categories, SVD to the store's width; the control: random categories of the same sizes. Neighbour probe "

@@ -51,6 +51,24 @@ def entry_runs(dataset, folder, grid, label, seeds, epochs, extra=None, data_pat
     return {int(r["seed"]): float(r["test_auc"]) for r in runs}, lr
 
 
+def load_entries(texts, dataset, seeds, epochs, data_path="dataset/"):
+    """{NAME: (label, folder, chosen rate, {seed: test AUC})} for ``--entry`` texts (:func:`parse_entry`)."""
+    entries = {}
+    for text in texts:
+        name, folder, grid, label, extra = parse_entry(text)
+        values, lr = entry_runs(dataset, folder, grid, label, seeds, epochs, extra, data_path)
+        entries[name] = (label, folder, lr, values)
+    return entries
+
+
+def split_pair(pair, names):
+    """``--pair A,B`` -> (A, B), both among ``names``."""
+    a, _, b = pair.partition(",")
+    if a not in names or b not in names:
+        raise SystemExit(f"--pair {pair}: names must be among the entries {sorted(names)}")
+    return a, b
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True)
@@ -62,11 +80,7 @@ def main(argv=None):
     p.add_argument("--pair", action="append", required=True, help="NAME_A,NAME_B: test A against B")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    entries = {}
-    for text in args.entry:
-        name, folder, grid, label, extra = parse_entry(text)
-        values, lr = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs, extra, args.data_path)
-        entries[name] = (label, folder, lr, values)
+    entries = load_entries(args.entry, args.dataset, args.seeds, args.epochs, args.data_path)
     lines = [f"Test AUC on {args.dataset} over the reported seeds, each label at the rate its own folder chose; "
              f"paired t-tests by seed, Benjamini-Hochberg over the {len(args.pair)} tests of this table.", "",
              "| name | label | folder | lr | test AUC | per seed |", "|---|---|---|---|---|---|"]
@@ -76,9 +90,7 @@ def main(argv=None):
                      f"{mean_std(v)} | {', '.join(f'{x:.4f}' for x in v)} |")
     tests = []
     for pair in args.pair:
-        a, b = pair.split(",")
-        if a not in entries or b not in entries:
-            raise SystemExit(f"--pair {pair}: names must be among the entries {sorted(entries)}")
+        a, b = split_pair(pair, entries)
         seeds = sorted(set(entries[a][3]) & set(entries[b][3]))
         rel, _, pvalue = paired_test([entries[a][3][s] for s in seeds], [entries[b][3][s] for s in seeds])
         tests.append((a, b, rel, pvalue))

@@ -167,6 +167,15 @@ def replaced_in_place(path, new, key, group=None):
     return sorted(replaced(path, new, key), key=lambda r: order[group(r)])  # stable: a group's rows in their order
 
 
+def merged_into(path, new, fields, key=lambda r: r["dataset"]):
+    """Under the table's lock: :func:`replaced_in_place` ``new`` into the CSV at ``path`` and rewrite it atomically;
+    returns the merged rows (for the Markdown beside it)."""
+    with locked(path):
+        merged = replaced_in_place(path, new, key)
+        atomic_write_csv(path, merged, fields)
+    return merged
+
+
 def record(path, new, dataset):
     """Replace the rows of ``new``'s options in the table at ``path`` (re-read under the lock) and rewrite it."""
     with locked(path):

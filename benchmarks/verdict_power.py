@@ -37,9 +37,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.cross_compare import entry_runs, parse_entry  # noqa: E402
-from benchmarks.knowledge_quality import read_rows, replaced_in_place  # noqa: E402
-from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked  # noqa: E402
+from benchmarks.cross_compare import load_entries, split_pair  # noqa: E402
+from benchmarks.knowledge_quality import merged_into, read_rows  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
 
 FIELDS = ["dataset", "pair", "seeds", "mean_difference", "sd_difference", "relative_change", "alpha", "at_seeds",
@@ -85,14 +85,20 @@ def seeds_needed(mean, sd, alpha, target=0.8, most=MAX_SEEDS):
     return None
 
 
+def paired_differences(a, b):
+    """{seed: a - b} over the seeds both ``a`` and ``b`` ({seed: AUC}) have, in seed order."""
+    return {s: a[s] - b[s] for s in sorted(set(a) & set(b))}
+
+
 def pair_row(dataset, name, a, b, tests, passing, at):
     """One row of :data:`FIELDS` for per-seed values ``a`` and ``b`` ({seed: AUC})."""
     import numpy as np
 
-    seeds = sorted(set(a) & set(b))
+    diffs = paired_differences(a, b)
+    seeds = list(diffs)
     if len(seeds) < 2:
         raise ValueError(f"{name}: {len(seeds)} seed(s) in common; the spread needs 2 or more")
-    d = np.array([a[s] - b[s] for s in seeds])
+    d = np.array(list(diffs.values()))
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     alpha = test_level(tests, passing)
     base = float(np.mean([b[s] for s in seeds]))
@@ -146,9 +152,7 @@ def write(path, rows, pooled=None):
     """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones; others kept), and
     ``pooled`` (:func:`pooled_rows`) into ``<path>-pooled.csv`` likewise, then the Markdown tables beside them,
     atomically."""
-    with locked(path):
-        merged = replaced_in_place(path, rows, lambda r: r["dataset"])
-        atomic_write_csv(path, merged, FIELDS)
+    merged = merged_into(path, rows, FIELDS)
     lines = ["The power of the issue-15 verdict (`benchmarks/verdict_power.py`): paired differences over seeds "
              "(AUC, each label at the rate its folder chose); `alpha` = Benjamini-Hochberg's level for the m-th "
              "smallest of M p-values (0.05 m / M, m = the tests a verdict needs to pass); the smallest mean "
@@ -162,11 +166,7 @@ def write(path, rows, pooled=None):
                      f"({r['relative_change']}) | {r['sd_difference']} | {r['alpha']} | {r['smallest_passing_mean']} "
                      f"({r['at_seeds']}) | {r['seeds_for_80_power']} | {r['seeds_for_80_power_uncorrected']} |")
     pooled_path = path[:-4] + "-pooled.csv"
-    if pooled is not None:
-        with locked(pooled_path):
-            atomic_write_csv(pooled_path, replaced_in_place(pooled_path, pooled, lambda r: r["dataset"]),
-                             POOLED_FIELDS)
-    kept = read_rows(pooled_path)
+    kept = merged_into(pooled_path, pooled, POOLED_FIELDS) if pooled is not None else read_rows(pooled_path)
     if kept:
         adjusted = corrected([float(r["t_p"]) for r in kept])
         lines += ["", "Pooled over backbones: each backbone's mean difference over the verdict's first seeds (or all), "
@@ -201,17 +201,13 @@ def main(argv=None):
             raise ValueError(f"--at {args.at}: a paired t-test needs 2 or more seeds")
     except ValueError as e:
         raise SystemExit(str(e))
-    values = {}
-    for text in args.entry:
-        name, folder, grid, label, extra = parse_entry(text)
-        values[name] = entry_runs(args.dataset, folder, grid, label, args.seeds, args.epochs, extra, args.data_path)[0]
+    values = {name: entry[3] for name, entry in
+              load_entries(args.entry, args.dataset, args.seeds, args.epochs, args.data_path).items()}
     rows, differences = [], {}
     for pair in args.pair:
-        a, _, b = pair.partition(",")
-        if a not in values or b not in values:
-            raise SystemExit(f"--pair {pair}: names must be among the entries {sorted(values)}")
+        a, b = split_pair(pair, values)
         rows.append(pair_row(args.dataset, f"{a} vs {b}", values[a], values[b], args.tests, args.passing, args.at))
-        differences[f"{a} vs {b}"] = {s: values[a][s] - values[b][s] for s in sorted(set(values[a]) & set(values[b]))}
+        differences[f"{a} vs {b}"] = paired_differences(values[a], values[b])
     write(args.out, rows, pooled_rows(args.dataset, differences, args.at))
     print(open(args.out[:-4] + ".md").read())
     return rows
