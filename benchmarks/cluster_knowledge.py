@@ -37,7 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
-from benchmarks.profile_knowledge import add_source_args, open_source, probe, write_store  # noqa: E402
+from benchmarks.profile_knowledge import (add_source_args, checked_reuse, open_source, probe,  # noqa: E402
+                                          sklearn_version, write_store)
 from recbole_llm4msr.atomic import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import store_key, text_digest  # noqa: E402
@@ -92,7 +93,7 @@ def cluster_store(source, files, clusters, cache_dir, seed=0, random=False, cate
     name = f"{source.header.get('model')}-{kind}{clusters}-svd{dim}"
     path = kstore.store_path(cache_dir, source.header["dataset"], name, "clusters", store_key(fingerprint))
     if kstore.is_complete(path):
-        return path, json.load(open(os.path.join(path, "cluster-knowledge.json")))["info"]
+        return path, checked_reuse(path, json.load(open(os.path.join(path, "cluster-knowledge.json")))["info"])
     start = time.perf_counter()
     category = item_clusters(source, clusters, seed, random) if category is None else category
     users = list(source.ids("user"))
@@ -108,7 +109,7 @@ def cluster_store(source, files, clusters, cache_dir, seed=0, random=False, cate
     info = {"clusters": clusters, "kind": kind, "seed": seed, "dim": dim,
             "cluster_size": {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max())},
             "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4),
-            "seconds": round(time.perf_counter() - start, 1), "users": len(users)}
+            "seconds": round(time.perf_counter() - start, 1), "users": len(users), "sklearn": sklearn_version()}
     atomic_write_json(os.path.join(path, "cluster-knowledge.json"), {"info": info}, indent=2)
     return path, info
 

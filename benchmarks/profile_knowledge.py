@@ -73,6 +73,23 @@ def write_store(path, source, scenarios, scenario_vectors, users, user_vectors, 
     kstore.merge(path, merged, {"scenario": scenarios, "user": users})
 
 
+def sklearn_version():
+    import sklearn
+
+    return sklearn.__version__
+
+
+def checked_reuse(path, info):
+    """``info`` of a made store found at ``path``, with a warning when it was made under another scikit-learn: its
+    key holds the recipe, not the library, and TruncatedSVD / MiniBatchKMeans may give other vectors under another
+    version (stores made before the version was recorded warn too)."""
+    made, now = info.get("sklearn"), sklearn_version()
+    if made != now:
+        logger.warning(f"{path} was made with scikit-learn {made or '(not recorded)'}, this is {now}: its vectors may "
+                       f"differ from a fresh build of the same recipe; delete the folder to rebuild it")
+    return info
+
+
 def profile_store(source, files, dim, cache_dir, seed=0, sparse=None, reference="items+words"):
     """Write (or find) the store of ``source``'s users with SVD-``dim`` profile vectors; returns (path, info).
     ``sparse``: :func:`sparse_profile` of ``reference``, when the caller has it already."""
@@ -89,7 +106,7 @@ def profile_store(source, files, dim, cache_dir, seed=0, sparse=None, reference=
     name = MODEL_NAME + ("" if reference == "items+words" else "-" + reference.replace("+", "-")) + f"-svd{dim}"
     path = kstore.store_path(cache_dir, source.header["dataset"], name, "profile", store_key(fingerprint))
     if kstore.is_complete(path):
-        return path, json.load(open(os.path.join(path, "profile-knowledge.json")))["svd"]
+        return path, checked_reuse(path, json.load(open(os.path.join(path, "profile-knowledge.json")))["svd"])
     start = time.perf_counter()
     sparse = sparse_profile(source, files, reference) if sparse is None else sparse
     if dim >= min(sparse.shape):
@@ -101,7 +118,7 @@ def profile_store(source, files, dim, cache_dir, seed=0, sparse=None, reference=
                 f"none (TF-IDF profile of {reference} + truncated SVD)", mode="profile",
                 user_vector="profile", fingerprint=fingerprint, profile_source=source.path)
     info = {"reference": reference, "dim": dim, "explained_variance": round(float(svd.explained_variance_ratio_.sum()), 4),
-            "seconds": round(time.perf_counter() - start, 1), "users": len(users)}
+            "seconds": round(time.perf_counter() - start, 1), "users": len(users), "sklearn": sklearn_version()}
     atomic_write_json(os.path.join(path, "profile-knowledge.json"), {"svd": info}, indent=2)
     return path, info
 

@@ -1,6 +1,7 @@
 """The knowledge report: geometry, the neighbour probe against random and no-LLM baselines, attribute probes,
 the projection plot; it never reads the test split."""
 import json
+import logging
 import os
 
 import numpy as np
@@ -498,7 +499,8 @@ def test_knowledge_references_table_keeps_other_datasets_and_plots_every_interva
     assert _parse("-0.0161 [-0.0443, +0.0178]") == (-0.0161, -0.0443, 0.0178) and _parse("") is None
 
 
-def test_the_cluster_knowledge_is_a_bag_of_llm_item_categories_with_a_random_category_control(data_dir, tmp_path):
+def test_the_cluster_knowledge_is_a_bag_of_llm_item_categories_with_a_random_category_control(data_dir, tmp_path,
+                                                                                                  caplog):
     """benchmarks/cluster_knowledge.py: a user = TF-IDF of the LLM-space k-means categories of their liked items,
     truncated SVD (zero-padded to the store's width when there are fewer categories); --random keeps the category
     sizes and cuts the link to the LLM's similarity; a store without item vectors is refused."""
@@ -523,6 +525,15 @@ def test_the_cluster_knowledge_is_a_bag_of_llm_item_categories_with_a_random_cat
     np.testing.assert_allclose(np.abs(got[:, :expected.shape[1]]), np.abs(expected), rtol=1e-3, atol=1e-3)
     assert not got[:, expected.shape[1]:].any()  # the padding
     assert cluster_store(source, files, 16, str(tmp_path / "out")) == (path, info)  # found, not made again
+    import sklearn
+    assert info["sklearn"] == sklearn.__version__  # the key holds the recipe; the library is recorded and checked
+    kept = json.load(open(os.path.join(path, "cluster-knowledge.json")))
+    kept["info"]["sklearn"] = "0.0"
+    with open(os.path.join(path, "cluster-knowledge.json"), "w") as f:
+        json.dump(kept, f)
+    with caplog.at_level(logging.WARNING, logger="profile_knowledge"):
+        assert cluster_store(source, files, 16, str(tmp_path / "out"))[0] == path  # still reused, with a warning
+    assert f"{path} was made with scikit-learn 0.0, this is {sklearn.__version__}" in caplog.text
     control, _ = cluster_store(source, files, 16, str(tmp_path / "out"), random=True)
     assert control != path and check_store(control, spec).header["model"].endswith("-random16-svd" + str(source.dim))
     shuffled = item_clusters(source, 16, random=True)
