@@ -590,6 +590,74 @@ def test_the_cluster_sweep_sets_llm_categories_against_random_ones_and_the_defau
         main(["--dataset", "ml-100k-msr", "--data_path", data_dir, "--sweep", "4,many"])
 
 
+def test_expanded_words_add_the_llms_nearest_words_to_each_item_with_another_items_words_as_control(data_dir,
+                                                                                                      tmp_path):
+    """benchmarks/expanded_words.py: words are encoded as the store encodes an item text; each item gets its m most
+    similar words; the control hands every item another item's words (the same words in the same amounts); the
+    ids + own words bag is the report's no-LLM profile; differences agree with the AUCs; the table merges by dataset;
+    bad --m is refused."""
+    from collections import Counter
+
+    from benchmarks.expanded_words import (FIELDS, VARIANTS, item_tokens, measure, nearest_words, parse_ms,
+                                           vocabulary, word_vectors, write)
+    from benchmarks.knowledge_quality import read_rows
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store
+    from tests.knowledge_helpers import tiny_llm
+
+    llm = tiny_llm()
+    spec = make_spec(data_dir, tmp_path / "kc", limit_users=120, max_prompt_tokens=4000, user_vector="items")
+    source = check_store(build_knowledge(spec, llm_model=llm, show_progress=False)["cache"], spec)
+    files = DatasetFiles.from_spec(spec)
+    items, texts = list(source.ids("item")), files.item_texts()
+    # a "word" that is an item's whole text is encoded to that item's stored vector (16-bit in the store)
+    stored = np.asarray(source.vectors("item")[:3], dtype=np.float32)
+    again = word_vectors(llm, [texts[i] for i in items[:3]], source.header)
+    np.testing.assert_allclose(again, stored / np.linalg.norm(stored, axis=1, keepdims=True), atol=5e-3)
+    # nearest words: the m most cosine-similar, nearest first; m >= the vocabulary gives every word
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(11, 5)).astype(np.float32)
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    sim = (x / np.linalg.norm(x, axis=1, keepdims=True)) @ w.T
+    np.testing.assert_array_equal(nearest_words(x, w, 3, chunk=4), np.argsort(-sim, axis=1)[:, :3])
+    assert sorted(nearest_words(x, w, 11)[0]) == list(range(11))
+    words = vocabulary(items, texts)
+    assert words == sorted(set(words)) and all(w == w.lower() and not w.isdigit() for w in words)
+    top = nearest_words(np.asarray(source.vectors("item"), np.float32), word_vectors(llm, words, source.header), 2)
+    tokens = item_tokens(items, texts, words, top)
+    assert tokens["llm"][items[0]] == ["w_" + words[j] for j in top[0]]
+    assert Counter(t for i in items for t in tokens["llm control"][i]) == Counter(
+        t for i in items for t in tokens["llm"][i])
+    assert sum(tokens["llm control"][i] != tokens["llm"][i] for i in items) > len(items) // 2
+    assert tokens["ids+own+llm"][items[0]][0] == f"item_{items[0]}"
+
+    rows = measure(source, files, llm, [1, 3], resamples=50)
+    assert [(r["m"], r["variant"]) for r in rows] == [(m, v) for m in (1, 3) for v in VARIANTS]
+    users = list(source.ids("user"))
+    train, valid = files.train_interactions(), files.split_interactions("valid")
+    known = valid[valid["user"].isin(set(users))]
+    profile = report.auc(known["label"], report.neighbour_scores(
+        users, profile_vectors(users, train, texts), train, known, 20))
+    for r in rows:
+        assert abs(r["profile"] - profile) < 2e-3 and set(r) == set(FIELDS)
+        assert (r["control_auc"] is None) == ("llm" not in r["variant"])
+        for column, other in (("minus_control", r["control_auc"]), ("minus_profile", r["profile"])):
+            if r[column] is not None:
+                assert abs(float(r[column].split(" [")[0]) - (r["auc"] - other)) <= 2e-4
+    assert rows[3]["minus_profile"] is None and rows[3]["variant"] == "ids+own"
+    path = str(tmp_path / "ew.csv")
+    write(path, [dict(r, dataset="other") for r in rows[:2]])
+    write(path, rows)
+    write(path, rows[5:])  # a rerun replaces the dataset's rows, the other dataset's stay
+    kept = read_rows(path)
+    assert [r["dataset"] for r in kept] == ["other"] * 2 + ["ml-100k-msr"] * 5
+    assert "| ml-100k-msr | 3 | ids+own+llm |" in open(path[:-4] + ".md").read()
+    with pytest.raises(ValueError, match=f"--m {len(words) + 1}: between 1 and the {len(words)} words"):
+        measure(source, files, llm, [len(words) + 1])
+    for bad in ("1,x", ","):
+        with pytest.raises(SystemExit, match="--m"):
+            parse_ms(bad)
+
+
 def test_replaced_in_place_keeps_a_remeasured_groups_place_and_appends_new_groups(tmp_path):
     """benchmarks.knowledge_quality.replaced_in_place (the results tables' merge): a group's rows are replaced where
     they stood, rows of other keys in the group stay, a new group goes last."""
