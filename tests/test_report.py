@@ -5,6 +5,7 @@ import logging
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recbole_llm4msr.knowledge.files import DatasetFiles
@@ -656,6 +657,72 @@ def test_expanded_words_add_the_llms_nearest_words_to_each_item_with_another_ite
     for bad in ("1,x", ","):
         with pytest.raises(SystemExit, match="--m"):
             parse_ms(bad)
+
+
+def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuilt_without_it(data_dir, tmp_path):
+    """benchmarks/fold_probe.py: every user's training rows dealt evenly into folds (seeded); a fold's rows scored
+    from the other folds only, with the user vectors rebuilt as the mean of the other folds' liked items and the
+    bags from the other folds' positives; the validation row is the report's probe; differences agree with the
+    AUCs; the table merges by dataset; a store of another recipe and fewer than 2 folds are refused."""
+    from benchmarks.fold_probe import FIELDS, fold_scores, measure, main, user_folds, write
+    from benchmarks.knowledge_quality import read_rows
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, user_means
+    from tests.knowledge_helpers import tiny_llm
+
+    spec = make_spec(data_dir, tmp_path / "kc", limit_users=120, max_prompt_tokens=4000, user_vector="items")
+    source = check_store(build_knowledge(spec, llm_model=tiny_llm(), show_progress=False)["cache"], spec)
+    files = DatasetFiles.from_spec(spec)
+    train = files.train_interactions().reset_index(drop=True)
+    fold = user_folds(train, 3, seed=0)
+    assert set(fold) == {0, 1, 2} and np.array_equal(fold, user_folds(train, 3, seed=0))
+    assert not np.array_equal(fold, user_folds(train, 3, seed=1))
+    per_user = pd.crosstab(train["user"], fold)
+    assert ((per_user.max(axis=1) - per_user.min(axis=1)) <= 1).all()  # every user spread evenly
+    with pytest.raises(ValueError, match="--folds 1: at least 2"):
+        user_folds(train, 1)
+
+    rows, scores = fold_scores(source, files, "none", folds=2, k=20, seed=0)
+    fold = user_folds(rows, 2, seed=0)
+    held, rest = rows[fold == 0], rows[fold != 0]
+    users = list(source.ids("user"))
+    pos = rest[rest["label"] > 0.5]
+    positives = {u: [str(i) for i in pos[pos["user"] == u]["item"]] for u in users}
+    vectors = user_means(users, positives, list(source.ids("item")), np.asarray(source.vectors("item"), np.float32))[0]
+    np.testing.assert_allclose(scores["knowledge"][fold == 0],
+                               report.neighbour_scores(users, vectors, rest, held, 20), atol=1e-6)
+    np.testing.assert_allclose(scores["items_all_words"][fold == 0], report.neighbour_scores(
+        users, profile_vectors(users, rest, files.item_texts()), rest, held, 20), atol=1e-6)
+    assert set(scores) >= {"knowledge", "random", "items", "items_all_words"}
+
+    out = measure(source, files, folds=2, resamples=50)
+    assert [r["probe"] for r in out] == ["validation", "training 2-fold"] and all(set(r) == set(FIELDS) for r in out)
+    valid = files.split_interactions("valid")
+    known = valid[valid["user"].isin(set(users))]
+    norm = out[0]["knowledge_norm"]
+    store_vectors = np.asarray(source.vectors("user"), np.float32)
+    assert out[0]["knowledge"] == report.auc(known["label"], report.norm_scores(source, users, store_vectors,
+                                                                                files.train_interactions(), known,
+                                                                                20, norm))
+    assert out[0]["items_all_words"] == report.auc(known["label"], report.neighbour_scores(
+        users, profile_vectors(users, files.train_interactions(), files.item_texts()), files.train_interactions(),
+        known, 20))
+    assert out[1]["rows"] == len(rows)
+    for r in out:
+        for name in ("random", "items", "items_all_words"):
+            assert abs(float(r[f"minus_{name}"].split(" [")[0]) - (r["knowledge"] - r[name])) <= 2e-4
+    path = str(tmp_path / "fp.csv")
+    write(path, [dict(r, dataset="other") for r in out])
+    write(path, out)
+    write(path, out[1:])
+    assert [(r["dataset"], r["probe"]) for r in read_rows(path)] == [("other", "validation"),
+                                                                      ("other", "training 2-fold"),
+                                                                      ("ml-100k-msr", "training 2-fold")]
+    assert "| ml-100k-msr | training 2-fold |" in open(path[:-4] + ".md").read()
+    prompt = FakeStore(users, store_vectors, tmp_path)
+    with pytest.raises(ValueError, match="rebuilds user vectors as the mean of their liked items"):
+        fold_scores(prompt, files, "none")
+    with pytest.raises(SystemExit, match="--folds 1"):
+        main(["--dataset", "ml-100k-msr", "--data_path", data_dir, "--folds", "1"])
 
 
 def test_replaced_in_place_keeps_a_remeasured_groups_place_and_appends_new_groups(tmp_path):

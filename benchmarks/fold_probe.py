@@ -1,0 +1,182 @@
+"""The neighbour probe with more rows: k-fold over the training split, beside the validation probe.
+
+    python benchmarks/fold_probe.py --dataset ml-100k-msr [--folds 5]
+
+The report's neighbour probe reads the validation rows only; on ml-100k-msr (943 users) its paired intervals are
+about ±0.01 AUC wide, so the default knowledge is "level" with every no-LLM reference there. This asks the same
+question of the training rows, which are about eight times as many: every user's training rows are dealt into
+``--folds`` folds (seeded); for each fold the knowledge and the references are rebuilt from the other folds alone
+(the default recipe's user vector is the mean of the user's liked items' vectors, so it is rebuilt exactly, then
+normalised as ``knowledge_norm: auto`` chose for the store, statistics of the fold's vectors; the no-LLM bags are
+TF-IDF of the other folds' positives) and the held-out fold's rows are scored from the user's nearest users' labels
+in the other folds. Nothing a row's score uses knows its own label. The scores of all folds are pooled into one AUC
+per option; differences carry paired bootstrap 95% intervals over users, as the report's do.
+
+The references are the report's: a bag of item ids, ids + the words of the item's categories (issue 15's wording),
+ids + every word of the item texts (the strict profile); and random vectors. A CSV (one row per dataset and probe:
+``validation`` and ``training <k>-fold``; rows of other datasets kept) and its Markdown table. Reads the training and
+validation splits only; works for stores whose user vectors are the mean of their item vectors
+(``knowledge_user_vector: items``, the default).
+"""
+import argparse
+import logging
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks.align_knowledge_words import normalise  # noqa: E402
+from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
+from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
+from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
+from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
+from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE, auc,  # noqa: E402
+                                              auc_difference, choose_norm, neighbour_scores, profile_vectors,
+                                              reference_texts)
+
+logger = logging.getLogger("fold_probe")
+REFERENCES = {"items": ITEMS_ONLY, "items_categories": ITEMS_CATEGORIES, "items_all_words": PROFILE}
+FIELDS = ["dataset", "probe", "users", "rows", "knowledge_norm", "knowledge", "random", "items", "items_categories",
+          "items_all_words", "minus_items", "minus_items_categories", "minus_items_all_words", "minus_random"]
+
+
+def reference_bags(files):
+    """{column: item texts} of the no-LLM references the dataset has (no category column without fields after the
+    title)."""
+    out = {}
+    for column, name in REFERENCES.items():
+        texts = reference_texts(files, name)
+        if texts is not None:
+            out[column] = texts
+    return out
+
+
+def user_folds(train, folds, seed=0):
+    """A fold id per row of ``train``: each user's rows shuffled (seeded) and dealt round-robin, so every user with
+    at least ``folds`` rows has rows in every fold and its folds differ in size by at most one."""
+    if int(folds) < 2:
+        raise ValueError(f"--folds {folds}: at least 2")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
+    users = train["user"].to_numpy()[order]
+    ranks = np.empty(len(train), dtype=np.int64)
+    counts = {}
+    for n, u in enumerate(users):
+        ranks[order[n]] = counts.get(u, 0)
+        counts[u] = ranks[order[n]] + 1
+    return ranks % int(folds)
+
+
+def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None):
+    """{option: neighbour-probe scores of ``rows``} from ``train``'s labels: the knowledge vectors, random vectors,
+    and each reference bag (TF-IDF of ``train``'s positives)."""
+    out = {"knowledge": neighbour_scores(users, knowledge, train, rows, k)}
+    if random_vectors is not None:
+        out["random"] = neighbour_scores(users, random_vectors, train, rows, k)
+    for column, texts in bags.items():
+        out[column] = neighbour_scores(users, profile_vectors(users, train, texts), train, rows, k)
+    return out
+
+
+def fold_scores(source, files, norm, folds=5, k=20, seed=0):
+    """(training rows, {option: score per row}): each fold's rows scored from the other folds (module docstring)."""
+    if source.header.get("user_vector") != "items" or "item" not in (source.header.get("kinds") or {}):
+        raise ValueError(f"{source.path}: the fold probe rebuilds user vectors as the mean of their liked items' "
+                         f"vectors, and this store's user vectors are not (user_vector "
+                         f"{source.header.get('user_vector')!r}); give a store of the default recipe")
+    users = list(source.ids("user"))
+    item_ids = list(source.ids("item"))
+    item_vectors = np.asarray(source.vectors("item"), dtype=np.float32)
+    train = files.train_interactions().reset_index(drop=True)
+    fold = user_folds(train, folds, seed)
+    bags = reference_bags(files)
+    noise = np.random.default_rng(seed).normal(size=(len(users), source.dim)).astype(np.float32)
+    scores = {}
+    for f in range(int(folds)):
+        held, rest = train[fold == f], train[fold != f]
+        pos = rest[rest["label"] > 0.5]
+        positives = {u: [] for u in users}
+        for u, i in zip(pos["user"], pos["item"]):
+            positives.setdefault(u, []).append(str(i))
+        knowledge = normalise(user_means(users, positives, item_ids, item_vectors)[0], norm)
+        got = option_scores(users, knowledge, rest, held, bags, k, noise)
+        for name, s in got.items():
+            scores.setdefault(name, np.empty(len(train)))[fold == f] = s
+        logger.info(f"fold {f + 1}/{folds}: {len(held)} rows, knowledge {auc(held['label'], got['knowledge'])}")
+    return train, scores
+
+
+def validation_scores(source, files, norm, k=20, seed=0):
+    """(validation rows of the store's users, {option: scores}): the report's probe, the knowledge as the run sees
+    it."""
+    users = list(source.ids("user"))
+    train, valid = files.train_interactions(), files.split_interactions("valid")
+    known = valid[valid["user"].isin(set(users))]
+    knowledge = normalise(np.asarray(source.vectors("user"), dtype=np.float32), norm)
+    noise = np.random.default_rng(seed).normal(size=(len(users), source.dim)).astype(np.float32)
+    return known, option_scores(users, knowledge, train, known, reference_bags(files), k, noise)
+
+
+def table_row(dataset, probe, rows, scores, norm, users, resamples=200, seed=0):
+    """One row of :data:`FIELDS`: each option's AUC and knowledge − each other option with its interval."""
+    y, who = rows["label"].to_numpy(), rows["user"].to_numpy()
+    out = {"dataset": dataset, "probe": probe, "users": users, "rows": len(rows), "knowledge_norm": norm}
+    for name in ("knowledge", "random", *REFERENCES):
+        out[name] = auc(y, scores[name]) if name in scores else None
+        if name != "knowledge":
+            out[f"minus_{name}"] = interval(auc_difference(y, scores["knowledge"], scores[name], who, resamples,
+                                                           seed)) if name in scores else None
+    return out
+
+
+def measure(source, files, folds=5, k=20, seed=0, resamples=200):
+    """The validation row and the training k-fold row for ``source``'s dataset."""
+    norm = choose_norm(source, files, k=k)["chosen"]
+    users, dataset = len(source.ids("user")), source.header["dataset"]
+    rows, scores = validation_scores(source, files, norm, k, seed)
+    out = [table_row(dataset, "validation", rows, scores, norm, users, resamples, seed)]
+    rows, scores = fold_scores(source, files, norm, folds, k, seed)
+    out.append(table_row(dataset, f"training {folds}-fold", rows, scores, norm, users, resamples, seed))
+    return out
+
+
+def write(path, rows):
+    """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones), the Markdown beside it."""
+    merged = merged_into(path, rows, FIELDS)
+    lines = ["The neighbour probe (k = 20) on the validation rows and, k-fold, on the training rows "
+             "(`benchmarks/fold_probe.py`: each fold scored from the other folds, knowledge and references rebuilt "
+             "without it). Knowledge: the default store's user vectors (the mean of the liked items' MiniLM "
+             "vectors) as `knowledge_norm: auto` normalises them. Differences: paired bootstrap 95% interval over "
+             "users", "",
+             "| dataset | probe | rows | knowledge (norm) | random | items | items + categories | items + every word | "
+             "− items | − items + categories | − items + every word | − random |", "|---" * 12 + "|"]
+    for r in merged:
+        lines.append("| " + " | ".join(str(v if v not in (None, "") else "—") for v in (
+            r["dataset"], r["probe"], r["rows"], f"{r['knowledge']} ({r['knowledge_norm']})", r["random"],
+            r["items"], r["items_categories"], r["items_all_words"], r["minus_items"], r["minus_items_categories"],
+            r["minus_items_all_words"], r["minus_random"])) + " |")
+    atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_args(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=int, default=200)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fold-probe.csv"))
+    args = p.parse_args(argv)
+    if args.folds < 2:
+        raise SystemExit(f"--folds {args.folds}: at least 2")
+    _, source, files, _, _ = open_source(args)
+    rows = measure(source, files, args.folds, args.k, args.seed, args.resamples)
+    write(args.out, rows)
+    logger.info(f"wrote {args.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
