@@ -33,14 +33,15 @@ from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
 from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
-from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE, auc,  # noqa: E402
-                                              auc_difference, choose_norm, neighbour_scores, profile_vectors,
-                                              reference_texts)
+from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE,  # noqa: E402
+                                              activity_groups, auc, auc_difference, choose_norm, neighbour_scores,
+                                              profile_vectors, reference_texts)
 
 logger = logging.getLogger("fold_probe")
 REFERENCES = {"items": ITEMS_ONLY, "items_categories": ITEMS_CATEGORIES, "items_all_words": PROFILE}
-FIELDS = ["dataset", "probe", "users", "rows", "knowledge_norm", "knowledge", "random", "items", "items_categories",
-          "items_all_words", "minus_items", "minus_items_categories", "minus_items_all_words", "minus_random"]
+FIELDS = ["dataset", "probe", "group", "users", "rows", "knowledge_norm", "knowledge", "random", "items",
+          "items_categories", "items_all_words", "minus_items", "minus_items_categories", "minus_items_all_words",
+          "minus_random"]
 
 
 def reference_bags(files):
@@ -120,10 +121,11 @@ def validation_scores(source, files, norm, k=20, seed=0):
     return known, option_scores(users, knowledge, train, known, reference_bags(files), k, noise)
 
 
-def table_row(dataset, probe, rows, scores, norm, users, resamples=200, seed=0):
+def table_row(dataset, probe, rows, scores, norm, resamples=200, seed=0, group="all"):
     """One row of :data:`FIELDS`: each option's AUC and knowledge − each other option with its interval."""
     y, who = rows["label"].to_numpy(), rows["user"].to_numpy()
-    out = {"dataset": dataset, "probe": probe, "users": users, "rows": len(rows), "knowledge_norm": norm}
+    out = {"dataset": dataset, "probe": probe, "group": group, "users": len(np.unique(who)), "rows": len(rows),
+           "knowledge_norm": norm}
     for name in ("knowledge", "random", *REFERENCES):
         out[name] = auc(y, scores[name]) if name in scores else None
         if name != "knowledge":
@@ -132,14 +134,24 @@ def table_row(dataset, probe, rows, scores, norm, users, resamples=200, seed=0):
     return out
 
 
-def measure(source, files, folds=5, k=20, seed=0, resamples=200):
-    """The validation row and the training k-fold row for ``source``'s dataset."""
+def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3):
+    """The validation rows and the training k-fold rows for ``source``'s dataset: all users, then each activity
+    group (the report's :func:`activity_groups`: users cut by their number of training positives; ``groups`` 0:
+    none)."""
     norm = choose_norm(source, files, k=k)["chosen"]
-    users, dataset = len(source.ids("user")), source.header["dataset"]
-    rows, scores = validation_scores(source, files, norm, k, seed)
-    out = [table_row(dataset, "validation", rows, scores, norm, users, resamples, seed)]
-    rows, scores = fold_scores(source, files, norm, folds, k, seed)
-    out.append(table_row(dataset, f"training {folds}-fold", rows, scores, norm, users, resamples, seed))
+    dataset, train = source.header["dataset"], files.train_interactions()
+    out = []
+    for probe, (rows, scores) in (("validation", validation_scores(source, files, norm, k, seed)),
+                                  (f"training {folds}-fold", fold_scores(source, files, norm, folds, k, seed))):
+        out.append(table_row(dataset, probe, rows, scores, norm, resamples, seed))
+        if groups:
+            member, per_row = activity_groups(rows, train, groups)
+            for g in np.unique(member):
+                m = member == g
+                label = (f"{g + 1} of {len(np.unique(member))} "
+                         f"({int(per_row[m].min())}-{int(per_row[m].max())} positives)")
+                out.append(table_row(dataset, probe, rows[m], {n: v[m] for n, v in scores.items()}, norm, resamples,
+                                     seed, label))
     return out
 
 
@@ -151,11 +163,13 @@ def write(path, rows):
              "without it). Knowledge: the default store's user vectors (the mean of the liked items' MiniLM "
              "vectors) as `knowledge_norm: auto` normalises them. Differences: paired bootstrap 95% interval over "
              "users", "",
-             "| dataset | probe | rows | knowledge (norm) | random | items | items + categories | items + every word | "
-             "− items | − items + categories | − items + every word | − random |", "|---" * 12 + "|"]
+             "| dataset | probe | users (training positives) | rows | knowledge (norm) | random | items | "
+             "items + categories | items + every word | "
+             "− items | − items + categories | − items + every word | − random |", "|---" * 13 + "|"]
     for r in merged:
         lines.append("| " + " | ".join(str(v if v not in (None, "") else "—") for v in (
-            r["dataset"], r["probe"], r["rows"], f"{r['knowledge']} ({r['knowledge_norm']})", r["random"],
+            r["dataset"], r["probe"], r["users"] if r["group"] == "all" else f"{r['users']}: {r['group']}", r["rows"],
+            f"{r['knowledge']} ({r['knowledge_norm']})", r["random"],
             r["items"], r["items_categories"], r["items_all_words"], r["minus_items"], r["minus_items_categories"],
             r["minus_items_all_words"], r["minus_random"])) + " |")
     atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
@@ -167,12 +181,14 @@ def main(argv=None):
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resamples", type=int, default=200)
+    p.add_argument("--groups", type=int, default=3, help="activity groups (thirds of the users by training "
+                   "positives) for rows of their own; 0: none")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fold-probe.csv"))
     args = p.parse_args(argv)
     if args.folds < 2:
         raise SystemExit(f"--folds {args.folds}: at least 2")
     _, source, files, _, _ = open_source(args)
-    rows = measure(source, files, args.folds, args.k, args.seed, args.resamples)
+    rows = measure(source, files, args.folds, args.k, args.seed, args.resamples, args.groups)
     write(args.out, rows)
     logger.info(f"wrote {args.out}")
     return rows

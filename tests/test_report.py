@@ -694,8 +694,13 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
         users, profile_vectors(users, rest, files.item_texts()), rest, held, 20), atol=1e-6)
     assert set(scores) >= {"knowledge", "random", "items", "items_all_words"}
 
-    out = measure(source, files, folds=2, resamples=50)
-    assert [r["probe"] for r in out] == ["validation", "training 2-fold"] and all(set(r) == set(FIELDS) for r in out)
+    everyone = measure(source, files, folds=2, resamples=50)
+    out = [r for r in everyone if r["group"] == "all"]
+    assert [r["probe"] for r in out] == ["validation", "training 2-fold"] and all(set(r) == set(FIELDS) for r in everyone)
+    for probe, whole in zip(("validation", "training 2-fold"), out):  # activity thirds partition the probe's rows
+        parts = [r for r in everyone if r["probe"] == probe and r["group"] != "all"]
+        assert [r["group"][:6] for r in parts] == ["1 of 3", "2 of 3", "3 of 3"]
+        assert sum(r["rows"] for r in parts) == whole["rows"] and sum(r["users"] for r in parts) == whole["users"]
     valid = files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
     norm = out[0]["knowledge_norm"]
@@ -712,12 +717,12 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
             assert abs(float(r[f"minus_{name}"].split(" [")[0]) - (r["knowledge"] - r[name])) <= 2e-4
     path = str(tmp_path / "fp.csv")
     write(path, [dict(r, dataset="other") for r in out])
-    write(path, out)
+    write(path, everyone)
     write(path, out[1:])
     assert [(r["dataset"], r["probe"]) for r in read_rows(path)] == [("other", "validation"),
                                                                       ("other", "training 2-fold"),
                                                                       ("ml-100k-msr", "training 2-fold")]
-    assert "| ml-100k-msr | training 2-fold |" in open(path[:-4] + ".md").read()
+    assert f"| ml-100k-msr | training 2-fold | {out[1]['users']} |" in open(path[:-4] + ".md").read()
     prompt = FakeStore(users, store_vectors, tmp_path)
     with pytest.raises(ValueError, match="rebuilds user vectors as the mean of their liked items"):
         fold_scores(prompt, files, "none")
