@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.align_knowledge_words import normalise  # noqa: E402
 from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
 from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
+from recbole_llm4msr.compare import corrected  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
 from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE,  # noqa: E402
@@ -41,7 +42,7 @@ logger = logging.getLogger("fold_probe")
 REFERENCES = {"items": ITEMS_ONLY, "items_categories": ITEMS_CATEGORIES, "items_all_words": PROFILE}
 FIELDS = ["dataset", "probe", "group", "users", "rows", "knowledge_norm", "knowledge", "random", "items",
           "items_categories", "items_all_words", "minus_items", "minus_items_categories", "minus_items_all_words",
-          "minus_random"]
+          "minus_random", "p_bh_items", "p_bh_items_categories", "p_bh_items_all_words"]
 
 
 def reference_bags(files):
@@ -129,9 +130,20 @@ def table_row(dataset, probe, rows, scores, norm, resamples=200, seed=0, group="
     for name in ("knowledge", "random", *REFERENCES):
         out[name] = auc(y, scores[name]) if name in scores else None
         if name != "knowledge":
-            out[f"minus_{name}"] = interval(auc_difference(y, scores["knowledge"], scores[name], who, resamples,
-                                                           seed)) if name in scores else None
+            d = auc_difference(y, scores["knowledge"], scores[name], who, resamples, seed) if name in scores else None
+            out[f"minus_{name}"] = interval(d)
+            if name in REFERENCES:
+                out[f"p_bh_{name}"] = None if d is None else d["p"]  # raw until :func:`with_correction`
     return out
+
+
+def with_correction(rows):
+    """``rows`` with every knowledge − reference p-value Benjamini-Hochberg adjusted over all of them (one family:
+    the dataset's probes, groups and references)."""
+    where = [(r, f"p_bh_{name}") for r in rows for name in REFERENCES if r.get(f"p_bh_{name}") is not None]
+    for (r, key), p in zip(where, corrected([r[key] for r, key in where])):
+        r[key] = round(p, 4)
+    return rows
 
 
 def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3):
@@ -152,7 +164,13 @@ def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3):
                          f"({int(per_row[m].min())}-{int(per_row[m].max())} positives)")
                 out.append(table_row(dataset, probe, rows[m], {n: v[m] for n, v in scores.items()}, norm, resamples,
                                      seed, label))
-    return out
+    return with_correction(out)
+
+
+def with_p(row, name):
+    """The ``minus_<name>`` cell with its adjusted p-value."""
+    cell, p = row.get(f"minus_{name}"), row.get(f"p_bh_{name}")
+    return cell if not cell or p in (None, "") else f"{cell} (p_bh {p})"
 
 
 def write(path, rows):
@@ -162,16 +180,17 @@ def write(path, rows):
              "(`benchmarks/fold_probe.py`: each fold scored from the other folds, knowledge and references rebuilt "
              "without it). Knowledge: the default store's user vectors (the mean of the liked items' MiniLM "
              "vectors) as `knowledge_norm: auto` normalises them. Differences: paired bootstrap 95% interval over "
-             "users", "",
+             "users; p_bh: the bootstrap p-value, Benjamini-Hochberg adjusted over every knowledge − reference test "
+             "of the dataset (both probes, every group, three references)", "",
              "| dataset | probe | users (training positives) | rows | knowledge (norm) | random | items | "
              "items + categories | items + every word | "
              "− items | − items + categories | − items + every word | − random |", "|---" * 13 + "|"]
     for r in merged:
         lines.append("| " + " | ".join(str(v if v not in (None, "") else "—") for v in (
-            r["dataset"], r["probe"], r["users"] if r["group"] == "all" else f"{r['users']}: {r['group']}", r["rows"],
+            r["dataset"], r["probe"], r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
             f"{r['knowledge']} ({r['knowledge_norm']})", r["random"],
-            r["items"], r["items_categories"], r["items_all_words"], r["minus_items"], r["minus_items_categories"],
-            r["minus_items_all_words"], r["minus_random"])) + " |")
+            r["items"], r["items_categories"], r["items_all_words"],
+            *(with_p(r, name) for name in REFERENCES), r["minus_random"])) + " |")
     atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
 
 

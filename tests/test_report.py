@@ -664,7 +664,8 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
     from the other folds only, with the user vectors rebuilt as the mean of the other folds' liked items and the
     bags from the other folds' positives; the validation row is the report's probe; differences agree with the
     AUCs; the table merges by dataset; a store of another recipe and fewer than 2 folds are refused."""
-    from benchmarks.fold_probe import FIELDS, fold_scores, measure, main, user_folds, write
+    from benchmarks.fold_probe import FIELDS, fold_scores, measure, main, user_folds, with_correction, write
+    from recbole_llm4msr.compare import corrected
     from benchmarks.knowledge_quality import read_rows
     from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, user_means
     from tests.knowledge_helpers import tiny_llm
@@ -712,6 +713,12 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
         users, profile_vectors(users, files.train_interactions(), files.item_texts()), files.train_interactions(),
         known, 20))
     assert out[1]["rows"] == len(rows)
+    assert all(0 <= r[f"p_bh_{n}"] <= 1 for r in everyone for n in ("items", "items_categories", "items_all_words"))
+    # one Benjamini-Hochberg family over every knowledge − reference p-value of the table
+    raw = [{"p_bh_items": 0.01, "p_bh_items_categories": 0.04, "p_bh_items_all_words": None}, {"p_bh_items": 0.03}]
+    fixed = with_correction([dict(r) for r in raw])
+    assert [fixed[0]["p_bh_items"], fixed[0]["p_bh_items_categories"], fixed[1]["p_bh_items"]] == [
+        round(p, 4) for p in corrected([0.01, 0.04, 0.03])] and fixed[0]["p_bh_items_all_words"] is None
     for r in out:
         for name in ("random", "items", "items_all_words"):
             assert abs(float(r[f"minus_{name}"].split(" [")[0]) - (r["knowledge"] - r[name])) <= 2e-4
@@ -722,7 +729,9 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
     assert [(r["dataset"], r["probe"]) for r in read_rows(path)] == [("other", "validation"),
                                                                       ("other", "training 2-fold"),
                                                                       ("ml-100k-msr", "training 2-fold")]
-    assert f"| ml-100k-msr | training 2-fold | {out[1]['users']} |" in open(path[:-4] + ".md").read()
+    table = open(path[:-4] + ".md").read()
+    assert f"| ml-100k-msr | training 2-fold | {out[1]['users']} |" in table
+    assert f"{out[1]['minus_items_all_words']} (p_bh {out[1]['p_bh_items_all_words']})" in table
     prompt = FakeStore(users, store_vectors, tmp_path)
     with pytest.raises(ValueError, match="rebuilds user vectors as the mean of their liked items"):
         fold_scores(prompt, files, "none")
