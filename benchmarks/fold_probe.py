@@ -133,7 +133,8 @@ def table_row(dataset, probe, rows, scores, norm, resamples=200, seed=0, group="
             d = auc_difference(y, scores["knowledge"], scores[name], who, resamples, seed) if name in scores else None
             out[f"minus_{name}"] = interval(d)
             if name in REFERENCES:
-                out[f"p_bh_{name}"] = None if d is None else d["p"]  # raw until :func:`with_correction`
+                # raw until :func:`with_correction`; a bootstrap p of 0 counts as 1 / resamples (an upper bound)
+                out[f"p_bh_{name}"] = None if d is None else max(d["p"], 1.0 / d["resamples"])
     return out
 
 
@@ -180,8 +181,8 @@ def write(path, rows):
              "(`benchmarks/fold_probe.py`: each fold scored from the other folds, knowledge and references rebuilt "
              "without it). Knowledge: the default store's user vectors (the mean of the liked items' MiniLM "
              "vectors) as `knowledge_norm: auto` normalises them. Differences: paired bootstrap 95% interval over "
-             "users; p_bh: the bootstrap p-value, Benjamini-Hochberg adjusted over every knowledge − reference test "
-             "of the dataset (both probes, every group, three references)", "",
+             "users; p_bh: the bootstrap p-value (0 counted as 1 / resamples), Benjamini-Hochberg adjusted over every "
+             "knowledge − reference test of the dataset (both probes, every group, three references)", "",
              "| dataset | probe | users (training positives) | rows | knowledge (norm) | random | items | "
              "items + categories | items + every word | "
              "− items | − items + categories | − items + every word | − random |", "|---" * 13 + "|"]

@@ -713,7 +713,7 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
         users, profile_vectors(users, files.train_interactions(), files.item_texts()), files.train_interactions(),
         known, 20))
     assert out[1]["rows"] == len(rows)
-    assert all(0 <= r[f"p_bh_{n}"] <= 1 for r in everyone for n in ("items", "items_categories", "items_all_words"))
+    assert all(1 / 50 <= r[f"p_bh_{n}"] <= 1 for r in everyone for n in ("items", "items_categories", "items_all_words"))
     # one Benjamini-Hochberg family over every knowledge − reference p-value of the table
     raw = [{"p_bh_items": 0.01, "p_bh_items_categories": 0.04, "p_bh_items_all_words": None}, {"p_bh_items": 0.03}]
     fixed = with_correction([dict(r) for r in raw])
