@@ -188,7 +188,8 @@ def write(path, rows):
              "− items | − items + categories | − items + every word | − random |", "|---" * 13 + "|"]
     for r in merged:
         lines.append("| " + " | ".join(str(v if v not in (None, "") else "—") for v in (
-            r["dataset"], r["probe"], r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
+            r["dataset"], r["probe"],
+            r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
             f"{r['knowledge']} ({r['knowledge_norm']})", r["random"],
             r["items"], r["items_categories"], r["items_all_words"],
             *(with_p(r, name) for name in REFERENCES), r["minus_random"])) + " |")
