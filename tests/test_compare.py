@@ -678,3 +678,48 @@ def test_verdict_power_pools_a_pair_family_over_backbones(tmp_path):
     text = open(path[:-4] + ".md").read()
     assert "| d | X k vs X | 3 | 3 (3) | 3 |" in text and "corrected" in text
     assert len(list(csv.DictReader(open(path[:-4] + "-pooled.csv")))) == 2
+
+
+def test_activity_auc_scores_the_harness_runs_test_rows_and_compares_them_by_user_activity(data_dir, store, tmp_path,
+                                                                                          workdir, monkeypatch):
+    """benchmarks/activity_auc.py: each (label, seed) is trained as llm4msr-compare trains it (its config hash), its
+    test scores kept and reused; per activity third and overall, LLM4MSR against plain and its [shuffle] control:
+    seed-averaged AUCs, their difference with a bootstrap interval, corrected p; bad --entry / --seeds refused."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    import benchmarks.activity_auc as aa
+
+    out = str(tmp_path / "aa")
+    labels = ["MMoE", "MMoE_LLM4MSR", "MMoE_LLM4MSR[shuffle]"]
+    args = ["--dataset", "ml-100k-msr", "--data_path", data_dir, "--seeds", "2020,2021", "--epochs", "1",
+            "--resamples", "50", "--out", out, "--set", f"knowledge_store={store}"]
+    args += [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    args += [a for label in labels for a in ("--entry", f"{label}|0.01")]
+    rows = aa.main(args)
+    harness = Comparison("ml-100k-msr", labels, 2, [0.01], str(tmp_path / "h"), epochs=1, data_path=data_dir,
+                         extra=dict(TINY, knowledge_store=store))
+    for label in labels:
+        for seed in (2020, 2021):
+            run = dict(np.load(aa.run_file(out, label, seed)))
+            assert str(run["config_hash"]) == harness.config_hash(label, seed, 0.01)
+            assert abs(float(run["test_auc"]) - roc_auc_score(run["label"], run["score"])) < 1e-3
+    assert {(r["label"], r["baseline"]) for r in rows} == {("MMoE_LLM4MSR", "MMoE"),
+                                                          ("MMoE_LLM4MSR", "MMoE_LLM4MSR[shuffle]")}
+    for baseline in ("MMoE", "MMoE_LLM4MSR[shuffle]"):
+        mine = [r for r in rows if r["baseline"] == baseline]
+        assert [r["group"][:6] for r in mine] == ["all", "1 of 3", "2 of 3", "3 of 3"]
+        assert sum(r["rows"] for r in mine[1:]) == mine[0]["rows"] and sum(r["users"] for r in mine[1:]) == mine[0]["users"]
+        for r in mine:
+            assert abs(r["difference"] - (r["auc"] - r["baseline_auc"])) <= 2e-4 and r["p_bh"] >= r["p_bootstrap"]
+    assert "| all |" in open(os.path.join(out, "table.md")).read()
+    monkeypatch.setattr(aa, "test_scores", lambda *a: pytest.fail("a kept run was trained again"))
+    assert aa.main(args) == rows  # every run reused from runs/
+    y = np.array([0, 1, 0, 1, 1, 0])
+    same = aa.seed_mean_difference(y, [np.arange(6.0)], [np.arange(6.0)], np.array(list("aabbcc")), n_boot=20)
+    assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0]
+    for bad, match in ((["--entry", "MMoE"], "write LABEL\\|RATE"), (["--seeds", "2020"], "at least two seeds")):
+        with pytest.raises(SystemExit, match=match):
+            aa.main(args + bad)
+    with pytest.raises(SystemExit, match="an LLM4MSR label with its plain backbone"):
+        aa.main(["--out", out, "--entry", "MMoE|0.01", "--entry", "DeepFM|0.01"])
