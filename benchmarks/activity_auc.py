@@ -29,8 +29,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.knowledge_quality import interval  # noqa: E402
-from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_text  # noqa: E402
+from benchmarks.knowledge_quality import interval, write_markdown  # noqa: E402
+from recbole_llm4msr.atomic import atomic_path, atomic_write_csv  # noqa: E402
 from recbole_llm4msr.compare import Comparison, corrected, paired_test, parse_label  # noqa: E402
 from recbole_llm4msr.knowledge.report import _weighted_auc, activity_groups, auc  # noqa: E402
 
@@ -177,15 +177,14 @@ def table(dataset, runs, train, groups=3, n_boot=1000):
 
 def write(out, rows):
     atomic_write_csv(os.path.join(out, "table.csv"), rows, FIELDS)
-    lines = ["Test AUC by user activity (`benchmarks/activity_auc.py`): users cut into thirds by their training "
-             "positives; AUC averaged over the seeds; difference with a paired bootstrap 95% interval over users "
-             "(p_bootstrap; Benjamini-Hochberg over the table: p_bh) and the paired t-test over seeds (p_seeds)", "",
-             "| group | users | rows | LLM4MSR | vs | AUC | baseline AUC | difference [95% CI] | p_bh | p_seeds |",
-             "|---" * 10 + "|"]
-    for r in rows:
-        lines.append(f"| {r['group']} | {r['users']} | {r['rows']} | {r['label']} | {r['baseline']} | {r['auc']} | "
-                     f"{r['baseline_auc']} | {r['difference']:+.4f} {r['ci95']} | {r['p_bh']} | {r['p_seeds']} |")
-    atomic_write_text(os.path.join(out, "table.md"), "\n".join(lines) + "\n")
+    write_markdown(
+        os.path.join(out, "table.md"),
+        "Test AUC by user activity (`benchmarks/activity_auc.py`): users cut into thirds by their training positives; "
+        "AUC averaged over the seeds; difference with a paired bootstrap 95% interval over users (p_bootstrap; "
+        "Benjamini-Hochberg over the table: p_bh) and the paired t-test over seeds (p_seeds)",
+        ["group", "users", "rows", "LLM4MSR", "vs", "AUC", "baseline AUC", "difference [95% CI]", "p_bh", "p_seeds"],
+        [[r["group"], r["users"], r["rows"], r["label"], r["baseline"], r["auc"], r["baseline_auc"],
+          f"{float(r['difference']):+.4f} {r['ci95']}", r["p_bh"], r["p_seeds"]] for r in rows])
 
 
 def main(argv=None):

@@ -30,9 +30,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
+from benchmarks.knowledge_quality import interval, merged_into, write_markdown  # noqa: E402
 from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
-from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.items import item_prompt  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, auc_difference, neighbour_scores  # noqa: E402
 
@@ -161,18 +160,17 @@ def measure(source, files, llm, ms, k=20, min_df=2, seed=0, resamples=200, batch
 def write(path, rows):
     """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones), the Markdown beside it."""
     merged = merged_into(path, rows, FIELDS)
-    lines = ["LLM-expanded word bags (`benchmarks/expanded_words.py`): each liked item's text plus the m words nearest "
-             "to the item in the LLM's space (the default store's item vectors); a user = TF-IDF bag of their liked "
-             "items' tokens; neighbour probe (k = 20) on the validation rows. Control: every item takes another "
-             "item's m words. `ids+own` is the no-LLM profile (items and every word of their texts). Differences: "
-             "paired bootstrap 95% interval over users", "",
-             "| dataset | m | bag | probe AUC | control (another item's words) | − control [95% CI] | − profile [95% CI] |",
-             "|---" * 7 + "|"]
-    for r in merged:
-        lines.append("| " + " | ".join(str(v if v not in (None, "") else "—") for v in (
-            r["dataset"], r["m"], r["variant"], r["auc"], r["control_auc"], r["minus_control"],
-            r["minus_profile"])) + " |")
-    atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
+    write_markdown(
+        path[:-4] + ".md",
+        "LLM-expanded word bags (`benchmarks/expanded_words.py`): each liked item's text plus the m words nearest to "
+        "the item in the LLM's space (the default store's item vectors); a user = TF-IDF bag of their liked items' "
+        "tokens; neighbour probe (k = 20) on the validation rows. Control: every item takes another item's m words. "
+        "`ids+own` is the no-LLM profile (items and every word of their texts). Differences: paired bootstrap 95% "
+        "interval over users",
+        ["dataset", "m", "bag", "probe AUC", "control (another item's words)", "− control [95% CI]",
+         "− profile [95% CI]"],
+        [[r["dataset"], r["m"], r["variant"], r["auc"], r["control_auc"], r["minus_control"], r["minus_profile"]]
+         for r in merged])
 
 
 def parse_ms(text):

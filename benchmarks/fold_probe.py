@@ -29,10 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.align_knowledge_words import normalise  # noqa: E402
-from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
+from benchmarks.knowledge_quality import interval, merged_into, write_markdown  # noqa: E402
 from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
-from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
 from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE,  # noqa: E402
                                               activity_groups, auc, auc_difference, choose_norm, neighbour_scores,
@@ -177,23 +176,21 @@ def with_p(row, name):
 def write(path, rows):
     """Merge ``rows`` into the CSV at ``path`` (a dataset's rows replace its earlier ones), the Markdown beside it."""
     merged = merged_into(path, rows, FIELDS)
-    lines = ["The neighbour probe (k = 20) on the validation rows and, k-fold, on the training rows "
-             "(`benchmarks/fold_probe.py`: each fold scored from the other folds, knowledge and references rebuilt "
-             "without it). Knowledge: the default store's user vectors (the mean of the liked items' MiniLM "
-             "vectors) as `knowledge_norm: auto` normalises them. Differences: paired bootstrap 95% interval over "
-             "users; p_bh: the bootstrap p-value (0 counted as 1 / resamples), Benjamini-Hochberg adjusted over every "
-             "knowledge − reference test of the dataset (both probes, every group, three references)", "",
-             "| dataset | probe | users (training positives) | rows | knowledge (norm) | random | items | "
-             "items + categories | items + every word | "
-             "− items | − items + categories | − items + every word | − random |", "|---" * 13 + "|"]
-    for r in merged:
-        lines.append("| " + " | ".join(str(v if v not in (None, "") else "—") for v in (
-            r["dataset"], r["probe"],
-            r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
-            f"{r['knowledge']} ({r['knowledge_norm']})", r["random"],
-            r["items"], r["items_categories"], r["items_all_words"],
-            *(with_p(r, name) for name in REFERENCES), r["minus_random"])) + " |")
-    atomic_write_text(path[:-4] + ".md", "\n".join(lines) + "\n")
+    write_markdown(
+        path[:-4] + ".md",
+        "The neighbour probe (k = 20) on the validation rows and, k-fold, on the training rows "
+        "(`benchmarks/fold_probe.py`: each fold scored from the other folds, knowledge and references rebuilt without "
+        "it). Knowledge: the default store's user vectors (the mean of the liked items' MiniLM vectors) as "
+        "`knowledge_norm: auto` normalises them. Differences: paired bootstrap 95% interval over users; p_bh: the "
+        "bootstrap p-value (0 counted as 1 / resamples), Benjamini-Hochberg adjusted over every knowledge − reference "
+        "test of the dataset (both probes, every group, three references)",
+        ["dataset", "probe", "users (training positives)", "rows", "knowledge (norm)", "random", "items",
+         "items + categories", "items + every word", "− items", "− items + categories", "− items + every word",
+         "− random"],
+        [[r["dataset"], r["probe"],
+          r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
+          f"{r['knowledge']} ({r['knowledge_norm']})", r["random"], r["items"], r["items_categories"],
+          r["items_all_words"], *(with_p(r, name) for name in REFERENCES), r["minus_random"]] for r in merged])
 
 
 def main(argv=None):

@@ -176,6 +176,14 @@ def merged_into(path, new, fields, key=lambda r: r["dataset"]):
     return merged
 
 
+def write_markdown(path, caption, header, rows):
+    """A Markdown table at ``path``, atomically: ``caption``, then ``header`` (column titles) and one line per row of
+    ``rows`` (cell values; None and "" shown as "—")."""
+    lines = [caption, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join("—" if v in (None, "") else str(v) for v in row) + " |" for row in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
 def record(path, new, dataset):
     """Replace the rows of ``new``'s options in the table at ``path`` (re-read under the lock) and rewrite it."""
     with locked(path):
