@@ -94,7 +94,7 @@ def scored(cmp, out, label, seed, lr):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in run.items()})
+            np.savez_compressed(f, **{k: np.asarray(v) for k, v in run.items()})
     logger.info(f"{label} seed {seed}: test AUC {run['test_auc']}")
     return run
 
