@@ -1,0 +1,7 @@
+#!/bin/bash
+# regenerates this folder (session 31): SharedBottom, SharedBottom_LLM4MSR and its shuffled control at the rates the 8-seed harness
+# chose (compare-ml-100k-msr-items-all-8seeds/), seeds 2020-2027, test AUC by user activity; run from the repo root;
+# one thread per run, as the harness runs were made
+OMP_NUM_THREADS=1 .venv/bin/python benchmarks/activity_auc.py --dataset ml-100k-msr --seeds 2020,2021,2022,2023,2024,2025,2026,2027 \
+  --epochs 30 --entry "SharedBottom|0.01" --entry "SharedBottom_LLM4MSR|0.003" --entry "SharedBottom_LLM4MSR[shuffle]|0.003" \
+  --set knowledge_norm=none --out benchmarks/results/activity-auc-ml-100k-msr-sharedbottom
