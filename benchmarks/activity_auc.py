@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.knowledge_quality import interval, write_markdown  # noqa: E402
 from recbole_llm4msr.atomic import atomic_path, atomic_write_csv  # noqa: E402
 from recbole_llm4msr.compare import Comparison, corrected, paired_test, parse_label  # noqa: E402
-from recbole_llm4msr.knowledge.report import _weighted_auc, activity_groups, auc  # noqa: E402
+from recbole_llm4msr.knowledge.report import activity_groups, auc, auc_difference  # noqa: E402
 
 logger = logging.getLogger("activity_auc")
 FIELDS = ["dataset", "group", "users", "rows", "label", "baseline", "seeds", "auc", "baseline_auc", "difference",
@@ -100,27 +100,13 @@ def scored(cmp, out, label, seed, lr):
 
 
 def seed_mean_difference(y, a_runs, b_runs, users, n_boot=1000, seed=0):
-    """mean over seeds of AUC(a_s) − mean of AUC(b_s) on the same rows, with a paired bootstrap over ``users`` (one
-    resample weights every seed's and label's rows alike) -> {"difference", "ci95", "p", "resamples"}."""
-    y = np.asarray(y, dtype=np.float64)
-    _, member = np.unique(np.asarray(users).astype(str), return_inverse=True)
-    ties = [np.unique(np.asarray(s, dtype=np.float64), return_inverse=True) for s in (*a_runs, *b_runs)]
-    ties = [(inv.ravel(), len(d)) for d, inv in ties]
-    n_a = len(a_runs)
-    rng = np.random.default_rng(seed)
-    n_users = int(member.max()) + 1
-    diffs = []
-    for _ in range(n_boot):
-        w = np.bincount(rng.integers(0, n_users, n_users), minlength=n_users)[member].astype(np.float64)
-        aucs = [_weighted_auc(g, y, w, size) for g, size in ties]
-        if all(v is not None for v in aucs):
-            diffs.append(np.mean(aucs[:n_a]) - np.mean(aucs[n_a:]))
-    diffs = np.asarray(diffs)
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
-    point = np.mean([auc(y, s) for s in a_runs]) - np.mean([auc(y, s) for s in b_runs])
-    return {"difference": round(float(point), 4) + 0.0, "ci95": [round(float(lo), 4), round(float(hi), 4)],
-            "p": max(round(p, 4), 1.0 / len(diffs)), "resamples": len(diffs)}
+    """mean over seeds of AUC(a_s) − mean of AUC(b_s) on the same rows, with the report's paired bootstrap over
+    ``users`` (:func:`~recbole_llm4msr.knowledge.report.auc_difference`: one resample weights every seed's and
+    label's rows alike) -> {"difference", "ci95", "p", "resamples"}; a p of 0 counts as 1 / resamples."""
+    d = auc_difference(y, list(a_runs), list(b_runs), users, n_boot, seed)
+    point = np.mean([auc(y, s) for s in a_runs]) - np.mean([auc(y, s) for s in b_runs])  # of the table's AUCs
+    return {"difference": round(float(point), 4) + 0.0, "ci95": d["ci95"], "p": max(d["p"], 1.0 / d["resamples"]),
+            "resamples": d["resamples"]}
 
 
 def pairs(labels):

@@ -38,7 +38,7 @@ sys.path.insert(0, ROOT)
 
 from benchmarks.knowledge_quality import interval, merged_into  # noqa: E402
 from benchmarks.profile_knowledge import (add_source_args, checked_reuse, open_source, probe,  # noqa: E402
-                                          sklearn_version, write_store)
+                                          sklearn_version, token_bags, write_store)
 from recbole_llm4msr.atomic import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge import store as kstore  # noqa: E402
 from recbole_llm4msr.knowledge.fingerprint import store_key, text_digest  # noqa: E402
@@ -68,16 +68,7 @@ def item_clusters(source, clusters, seed=0, random=False):
 
 def cluster_bags(users, train, category):
     """TF-IDF (sublinear tf) of each user's training positives' categories, rows in ``users`` order."""
-    from collections import defaultdict
-
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    pos = train[train["label"] > 0.5]
-    docs = defaultdict(list)
-    for u, i in zip(pos["user"], pos["item"]):
-        if str(i) in category:
-            docs[u].append(f"c{category[str(i)]}")
-    return TfidfVectorizer(token_pattern=r"\S+", sublinear_tf=True).fit_transform([" ".join(docs.get(u, [])) for u in users])
+    return token_bags(users, train, {i: [f"c{c}"] for i, c in category.items()})
 
 
 def cluster_store(source, files, clusters, cache_dir, seed=0, random=False, category=None):
@@ -93,7 +84,7 @@ def cluster_store(source, files, clusters, cache_dir, seed=0, random=False, cate
     name = f"{source.header.get('model')}-{kind}{clusters}-svd{dim}"
     path = kstore.store_path(cache_dir, source.header["dataset"], name, "clusters", store_key(fingerprint))
     if kstore.is_complete(path):
-        return path, checked_reuse(path, json.load(open(os.path.join(path, "cluster-knowledge.json")))["info"])
+        return path, checked_reuse(path, "cluster-knowledge.json", "info")
     start = time.perf_counter()
     category = item_clusters(source, clusters, seed, random) if category is None else category
     users = list(source.ids("user"))

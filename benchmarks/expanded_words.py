@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 
 import numpy as np
 
@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.knowledge_quality import interval, merged_into, write_markdown  # noqa: E402
-from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
+from benchmarks.profile_knowledge import add_source_args, open_source, token_bags  # noqa: E402
 from recbole_llm4msr.knowledge.items import item_prompt  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc, auc_difference, neighbour_scores  # noqa: E402
 
@@ -84,19 +84,6 @@ def nearest_words(item_vectors, word_vecs, m, chunk=4096):
     return np.concatenate(out)
 
 
-def user_bags(users, train, tokens):
-    """TF-IDF (sublinear tf) of each user's training positives' ``tokens`` ({item: [token]}), rows in ``users``
-    order."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    pos = train[train["label"] > 0.5]
-    docs = defaultdict(list)
-    for u, i in zip(pos["user"], pos["item"]):
-        docs[u].extend(tokens.get(i, ()))
-    return TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True).fit_transform(
-        [" ".join(docs.get(u, [])) for u in users])
-
-
 def item_tokens(items, texts, words, top, seed=0):
     """{variant: {item: [token]}} for :data:`VARIANTS` and their controls (``<variant> control``): ids ``item_<id>``,
     own words ``w_<word>``, LLM words (``top``: :func:`nearest_words` rows in ``items`` order) as ``w_<word>`` too,
@@ -133,7 +120,7 @@ def measure(source, files, llm, ms, k=20, min_df=2, seed=0, resamples=200, batch
     scores, rows = {}, []
 
     def score(tokens):
-        return neighbour_scores(users, user_bags(users, train, tokens), train, known, k)
+        return neighbour_scores(users, token_bags(users, train, tokens), train, known, k)
 
     for m in ms:
         if not 1 <= m <= len(words):

@@ -60,15 +60,15 @@ def user_folds(train, folds, seed=0):
     at least ``folds`` rows has rows in every fold and its folds differ in size by at most one."""
     if int(folds) < 2:
         raise ValueError(f"--folds {folds}: at least 2")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(train))
-    users = train["user"].to_numpy()[order]
+    order = np.random.default_rng(seed).permutation(len(train))
     ranks = np.empty(len(train), dtype=np.int64)
-    counts = {}
-    for n, u in enumerate(users):
-        ranks[order[n]] = counts.get(u, 0)
-        counts[u] = ranks[order[n]] + 1
+    ranks[order] = train["user"].iloc[order].groupby(train["user"].iloc[order].to_numpy()).cumcount().to_numpy()
     return ranks % int(folds)
+
+
+def random_vectors(source, seed=0):
+    """The random-vector reference: one standard normal vector per user of ``source``, its width."""
+    return np.random.default_rng(seed).normal(size=(len(source.ids("user")), source.dim)).astype(np.float32)
 
 
 def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None):
@@ -82,8 +82,9 @@ def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None
     return out
 
 
-def fold_scores(source, files, norm, folds=5, k=20, seed=0):
-    """(training rows, {option: score per row}): each fold's rows scored from the other folds (module docstring)."""
+def fold_scores(source, files, norm, folds=5, k=20, seed=0, train=None):
+    """(training rows, {option: score per row}): each fold's rows scored from the other folds (module docstring);
+    ``train``: the training split, when the caller has read it."""
     if source.header.get("user_vector") != "items" or "item" not in (source.header.get("kinds") or {}):
         raise ValueError(f"{source.path}: the fold probe rebuilds user vectors as the mean of their liked items' "
                          f"vectors, and this store's user vectors are not (user_vector "
@@ -91,17 +92,15 @@ def fold_scores(source, files, norm, folds=5, k=20, seed=0):
     users = list(source.ids("user"))
     item_ids = list(source.ids("item"))
     item_vectors = np.asarray(source.vectors("item"), dtype=np.float32)
-    train = files.train_interactions().reset_index(drop=True)
+    train = (files.train_interactions() if train is None else train).reset_index(drop=True)
     fold = user_folds(train, folds, seed)
     bags = reference_bags(files)
-    noise = np.random.default_rng(seed).normal(size=(len(users), source.dim)).astype(np.float32)
+    noise = random_vectors(source, seed)
     scores = {}
     for f in range(int(folds)):
         held, rest = train[fold == f], train[fold != f]
         pos = rest[rest["label"] > 0.5]
-        positives = {u: [] for u in users}
-        for u, i in zip(pos["user"], pos["item"]):
-            positives.setdefault(u, []).append(str(i))
+        positives = pos["item"].astype(str).groupby(pos["user"], sort=False).agg(list).to_dict()
         knowledge = normalise(user_means(users, positives, item_ids, item_vectors)[0], norm)
         got = option_scores(users, knowledge, rest, held, bags, k, noise)
         for name, s in got.items():
@@ -110,15 +109,14 @@ def fold_scores(source, files, norm, folds=5, k=20, seed=0):
     return train, scores
 
 
-def validation_scores(source, files, norm, k=20, seed=0):
+def validation_scores(source, files, norm, train, k=20, seed=0):
     """(validation rows of the store's users, {option: scores}): the report's probe, the knowledge as the run sees
-    it."""
+    it; ``train`` the training split."""
     users = list(source.ids("user"))
-    train, valid = files.train_interactions(), files.split_interactions("valid")
+    valid = files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
     knowledge = normalise(np.asarray(source.vectors("user"), dtype=np.float32), norm)
-    noise = np.random.default_rng(seed).normal(size=(len(users), source.dim)).astype(np.float32)
-    return known, option_scores(users, knowledge, train, known, reference_bags(files), k, noise)
+    return known, option_scores(users, knowledge, train, known, reference_bags(files), k, random_vectors(source, seed))
 
 
 def table_row(dataset, probe, rows, scores, norm, resamples=200, seed=0, group="all"):
@@ -153,8 +151,8 @@ def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3):
     norm = choose_norm(source, files, k=k)["chosen"]
     dataset, train = source.header["dataset"], files.train_interactions()
     out = []
-    for probe, (rows, scores) in (("validation", validation_scores(source, files, norm, k, seed)),
-                                  (f"training {folds}-fold", fold_scores(source, files, norm, folds, k, seed))):
+    for probe, (rows, scores) in (("validation", validation_scores(source, files, norm, train, k, seed)),
+                                  (f"training {folds}-fold", fold_scores(source, files, norm, folds, k, seed, train))):
         out.append(table_row(dataset, probe, rows, scores, norm, resamples, seed))
         if groups:
             member, per_row = activity_groups(rows, train, groups)

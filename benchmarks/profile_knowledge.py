@@ -45,6 +45,21 @@ REFERENCES = {"items+words": PROFILE, "items": ITEMS_ONLY, "items+categories": I
 # ^ --reference -> the report's reference; the first: the probe's profile (and the old stores')
 
 
+def token_bags(users, train, tokens):
+    """TF-IDF (sublinear tf) of each user's training positives' ``tokens`` ({item: [token]}; an item without tokens
+    adds none), rows in ``users`` order: the bag behind the cluster and the expanded-word knowledge."""
+    from collections import defaultdict
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    pos = train[train["label"] > 0.5]
+    docs = defaultdict(list)
+    for u, i in zip(pos["user"], pos["item"]):
+        docs[u].extend(tokens.get(i, ()))
+    return TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True).fit_transform(
+        [" ".join(docs.get(u, [])) for u in users])
+
+
 def sparse_profile(source, files, reference="items+words"):
     """A no-LLM profile of ``source``'s users (rows in its user order): the probe's (``items+words``: item ids and
     every word of the item texts), or a lesser one (``items``: ids alone; ``items+categories``: ids and the words of
@@ -79,10 +94,13 @@ def sklearn_version():
     return sklearn.__version__
 
 
-def checked_reuse(path, info):
-    """``info`` of a made store found at ``path``, with a warning when it was made under another scikit-learn: its
-    key holds the recipe, not the library, and TruncatedSVD / MiniBatchKMeans may give other vectors under another
-    version (stores made before the version was recorded warn too)."""
+def checked_reuse(path, name, key):
+    """The ``key`` entry of the JSON file ``name`` a made store keeps at ``path`` (its info), with a warning when it
+    was made under another scikit-learn: its key holds the recipe, not the library, and TruncatedSVD /
+    MiniBatchKMeans may give other vectors under another version (stores made before the version was recorded warn
+    too)."""
+    with open(os.path.join(path, name)) as f:
+        info = json.load(f)[key]
     made, now = info.get("sklearn"), sklearn_version()
     if made != now:
         logger.warning(f"{path} was made with scikit-learn {made or '(not recorded)'}, this is {now}: its vectors may "
@@ -106,7 +124,7 @@ def profile_store(source, files, dim, cache_dir, seed=0, sparse=None, reference=
     name = MODEL_NAME + ("" if reference == "items+words" else "-" + reference.replace("+", "-")) + f"-svd{dim}"
     path = kstore.store_path(cache_dir, source.header["dataset"], name, "profile", store_key(fingerprint))
     if kstore.is_complete(path):
-        return path, checked_reuse(path, json.load(open(os.path.join(path, "profile-knowledge.json")))["svd"])
+        return path, checked_reuse(path, "profile-knowledge.json", "svd")
     start = time.perf_counter()
     sparse = sparse_profile(source, files, reference) if sparse is None else sparse
     if dim >= min(sparse.shape):

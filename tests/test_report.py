@@ -65,6 +65,14 @@ def test_the_pooled_bootstrap_averages_several_scores_against_one_reference():
     assert single.pop("pooled") == 1 and single == auc_difference(y, good, fair, users)
     with pytest.raises(ValueError, match="empty list"):
         auc_difference(y, [], fair, users)
+    # the baseline may be a list too (e.g. a baseline's seeds): its mean AUC, on the same resamples
+    both = auc_difference(y, [good, noise], [fair, noise], users)
+    assert both["pooled_baseline"] == 2 and both["difference"] == pytest.approx(
+        expected + roc_auc_score(y, fair) - (roc_auc_score(y, fair) + roc_auc_score(y, noise)) / 2, abs=1e-4)
+    one = auc_difference(y, good, [fair], users)
+    assert one.pop("pooled_baseline") == 1 and one == auc_difference(y, good, fair, users)
+    with pytest.raises(ValueError, match="empty list"):
+        auc_difference(y, good, [], users)
 
 
 def test_a_resample_is_a_weighting_of_the_rows():

@@ -187,23 +187,25 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     "ci95": [lo, hi], "p", "resamples"} (None when ``y`` has one class); ``p`` is the two-sided bootstrap p-value
     (twice the smaller share of resampled differences on either side of 0, at most 1; resolution ``2 / n_boot``).
     ``a`` may be a list of score arrays (e.g. knowledge from several alignment runs): the difference is then the mean
-    of ``AUC(a_i) - AUC(b)`` over them, every AUC taken on the same resample, and the result says ``"pooled": n``.
+    of ``AUC(a_i) - AUC(b)`` over them, every AUC taken on the same resample, and the result says ``"pooled": n``;
+    ``b`` may be a list too (e.g. a baseline's seeds): then its mean AUC, and ``"pooled_baseline": n``.
     A resample is a weighting of the rows (how often
     their user was drawn), so each AUC is a weighted sum over the scores sorted once (:func:`_weighted_auc`): the
     same values as sorting every resample's rows again, at O(rows) per resample (a KuaiSAR-size split in seconds)."""
     from sklearn.metrics import roc_auc_score
 
-    pooled = isinstance(a, (list, tuple))
-    y, b = np.asarray(y, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    pooled, pooled_b = isinstance(a, (list, tuple)), isinstance(b, (list, tuple))
+    y = np.asarray(y, dtype=np.float64)
     a_list = [np.asarray(s, dtype=np.float64) for s in (a if pooled else [a])]
-    if pooled and not a_list:
+    b_list = [np.asarray(s, dtype=np.float64) for s in (b if pooled_b else [b])]
+    if not a_list or not b_list:
         raise ValueError("auc_difference: an empty list of score arrays to pool")
     if len(np.unique(y)) < 2:
         return None
     _, member = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     member = member.ravel()
     tie_groups = []  # per score array: each row's rank among the distinct scores, and how many there are
-    for s in (*a_list, b):
+    for s in (*a_list, *b_list):
         distinct, inverse = np.unique(s, return_inverse=True)
         tie_groups.append((inverse.ravel(), len(distinct)))
     users = int(member.max()) + 1
@@ -213,14 +215,15 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
         weights = np.bincount(rng.integers(0, users, users), minlength=users)[member].astype(np.float64)
         aucs = [_weighted_auc(g, y, weights, size) for g, size in tie_groups]
         if aucs[-1] is not None:  # both classes drawn
-            diffs.append(float(np.mean(aucs[:-1])) - aucs[-1])
+            diffs.append(float(np.mean(aucs[:len(a_list)])) - float(np.mean(aucs[len(a_list):])))
     diffs = np.asarray(diffs)
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     p = min(1.0, 2 * min(float((diffs <= 0).mean()), float((diffs >= 0).mean())))
-    base = roc_auc_score(y, b)
+    base = float(np.mean([roc_auc_score(y, s) for s in b_list]))
     out = {"difference": round(float(np.mean([roc_auc_score(y, s) for s in a_list]) - base), 4) + 0.0,  # no -0.0
            "ci95": [round(float(lo), 4), round(float(hi), 4)], "p": round(p, 4), "resamples": len(diffs)}
-    return dict(out, pooled=len(a_list)) if pooled else out
+    out.update({"pooled": len(a_list)} if pooled else {}, **({"pooled_baseline": len(b_list)} if pooled_b else {}))
+    return out
 
 
 def probe_versus(store_a, store_b, files, k=20, norms=NORMS, seed=0):
