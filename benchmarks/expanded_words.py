@@ -54,17 +54,23 @@ def vocabulary(items, texts, min_df=2):
     return words
 
 
-def word_vectors(llm, words, header, batch_size=32):
-    """The words encoded as the store at ``header`` encoded its item texts: as raw text by a sentence encoder
-    (``mode: encoder``), in the item template with the same pooling by a decoder; unit length."""
+def encoded_as_items(llm, texts, header, batch_size=32):
+    """``texts`` encoded as the store at ``header`` encoded its item texts: as raw text by a sentence encoder
+    (``mode: encoder``), in the item template with the same pooling by a decoder. float32 [len(texts), dim]."""
     if header.get("mode") not in ("encoder", "prompt"):
-        raise ValueError(f"the source store was made in {header.get('mode')!r} mode: expanded words need the item "
-                         f"vectors of an encoder or prompt-mode store (knowledge_user_vector: items)")
+        raise ValueError(f"the source store was made in {header.get('mode')!r} mode: this needs the item vectors of "
+                         f"an encoder or prompt-mode store (knowledge_user_vector: items)")
     raw = header["mode"] == "encoder"
-    prompts = list(words) if raw else [item_prompt(w) for w in words]
+    prompts = list(texts) if raw else [item_prompt(t) for t in texts]
     vecs, _ = llm.encode(prompts, "prompt", batch_size, pooling=header.get("pooling") or "mean",
                          reference=None if raw else item_prompt(""))
-    vecs = np.asarray(vecs, dtype=np.float32)
+    return np.asarray(vecs, dtype=np.float32)
+
+
+def word_vectors(llm, words, header, batch_size=32):
+    """The words encoded as the store at ``header`` encoded its item texts (:func:`encoded_as_items`), unit
+    length."""
+    vecs = encoded_as_items(llm, words, header, batch_size)
     return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 

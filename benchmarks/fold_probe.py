@@ -17,6 +17,16 @@ ids + every word of the item texts (the strict profile); and random vectors. A C
 ``validation`` and ``training <k>-fold``; rows of other datasets kept) and its Markdown table. Reads the training and
 validation splits only; works for stores whose user vectors are the mean of their item vectors
 (``knowledge_user_vector: items``, the default).
+
+``--dislikes`` (for datasets whose negatives are the users' own, e.g. ratings below 4 on MovieLens; not sampled
+ones) adds two options that also read the user's disliked training items (label 0): ``items_dislikes``, the bag of
+the liked items' ids beside the disliked ones' (``item_7`` and ``not_item_7`` are different tokens), and
+``knowledge_dislikes``, the knowledge of the liked items beside the same knowledge of the disliked ones (each half
+the mean of those items' vectors less the population's mean; a disliked item the store holds no vector for is
+encoded by the store's model as the store encodes item texts). It asks whether the LLM's knowledge can use what a
+bag of dislikes uses. Their tests (knowledge − items + dislikes, knowledge + dislikes − knowledge, knowledge +
+dislikes − items + dislikes) are Benjamini-Hochberg corrected as a family of their own, so the table's other
+p-values do not move; a second Markdown table, ``<out>-dislikes.md``.
 """
 import argparse
 import logging
@@ -24,6 +34,7 @@ import os
 import sys
 
 import numpy as np
+import pandas as pd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -41,7 +52,13 @@ logger = logging.getLogger("fold_probe")
 REFERENCES = {"items": ITEMS_ONLY, "items_categories": ITEMS_CATEGORIES, "items_all_words": PROFILE}
 FIELDS = ["dataset", "probe", "group", "users", "rows", "knowledge_norm", "knowledge", "random", "items",
           "items_categories", "items_all_words", "minus_items", "minus_items_categories", "minus_items_all_words",
-          "minus_random", "p_bh_items", "p_bh_items_categories", "p_bh_items_all_words"]
+          "minus_random", "p_bh_items", "p_bh_items_categories", "p_bh_items_all_words",
+          "knowledge_dislikes", "items_dislikes", "minus_items_dislikes", "dislikes_minus_knowledge",
+          "dislikes_minus_items_dislikes", "p_bh_minus_items_dislikes", "p_bh_dislikes_minus_knowledge",
+          "p_bh_dislikes_minus_items_dislikes"]
+DISLIKE_TESTS = {"minus_items_dislikes": ("knowledge", "items_dislikes"),
+                 "dislikes_minus_knowledge": ("knowledge_dislikes", "knowledge"),
+                 "dislikes_minus_items_dislikes": ("knowledge_dislikes", "items_dislikes")}
 
 
 def reference_bags(files):
@@ -71,7 +88,58 @@ def random_vectors(source, seed=0):
     return np.random.default_rng(seed).normal(size=(len(source.ids("user")), source.dim)).astype(np.float32)
 
 
-def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None):
+class ItemVectors:
+    """Every item's vector as the store made it: the store's item vectors, and for an item it holds none of (one
+    nobody liked) the item's text encoded as the store encodes item texts (once, kept) by the model ``load()``
+    returns (called only when an item needs it)."""
+
+    def __init__(self, source, files, load=None):
+        self.ids = [str(i) for i in source.ids("item")]
+        self.vectors = np.asarray(source.vectors("item"), dtype=np.float32)
+        self.source, self.texts, self.load = source, files.item_texts(), load
+
+    def cover(self, items):
+        """Encode the items of ``items`` that have no vector yet; -> how many were encoded."""
+        from benchmarks.expanded_words import encoded_as_items
+
+        have = set(self.ids)
+        missing = sorted({str(i) for i in items} - have)
+        if missing:
+            if self.load is None:
+                raise ValueError(f"{len(missing)} disliked item(s) have no vector in {self.source.path} (e.g. "
+                                 f"{missing[:3]}) and no model was given to encode them")
+            texts = [self.texts.get(i) or f"item {i}" for i in missing]
+            logger.info(f"encoding {len(missing)} disliked items the store holds no vector for")
+            self.vectors = np.vstack([self.vectors, encoded_as_items(self.load(), texts, self.source.header)])
+            self.ids += missing
+        return len(missing)
+
+
+def dislike_vectors(users, train, items):
+    """The knowledge of a user's liked items beside that of their disliked ones: [mean liked − population mean |
+    mean disliked − population mean] (:class:`ItemVectors` ``items`` covering every item of ``train``)."""
+    halves = []
+    for liked in (True, False):
+        part = train[(train["label"] > 0.5) == liked]
+        per_user = part["item"].astype(str).groupby(part["user"], sort=False).agg(list).to_dict()
+        v = user_means(users, per_user, items.ids, items.vectors)[0]
+        halves.append(v - v.mean(0))
+    return np.hstack(halves)
+
+
+def dislike_bags(users, train):
+    """TF-IDF (sublinear tf, as the profile) of each user's training items: ``item_<id>`` for a liked one,
+    ``not_item_<id>`` for a disliked one."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    liked = train["label"].to_numpy() > 0.5
+    tokens = pd.Series(np.where(liked, "item_", "not_item_"), index=train.index) + train["item"].astype(str)
+    docs = tokens.groupby(train["user"].to_numpy(), sort=False).agg(" ".join).to_dict()
+    return TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True).fit_transform(
+        [docs.get(u, "") for u in users])
+
+
+def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None, items=None):
     """{option: neighbour-probe scores of ``rows``} from ``train``'s labels: the knowledge vectors, random vectors,
     and each reference bag (TF-IDF of ``train``'s positives)."""
     out = {"knowledge": neighbour_scores(users, knowledge, train, rows, k)}
@@ -79,12 +147,16 @@ def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None
         out["random"] = neighbour_scores(users, random_vectors, train, rows, k)
     for column, texts in bags.items():
         out[column] = neighbour_scores(users, profile_vectors(users, train, texts), train, rows, k)
+    if items is not None:  # --dislikes
+        out["knowledge_dislikes"] = neighbour_scores(users, dislike_vectors(users, train, items), train, rows, k)
+        out["items_dislikes"] = neighbour_scores(users, dislike_bags(users, train), train, rows, k)
     return out
 
 
-def fold_scores(source, files, norm, folds=5, k=20, seed=0, train=None):
+def fold_scores(source, files, norm, folds=5, k=20, seed=0, train=None, items=None):
     """(training rows, {option: score per row}): each fold's rows scored from the other folds (module docstring);
-    ``train``: the training split, when the caller has read it."""
+    ``train``: the training split, when the caller has read it; ``items``: :class:`ItemVectors` covering every
+    training item, for the ``--dislikes`` options."""
     if source.header.get("user_vector") != "items" or "item" not in (source.header.get("kinds") or {}):
         raise ValueError(f"{source.path}: the fold probe rebuilds user vectors as the mean of their liked items' "
                          f"vectors, and this store's user vectors are not (user_vector "
@@ -102,21 +174,22 @@ def fold_scores(source, files, norm, folds=5, k=20, seed=0, train=None):
         pos = rest[rest["label"] > 0.5]
         positives = pos["item"].astype(str).groupby(pos["user"], sort=False).agg(list).to_dict()
         knowledge = normalise(user_means(users, positives, item_ids, item_vectors)[0], norm)
-        got = option_scores(users, knowledge, rest, held, bags, k, noise)
+        got = option_scores(users, knowledge, rest, held, bags, k, noise, items)
         for name, s in got.items():
             scores.setdefault(name, np.empty(len(train)))[fold == f] = s
         logger.info(f"fold {f + 1}/{folds}: {len(held)} rows, knowledge {auc(held['label'], got['knowledge'])}")
     return train, scores
 
 
-def validation_scores(source, files, norm, train, k=20, seed=0):
+def validation_scores(source, files, norm, train, k=20, seed=0, items=None):
     """(validation rows of the store's users, {option: scores}): the report's probe, the knowledge as the run sees
     it; ``train`` the training split."""
     users = list(source.ids("user"))
     valid = files.split_interactions("valid")
     known = valid[valid["user"].isin(set(users))]
     knowledge = normalise(np.asarray(source.vectors("user"), dtype=np.float32), norm)
-    return known, option_scores(users, knowledge, train, known, reference_bags(files), k, random_vectors(source, seed))
+    return known, option_scores(users, knowledge, train, known, reference_bags(files), k, random_vectors(source, seed),
+                                items)
 
 
 def table_row(dataset, probe, rows, scores, norm, resamples=200, seed=0, group="all"):
@@ -132,27 +205,37 @@ def table_row(dataset, probe, rows, scores, norm, resamples=200, seed=0, group="
             if name in REFERENCES:
                 # raw until :func:`with_correction`; a bootstrap p of 0 counts as 1 / resamples (an upper bound)
                 out[f"p_bh_{name}"] = None if d is None else max(d["p"], 1.0 / d["resamples"])
+    if "knowledge_dislikes" in scores:
+        for name in ("knowledge_dislikes", "items_dislikes"):
+            out[name] = auc(y, scores[name])
+        for column, (a, b) in DISLIKE_TESTS.items():
+            d = auc_difference(y, scores[a], scores[b], who, resamples, seed)
+            out[column], out[f"p_bh_{column}"] = interval(d), max(d["p"], 1.0 / d["resamples"])
     return out
 
 
 def with_correction(rows):
     """``rows`` with every knowledge − reference p-value Benjamini-Hochberg adjusted over all of them (one family:
-    the dataset's probes, groups and references)."""
-    where = [(r, f"p_bh_{name}") for r in rows for name in REFERENCES if r.get(f"p_bh_{name}") is not None]
-    for (r, key), p in zip(where, corrected([r[key] for r, key in where])):
-        r[key] = round(p, 4)
+    the dataset's probes, groups and references), and the ``--dislikes`` tests' over theirs (a family of their own)."""
+    for names in ([f"p_bh_{name}" for name in REFERENCES], [f"p_bh_{name}" for name in DISLIKE_TESTS]):
+        where = [(r, key) for r in rows for key in names if r.get(key) is not None]
+        for (r, key), p in zip(where, corrected([r[key] for r, key in where])):
+            r[key] = round(p, 4)
     return rows
 
 
-def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3):
+def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3, items=None):
     """The validation rows and the training k-fold rows for ``source``'s dataset: all users, then each activity
     group (the report's :func:`activity_groups`: users cut by their number of training positives; ``groups`` 0:
-    none)."""
+    none). ``items``: :class:`ItemVectors`, to add the ``--dislikes`` options."""
     norm = choose_norm(source, files, k=k)["chosen"]
     dataset, train = source.header["dataset"], files.train_interactions()
+    if items is not None:
+        items.cover(train["item"])
     out = []
-    for probe, (rows, scores) in (("validation", validation_scores(source, files, norm, train, k, seed)),
-                                  (f"training {folds}-fold", fold_scores(source, files, norm, folds, k, seed, train))):
+    for probe, (rows, scores) in (("validation", validation_scores(source, files, norm, train, k, seed, items)),
+                                  (f"training {folds}-fold",
+                                   fold_scores(source, files, norm, folds, k, seed, train, items))):
         out.append(table_row(dataset, probe, rows, scores, norm, resamples, seed))
         if groups:
             member, per_row = activity_groups(rows, train, groups)
@@ -165,9 +248,10 @@ def measure(source, files, folds=5, k=20, seed=0, resamples=200, groups=3):
     return with_correction(out)
 
 
-def with_p(row, name):
-    """The ``minus_<name>`` cell with its adjusted p-value."""
-    cell, p = row.get(f"minus_{name}"), row.get(f"p_bh_{name}")
+def with_p(row, name, column=None):
+    """The ``minus_<name>`` cell (or ``column``) with its adjusted p-value."""
+    column = column or f"minus_{name}"
+    cell, p = row.get(column), row.get(f"p_bh_{column}" if column != f"minus_{name}" else f"p_bh_{name}")
     return cell if not cell or p in (None, "") else f"{cell} (p_bh {p})"
 
 
@@ -189,6 +273,22 @@ def write(path, rows):
           r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
           f"{r['knowledge']} ({r['knowledge_norm']})", r["random"], r["items"], r["items_categories"],
           r["items_all_words"], *(with_p(r, name) for name in REFERENCES), r["minus_random"]] for r in merged])
+    disliked = [r for r in merged if r.get("knowledge_dislikes") not in (None, "")]
+    if disliked:
+        write_markdown(
+            path[:-4] + "-dislikes.md",
+            "The neighbour probe with the users' dislikes (`benchmarks/fold_probe.py --dislikes`; rows as in "
+            "`fold-probe.md`). items + dislikes: TF-IDF of the liked items' ids beside the disliked ones' (a different "
+            "token each); knowledge + dislikes: [mean of the liked items' vectors | mean of the disliked items' "
+            "vectors], each less the population's mean. Paired bootstrap 95% intervals over users; p_bh: "
+            "Benjamini-Hochberg over these three tests of every row of the dataset (a family of its own)",
+            ["dataset", "probe", "users (training positives)", "rows", "knowledge", "items", "items + dislikes",
+             "knowledge + dislikes", "knowledge − items + dislikes", "knowledge + dislikes − knowledge",
+             "knowledge + dislikes − items + dislikes"],
+            [[r["dataset"], r["probe"],
+              r["users"] if r.get("group") in (None, "", "all") else f"{r['users']}: {r['group']}", r["rows"],
+              r["knowledge"], r["items"], r["items_dislikes"], r["knowledge_dislikes"],
+              *(with_p(r, None, column) for column in DISLIKE_TESTS)] for r in disliked])
 
 
 def main(argv=None):
@@ -199,12 +299,23 @@ def main(argv=None):
     p.add_argument("--resamples", type=int, default=200)
     p.add_argument("--groups", type=int, default=3, help="activity groups (thirds of the users by training "
                    "positives) for rows of their own; 0: none")
+    p.add_argument("--dislikes", action="store_true", help="also the options that read the users' disliked "
+                   "training items (label 0): for datasets whose negatives are the users' own (module docstring)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fold-probe.csv"))
     args = p.parse_args(argv)
     if args.folds < 2:
         raise SystemExit(f"--folds {args.folds}: at least 2")
-    _, source, files, _, _ = open_source(args)
-    rows = measure(source, files, args.folds, args.k, args.seed, args.resamples, args.groups)
+    spec, source, files, _, _ = open_source(args)
+    items = None
+    if args.dislikes:
+        from recbole_llm4msr.knowledge.extract import load_llm
+
+        if source.header.get("llm") != spec.llm:
+            raise SystemExit(f"--dislikes: {source.path} was made by '{source.header.get('llm')}', not '{spec.llm}' "
+                             f"(the dataset's knowledge_llm): disliked items must be encoded by the model that made "
+                             f"the item vectors")
+        items = ItemVectors(source, files, lambda: load_llm(spec))
+    rows = measure(source, files, args.folds, args.k, args.seed, args.resamples, args.groups, items)
     write(args.out, rows)
     logger.info(f"wrote {args.out}")
     return rows

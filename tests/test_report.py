@@ -705,7 +705,8 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
 
     everyone = measure(source, files, folds=2, resamples=50)
     out = [r for r in everyone if r["group"] == "all"]
-    assert [r["probe"] for r in out] == ["validation", "training 2-fold"] and all(set(r) == set(FIELDS) for r in everyone)
+    assert [r["probe"] for r in out] == ["validation", "training 2-fold"] and all(
+        set(r) == {f for f in FIELDS if "dislikes" not in f} for r in everyone)  # --dislikes adds the rest
     for probe, whole in zip(("validation", "training 2-fold"), out):  # activity thirds partition the probe's rows
         parts = [r for r in everyone if r["probe"] == probe and r["group"] != "all"]
         assert [r["group"][:6] for r in parts] == ["1 of 3", "2 of 3", "3 of 3"]
@@ -745,6 +746,74 @@ def test_the_fold_probe_scores_each_training_fold_from_knowledge_and_bags_rebuil
         fold_scores(prompt, files, "none")
     with pytest.raises(SystemExit, match="--folds 1"):
         main(["--dataset", "ml-100k-msr", "--data_path", data_dir, "--folds", "1"])
+
+
+def test_the_fold_probes_dislike_options_read_the_disliked_items_as_their_own_tokens_and_vectors(data_dir, tmp_path):
+    """benchmarks/fold_probe.py --dislikes: an item the store holds no vector for is encoded as the store encodes
+    item texts (a stored item re-encoded gives its stored vector); the bag keeps a liked and a disliked item apart;
+    the knowledge + dislikes vector is the two centred means side by side; each fold's dislike options are rebuilt
+    without it; their tests are a BH family of their own (the other p-values do not move); a second table."""
+    from benchmarks.fold_probe import (ItemVectors, dislike_bags, dislike_vectors, fold_scores, measure, user_folds,
+                                       write)
+    from recbole_llm4msr.knowledge.extract import build_knowledge, check_store, user_means
+    from sklearn.metrics.pairwise import cosine_similarity
+    from tests.knowledge_helpers import tiny_llm
+
+    spec = make_spec(data_dir, tmp_path / "kd", limit_users=120, max_prompt_tokens=4000, user_vector="items")
+    llm = tiny_llm()
+    source = check_store(build_knowledge(spec, llm_model=llm, show_progress=False)["cache"], spec)
+    files = DatasetFiles.from_spec(spec)
+    loads = []
+    items = ItemVectors(source, files, lambda: loads.append(1) or llm)
+    stored = items.vectors[:2].copy()
+    gone = items.ids[:2]
+    items.ids, items.vectors = items.ids[2:], items.vectors[2:]
+    assert items.cover(gone + items.ids[:3]) == 2 and loads == [1]  # only the two without a vector
+    again = {i: v for i, v in zip(items.ids, items.vectors)}
+    np.testing.assert_allclose(np.stack([again[i] for i in gone]), stored, atol=5e-3)
+    assert items.cover(gone) == 0 and loads == [1]
+    with pytest.raises(ValueError, match="1 disliked item.*no model was given"):
+        ItemVectors(source, files).cover(["no-such-item"])
+
+    train = files.train_interactions().reset_index(drop=True)
+    items.cover(train["item"])
+    users = list(source.ids("user"))
+    toy = pd.DataFrame({"user": ["a", "b", "c"], "item": ["7", "7", "7"], "label": [1.0, 0.0, 0.0]})
+    sim = cosine_similarity(dislike_bags(["a", "b", "c"], toy))
+    assert sim[0, 1] == 0 and sim[1, 2] > 0.99  # liked 7 and disliked 7 share nothing; two dislikes of 7 do
+    halves = []
+    for liked in (True, False):
+        part = train[(train["label"] > 0.5) == liked]
+        per_user = {u: [str(i) for i in part[part["user"] == u]["item"]] for u in users}
+        v = user_means(users, per_user, items.ids, items.vectors)[0]
+        halves.append(v - v.mean(0))
+    np.testing.assert_allclose(dislike_vectors(users, train, items), np.hstack(halves), atol=1e-5)
+
+    rows, scores = fold_scores(source, files, "none", folds=2, k=20, seed=0, items=items)
+    fold = user_folds(rows, 2, seed=0)
+    held, rest = rows[fold == 1], rows[fold != 1]
+    np.testing.assert_allclose(scores["knowledge_dislikes"][fold == 1], report.neighbour_scores(
+        users, dislike_vectors(users, rest, items), rest, held, 20), atol=1e-6)
+    np.testing.assert_allclose(scores["items_dislikes"][fold == 1], report.neighbour_scores(
+        users, dislike_bags(users, rest), rest, held, 20), atol=1e-6)
+
+    plain = measure(source, files, folds=2, resamples=50)
+    both = measure(source, files, folds=2, resamples=50, items=items)
+    for a, b in zip(plain, both):
+        assert all(a[key] == b[key] for key in a if not key.startswith(("knowledge_dislikes", "items_dislikes")))
+        assert b["items_dislikes"] is not None and b["knowledge_dislikes"] is not None
+        for column, (x, y) in (("minus_items_dislikes", ("knowledge", "items_dislikes")),
+                               ("dislikes_minus_knowledge", ("knowledge_dislikes", "knowledge")),
+                               ("dislikes_minus_items_dislikes", ("knowledge_dislikes", "items_dislikes"))):
+            assert abs(float(b[column].split(" [")[0]) - (b[x] - b[y])) <= 2e-4
+            assert 1 / 50 <= b[f"p_bh_{column}"] <= 1
+    path = str(tmp_path / "fp.csv")
+    write(path, plain)
+    assert not os.path.exists(path[:-4] + "-dislikes.md")
+    write(path, both)
+    table = open(path[:-4] + "-dislikes.md").read()
+    assert f"| {both[0]['items_dislikes']} | {both[0]['knowledge_dislikes']} | {both[0]['minus_items_dislikes']} " \
+           f"(p_bh {both[0]['p_bh_minus_items_dislikes']}) |" in table
 
 
 def test_replaced_in_place_keeps_a_remeasured_groups_place_and_appends_new_groups(tmp_path):
