@@ -22,13 +22,18 @@ correction, a table in the paper's layout and a plot.
   into the same ``--out`` reuses a row only when the hash matches. A run that crashes is recorded
   (``status=error``) and the rest go on. ``knowledge_norm: auto`` (LLM4MSR's default) is hashed as the normalisation
   it picks on the label's knowledge store, which a comparison builds before it looks for finished runs.
+* **Where a run ran**: the hash covers the config and the data, not the machine, and the same config can differ by a
+  few thousandths of AUC on another CPU or library build. Every run's row names its ``machine`` (a digest of the
+  CPU, logical cores, torch threads, GPU, Python and library versions; ``machines.json`` in ``--out`` holds what each
+  digest stands for, merged folders' included), and ``table.md`` says how many machines its reported runs come from.
 
 * **Metric**: ``--metric auc`` (default; CTR models, per-scenario columns) or a ranking metric of RecBole's result
   (``--metric ndcg@10``, ``recall@20``, ``mrr@10``, ...) for sequential / general models under full ranking: it is
   the validation metric of early stopping and of the learning-rate search, the headline column and the one the
   controls are tested on; the table shows every ranking metric of the runs, each tested.
 
-Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``<metric>.png`` for a ranking metric).
+Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``<metric>.png`` for a ranking metric),
+``machines.json``.
 """
 import argparse
 import contextlib
@@ -37,6 +42,7 @@ import hashlib
 import itertools
 import json
 import os
+import platform
 import re
 import shutil
 import statistics
@@ -50,7 +56,7 @@ from tqdm import tqdm
 from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked
 
 FIELDS = ["model", "phase", "seed", "learning_rate", "status", "config_hash", "valid_auc", "valid_logloss",
-          "test_auc", "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error"]
+          "test_auc", "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error", "machine"]
 TEST_FIELDS = ["model", "baseline", "relation", "column", "n", "mean", "baseline_mean", "rel_pct", "t", "p_raw",
                "p_corrected", "correction", "test", "mark_raw", "mark_corrected"]
 DEFAULT_LR_GRID = (0.001, 0.003, 0.01)
@@ -237,6 +243,50 @@ def _row_key(row):
     return tuple(str(row.get(k, "")) for k in ("model", "seed", "learning_rate", "config_hash", "status", "test_auc"))
 
 
+def machine():
+    """(digest, description) of the machine and libraries a run happens on: the CPU model, logical cores, torch's
+    threads, the GPU torch sees, the OS, Python and the versions of torch, numpy, pandas, scipy and RecBole. Two runs
+    of one config hash on one digest are expected to agree exactly (one thread per run); on two digests they may not."""
+    from importlib import metadata
+
+    import torch
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    description = {"cpu": cpu or platform.processor() or platform.machine(), "logical_cpus": os.cpu_count(),
+                   "torch_threads": torch.get_num_threads(),
+                   "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                   "system": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
+                   **{name: version(name) for name in ("torch", "numpy", "pandas", "scipy", "recbole")}}
+    digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()[:8]
+    return digest, description
+
+
+def record_machines(folder, machines):
+    """Add ``machines`` ({digest: description}) to ``folder``/machines.json (under its lock, atomically)."""
+    path = os.path.join(folder, "machines.json")
+    with locked(path):
+        known = {}
+        if os.path.isfile(path):
+            with open(path) as f:
+                known = json.load(f)
+        if all(known.get(k) == v for k, v in machines.items()):
+            return
+        known.update(machines)
+        atomic_write_text(path, json.dumps(known, indent=1, sort_keys=True) + "\n")
+
+
 class Comparison:
     def __init__(self, dataset, models, seeds, lr_grid, out, epochs=30, data_path="dataset/", extra=None,
                  config_files=None, first_seed=2020, lr_seed=None, metric="auc"):
@@ -334,6 +384,9 @@ class Comparison:
                         names.add(own)
                     else:
                         other_configs[row["model"]] += 1
+            if os.path.isfile(os.path.join(folder, "machines.json")):
+                with open(os.path.join(folder, "machines.json")) as f:
+                    record_machines(self.out, json.load(f))
             runs = os.path.join(folder, "runs")
             if os.path.isdir(runs):
                 os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
@@ -485,6 +538,8 @@ class Comparison:
         try:
             row["config_hash"] = self.config_hash(label, seed, lr)
             row["result_file"] = self.result_name(label, seed, lr, row["config_hash"])
+            row["machine"], where = machine()
+            record_machines(self.out, {row["machine"]: where})
             name, config = self.run_config(label, seed, lr)
             config.update(checkpoint_dir=os.path.join(work, "saved"),
                           results_file=os.path.join(self.out, "runs", row["result_file"]))
@@ -682,10 +737,24 @@ class Comparison:
             speed = statistics.mean(float(r["train_s_per_epoch"]) for r in runs)
             lines.append(f"| {label} | {runs[0]['learning_rate']}{edge} | " + " | ".join(cells) + f" | {vs or '–'} | "
                          f"{speed:.2f} | {runs[0]['params']} |")
-        table = "\n".join(lines) + "\n"
+        table = "\n".join(lines) + "\n" + self.machines_note()
         atomic_write_text(os.path.join(self.out, "table.md"), table)
         self.plot(self.order(), columns, headers)
         return table
+
+    def machines_note(self):
+        """A line under the table: how many machines the reported runs ran on (none when no row records one)."""
+        runs = [r for label in self.order() for r in self.final_runs(label)]
+        where = Counter(r.get("machine", "") for r in runs)
+        if not any(where):
+            return ""
+        known = sorted(m for m in where if m)
+        note = (f"\nThe reported runs ran on {len(known)} machine(s) (`machines.json`: "
+                + ", ".join(f"{m} {where[m]} run(s)" for m in known) + ")")
+        if where.get(""):
+            note += f"; {where['']} ran before machines were recorded"
+        return note + (". Runs of one config on different machines can differ by a few thousandths of AUC.\n"
+                       if len(known) + bool(where.get("")) > 1 else ".\n")
 
     def plot(self, order, cols, headers):
         import matplotlib

@@ -10,6 +10,7 @@ from recbole_llm4msr.compare import (
     Comparison,
     baselines,
     corrected,
+    machine,
     family,
     mark,
     paired_test,
@@ -74,6 +75,13 @@ def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     assert {r["seed"] for r in ok if r["phase"] == "lr-search"} == {"2019"}  # chosen on a seed never reported
     assert {r["seed"] for r in ok if r["phase"] == "seeds"} == {"2020", "2021"}
     assert all(len(r["config_hash"]) == 12 for r in ok)
+    # where they ran: one machine, described in machines.json and named under the table
+    digest, description = machine()
+    assert {r["machine"] for r in ok} == {digest} and len(digest) == 8
+    with open(os.path.join(out, "machines.json")) as f:
+        assert json.load(f) == {digest: description}
+    import torch
+    assert description["torch"] == torch.__version__ and description["logical_cpus"] == os.cpu_count()
     failed = [r for r in runs if r["status"] == "error"]
     assert {r["model"] for r in failed} == {"NoSuchModel"} and "Unknown model" in failed[0]["error"]
     for r in ok:
@@ -83,6 +91,7 @@ def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     assert "| MMoE |" in table and "| MMoE_EP |" in table and "%)" in table  # relative change vs MMoE
     assert "†" in table and "Benjamini-Hochberg" in table  # a 2-rate grid: the best rate is always at an edge
     assert "NoSuchModel | failed" in table
+    assert f"The reported runs ran on 1 machine(s) (`machines.json`: {digest} 4 run(s))." in table
     tests = rows(os.path.join(out, "tests.csv"))
     assert {(t["model"], t["baseline"]) for t in tests} == {("MMoE_EP", "MMoE")} and len(tests) == 4
     assert all(t["test"].startswith("paired t-test") and t["correction"] == "Benjamini-Hochberg" for t in tests)
@@ -304,6 +313,44 @@ def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypat
     assert [(r["config_hash"], r["test_auc"]) for r in comparison.rows] == [("aaaaaaaaaaaa", "0.71")]
     comparison.merge([other])
     assert comparison.done("MMoE_LLM4MSR", 2020, 0.01)["test_auc"] == "0.71" and len(comparison.rows) == 2
+
+
+def test_the_table_says_on_how_many_machines_its_runs_ran_and_merging_keeps_their_descriptions(tmp_path,
+                                                                                                 monkeypatch):
+    """Rows of one config from two machines (e.g. a folder merged from another session): machines.json holds both
+    descriptions, the table names both and warns; rows from before the column are counted apart; a folder where no
+    row records a machine gets no line (its table is what it was)."""
+    from recbole_llm4msr.compare import FIELDS
+
+    def folder(name, machines, seeds=(2020, 2021)):
+        path = tmp_path / name
+        path.mkdir()
+        with open(path / "runs.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+            w.writeheader()
+            for label in ("MMoE", "MMoE_LLM4MSR"):
+                for seed, where in zip(seeds, machines):
+                    w.writerow({"model": label, "phase": "seeds", "seed": seed, "learning_rate": "0.01",
+                                "status": "ok", "config_hash": "aaaaaaaaaaaa", "test_auc": 0.7 + seed / 1e6,
+                                "valid_auc": 0.7, "train_s_per_epoch": 1.0, "params": 10, "machine": where})
+        if any(machines):
+            with open(path / "machines.json", "w") as f:
+                json.dump({m: {"cpu": f"cpu of {m}"} for m in machines if m}, f)
+        return str(path)
+
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    old = Comparison("ml-100k-msr", ["MMoE", "MMoE_LLM4MSR"], seeds=2, lr_grid=[0.01],
+                     out=folder("old", ["", ""]))
+    assert "machine" not in old.report()
+    one = folder("one", ["11111111", ""], seeds=(2020, 2021))
+    two = folder("two", ["22222222"], seeds=(2022,))
+    merged = Comparison("ml-100k-msr", ["MMoE", "MMoE_LLM4MSR"], seeds=3, lr_grid=[0.01], out=str(tmp_path / "m"))
+    merged.merge([one, two])
+    with open(tmp_path / "m" / "machines.json") as f:
+        assert json.load(f) == {"11111111": {"cpu": "cpu of 11111111"}, "22222222": {"cpu": "cpu of 22222222"}}
+    table = merged.report()
+    assert ("The reported runs ran on 2 machine(s) (`machines.json`: 11111111 2 run(s), 22222222 2 run(s)); 2 ran "
+            "before machines were recorded. Runs of one config on different machines can differ") in table
 
 
 def test_merging_never_replaces_a_result_file_with_another_configs(tmp_path, monkeypatch, capsys):
@@ -718,6 +765,15 @@ def test_activity_auc_scores_the_harness_runs_test_rows_and_compares_them_by_use
     y = np.array([0, 1, 0, 1, 1, 0])
     same = aa.seed_mean_difference(y, [np.arange(6.0)], [np.arange(6.0)], np.array(list("aabbcc")), n_boot=20)
     assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0]
+    # the seeds are drawn too: seeds that disagree give the interval of auc_difference's two-level bootstrap
+    from recbole_llm4msr.knowledge.report import auc_difference
+    rng = np.random.default_rng(0)
+    who = np.repeat(np.arange(60), 4)
+    y = rng.integers(0, 2, len(who))
+    good, bad, fair = y + rng.normal(0, 0.5, len(y)), -y + rng.normal(0, 0.5, len(y)), rng.normal(0, 1, len(y))
+    drawn = aa.seed_mean_difference(y, [good, bad], [fair, fair], who, n_boot=100)
+    assert drawn["ci95"] == auc_difference(y, [good, bad], [fair, fair], who, 100, paired_lists=True)["ci95"]
+    assert drawn["ci95"][1] - drawn["ci95"][0] > 0.5  # one seed far above, the other far below
     for bad, match in ((["--entry", "MMoE"], "write LABEL\\|RATE"), (["--seeds", "2020"], "at least two seeds")):
         with pytest.raises(SystemExit, match=match):
             aa.main(args + bad)

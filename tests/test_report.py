@@ -75,6 +75,39 @@ def test_the_pooled_bootstrap_averages_several_scores_against_one_reference():
         auc_difference(y, good, [], users)
 
 
+def test_the_two_level_bootstrap_draws_the_seed_pairs_as_well_as_the_users():
+    """paired_lists: every resample draws the (model seed, baseline seed) pairs with replacement beside the users: one
+    resample recomputed by hand; the point difference is the unpaired lists'; pairs that disagree widen the interval
+    far beyond the users-only one, pairs that agree do not; lists of other lengths are refused."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    users = np.repeat(np.arange(200), 5)
+    signal = rng.standard_normal(len(users))
+    y = (signal + rng.standard_normal(len(users)) > 0).astype(int)
+    good, fair, bad = (signal + w * rng.standard_normal(len(users)) for w in (0.3, 1.0, 3.0))
+    one = auc_difference(y, [good, bad], [fair, fair], users, n_boot=1, seed=7, paired_lists=True)
+    draw = np.random.default_rng(7)
+    member = np.unique(users.astype(str), return_inverse=True)[1]
+    weights = np.bincount(draw.integers(0, 200, 200), minlength=200)[member]
+    pairs = np.bincount(draw.integers(0, 2, 2), minlength=2)
+    by_hand = sum(c * (roc_auc_score(y, a, sample_weight=weights) - roc_auc_score(y, fair, sample_weight=weights))
+                  for c, a in zip(pairs, (good, bad))) / pairs.sum()
+    assert one["ci95"] == [round(by_hand, 4)] * 2 and one["resampled_pairs"] == 2
+    disagree = auc_difference(y, [good, bad], [fair, fair], users, paired_lists=True)
+    users_only = auc_difference(y, [good, bad], [fair, fair], users)
+    assert disagree["difference"] == users_only["difference"]
+    width = lambda d: d["ci95"][1] - d["ci95"][0]  # noqa: E731
+    assert width(disagree) > 3 * width(users_only)
+    agree = auc_difference(y, [good, good], [fair, fair], users, n_boot=1000, paired_lists=True)
+    assert width(agree) == pytest.approx(width(auc_difference(y, [good, good], [fair, fair], users, n_boot=1000)),
+                                         rel=0.25)
+    with pytest.raises(ValueError, match="paired_lists needs two lists of the same length"):
+        auc_difference(y, [good, bad], [fair], users, paired_lists=True)
+    with pytest.raises(ValueError, match="paired_lists"):
+        auc_difference(y, good, fair, users, paired_lists=True)
+
+
 def test_a_resample_is_a_weighting_of_the_rows():
     """The bootstrap's weighted AUC equals sklearn's AUC on the resampled rows themselves (ties included)."""
     from sklearn.metrics import roc_auc_score

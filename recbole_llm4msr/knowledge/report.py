@@ -181,7 +181,7 @@ def _weighted_auc(group, y, weights, size):
     return float((pos * (below + 0.5 * neg)).sum() / (total_pos * total_neg))
 
 
-def auc_difference(y, a, b, groups, n_boot=200, seed=0):
+def auc_difference(y, a, b, groups, n_boot=200, seed=0, paired_lists=False):
     """``AUC(a) - AUC(b)`` on the same rows with a paired bootstrap 95% interval: users (``groups``) are resampled
     with replacement, each with all of their rows, and both AUCs are taken on every resample. -> {"difference",
     "ci95": [lo, hi], "p", "resamples"} (None when ``y`` has one class); ``p`` is the two-sided bootstrap p-value
@@ -189,6 +189,9 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     ``a`` may be a list of score arrays (e.g. knowledge from several alignment runs): the difference is then the mean
     of ``AUC(a_i) - AUC(b)`` over them, every AUC taken on the same resample, and the result says ``"pooled": n``;
     ``b`` may be a list too (e.g. a baseline's seeds): then its mean AUC, and ``"pooled_baseline": n``.
+    ``paired_lists``: ``a`` and ``b`` are lists of the same length whose entries are paired (seed i of a model and
+    seed i of its baseline): every resample then also draws the pairs with replacement, so the interval carries the
+    seeds' spread as well as the users' (a two-level bootstrap; ``"resampled_pairs": n``).
     A resample is a weighting of the rows (how often
     their user was drawn), so each AUC is a weighted sum over the scores sorted once (:func:`_weighted_auc`): the
     same values as sorting every resample's rows again, at O(rows) per resample (a KuaiSAR-size split in seconds)."""
@@ -208,11 +211,23 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     for s in (*a_list, *b_list):
         distinct, inverse = np.unique(s, return_inverse=True)
         tie_groups.append((inverse.ravel(), len(distinct)))
+    if paired_lists and not (pooled and pooled_b and len(a_list) == len(b_list)):
+        raise ValueError(f"auc_difference: paired_lists needs two lists of the same length, not "
+                         f"{len(a_list) if pooled else 'one array'} and {len(b_list) if pooled_b else 'one array'}")
     users = int(member.max()) + 1
     rng = np.random.default_rng(seed)
     diffs = []
+    n = len(a_list)
     for _ in range(n_boot):
         weights = np.bincount(rng.integers(0, users, users), minlength=users)[member].astype(np.float64)
+        if paired_lists:  # which pairs this resample holds (drawn after the users: the users' draws stay as without)
+            drawn = np.bincount(rng.integers(0, n, n), minlength=n)
+            use = [i for i in range(n) if drawn[i]]
+            aucs = [_weighted_auc(tie_groups[j][0], y, weights, tie_groups[j][1]) for j in use + [n + i for i in use]]
+            if aucs[-1] is not None:
+                w = drawn[use].astype(np.float64)
+                diffs.append(float(np.dot(w, np.subtract(aucs[:len(use)], aucs[len(use):])) / w.sum()))
+            continue
         aucs = [_weighted_auc(g, y, weights, size) for g, size in tie_groups]
         if aucs[-1] is not None:  # both classes drawn
             diffs.append(float(np.mean(aucs[:len(a_list)])) - float(np.mean(aucs[len(a_list):])))
@@ -222,7 +237,8 @@ def auc_difference(y, a, b, groups, n_boot=200, seed=0):
     base = float(np.mean([roc_auc_score(y, s) for s in b_list]))
     out = {"difference": round(float(np.mean([roc_auc_score(y, s) for s in a_list]) - base), 4) + 0.0,  # no -0.0
            "ci95": [round(float(lo), 4), round(float(hi), 4)], "p": round(p, 4), "resamples": len(diffs)}
-    out.update({"pooled": len(a_list)} if pooled else {}, **({"pooled_baseline": len(b_list)} if pooled_b else {}))
+    out.update({"pooled": len(a_list)} if pooled else {}, **({"pooled_baseline": len(b_list)} if pooled_b else {}),
+               **({"resampled_pairs": n} if paired_lists else {}))
     return out
 
 
