@@ -34,14 +34,13 @@ import os
 import sys
 
 import numpy as np
-import pandas as pd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.align_knowledge_words import normalise  # noqa: E402
 from benchmarks.knowledge_quality import interval, merged_into, write_markdown  # noqa: E402
-from benchmarks.profile_knowledge import add_source_args, open_source  # noqa: E402
+from benchmarks.profile_knowledge import add_source_args, dislike_bags, open_source  # noqa: E402
 from recbole_llm4msr.compare import corrected  # noqa: E402
 from recbole_llm4msr.knowledge.extract import user_means  # noqa: E402
 from recbole_llm4msr.knowledge.report import (ITEMS_CATEGORIES, ITEMS_ONLY, PROFILE,  # noqa: E402
@@ -125,18 +124,6 @@ def dislike_vectors(users, train, items):
         v = user_means(users, per_user, items.ids, items.vectors)[0]
         halves.append(v - v.mean(0))
     return np.hstack(halves)
-
-
-def dislike_bags(users, train):
-    """TF-IDF (sublinear tf, as the profile) of each user's training items: ``item_<id>`` for a liked one,
-    ``not_item_<id>`` for a disliked one."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    liked = train["label"].to_numpy() > 0.5
-    tokens = pd.Series(np.where(liked, "item_", "not_item_"), index=train.index) + train["item"].astype(str)
-    docs = tokens.groupby(train["user"].to_numpy(), sort=False).agg(" ".join).to_dict()
-    return TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True).fit_transform(
-        [docs.get(u, "") for u in users])
 
 
 def option_scores(users, knowledge, train, rows, bags, k=20, random_vectors=None, items=None):

@@ -41,7 +41,8 @@ logger = logging.getLogger("profile_knowledge")
 MODEL_NAME = "no-LLM-profile"
 
 
-REFERENCES = {"items+words": PROFILE, "items": ITEMS_ONLY, "items+categories": ITEMS_CATEGORIES}
+REFERENCES = {"items+words": PROFILE, "items": ITEMS_ONLY, "items+categories": ITEMS_CATEGORIES,
+              "items+dislikes": None}
 # ^ --reference -> the report's reference; the first: the probe's profile (and the old stores')
 
 
@@ -60,12 +61,28 @@ def token_bags(users, train, tokens):
         [" ".join(docs.get(u, [])) for u in users])
 
 
+def dislike_bags(users, train):
+    """TF-IDF (sublinear tf, as the profile) of each user's training items: ``item_<id>`` for a liked one,
+    ``not_item_<id>`` for a disliked one."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    liked = train["label"].to_numpy() > 0.5
+    tokens = pd.Series(np.where(liked, "item_", "not_item_"), index=train.index) + train["item"].astype(str)
+    docs = tokens.groupby(train["user"].to_numpy(), sort=False).agg(" ".join).to_dict()
+    return TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True).fit_transform(
+        [docs.get(u, "") for u in users])
+
+
 def sparse_profile(source, files, reference="items+words"):
     """A no-LLM profile of ``source``'s users (rows in its user order): the probe's (``items+words``: item ids and
     every word of the item texts), or a lesser one (``items``: ids alone; ``items+categories``: ids and the words of
-    the ``item_text_fields`` after the title; ``report.reference_texts``)."""
+    the ``item_text_fields`` after the title; ``report.reference_texts``), or ``items+dislikes``: the ids of the liked
+    items beside those of the disliked ones (:func:`dislike_bags`; for datasets whose negatives are the users' own)."""
     if reference not in REFERENCES:
         raise ValueError(f"--reference {reference!r}: one of {', '.join(REFERENCES)}")
+    if reference == "items+dislikes":
+        return dislike_bags(list(source.ids("user")), files.train_interactions())
     texts = reference_texts(files, REFERENCES[reference])
     if texts is None:
         raise ValueError(f"--reference items+categories: dataset '{files.name}' has no item_text_fields after the "
@@ -190,7 +207,8 @@ def main(argv=None):
     p.add_argument("--dim", type=int, default=None, help="default and only choice: the source store's width")
     p.add_argument("--reference", default="items+words", choices=REFERENCES,
                    help="which profile: item ids and every word of the item texts (the probe's; default), the ids "
-                        "alone, or the ids and the words of the item's categories")
+                        "alone, the ids and the words of the item's categories, or the ids of the liked and of the "
+                        "disliked items (items+dislikes, session 32)")
     args = p.parse_args(argv)
     spec, source, files, cache, sparse = open_source(args)
     if args.reference != "items+words":

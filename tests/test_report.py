@@ -382,6 +382,14 @@ def test_the_profile_knowledge_control_is_a_store_a_run_accepts_holding_the_prof
     ids_expected = TruncatedSVD(dim, random_state=0).fit_transform(profile_vectors(users, files.train_interactions(), {}))
     np.testing.assert_allclose(np.abs(np.asarray(ids_store.vectors("user"), dtype=np.float32)), np.abs(ids_expected),
                                rtol=1e-3, atol=1e-3)
+    # the bag of liked and disliked ids (session 32): its own store, of dislike_bags' SVD
+    from benchmarks.profile_knowledge import dislike_bags
+    dis_path, dis_info = profile_store(source, files, dim, str(tmp_path / "cache"), reference="items+dislikes")
+    dis_store = check_store(dis_path, spec)
+    assert dis_store.header["model"] == f"no-LLM-profile-items-dislikes-svd{dim}" and dis_path not in (path, ids_path)
+    dis_expected = TruncatedSVD(dim, random_state=0).fit_transform(dislike_bags(users, files.train_interactions()))
+    np.testing.assert_allclose(np.abs(np.asarray(dis_store.vectors("user"), dtype=np.float32)), np.abs(dis_expected),
+                               rtol=1e-3, atol=1e-3)
     with pytest.raises(ValueError, match=r"--reference 'genres': one of items\+words, items, items\+categories"):
         profile_store(source, files, dim, str(tmp_path / "cache"), reference="genres")
     aucs = probe(path, files)
