@@ -107,6 +107,10 @@ class ItemVectors:
             if self.load is None:
                 raise ValueError(f"{len(missing)} disliked item(s) have no vector in {self.source.path} (e.g. "
                                  f"{missing[:3]}) and no model was given to encode them")
+            untexted = [i for i in missing if not str(self.texts.get(i) or "").strip()]
+            if untexted:  # as the store does: the id stands in for a missing text, said once
+                logger.warning(f"{len(untexted)} of {len(missing)} disliked items have no text (e.g. {untexted[:3]}): "
+                               f"their vectors encode 'item <id>'")
             texts = [self.texts.get(i) or f"item {i}" for i in missing]
             logger.info(f"encoding {len(missing)} disliked items the store holds no vector for")
             self.vectors = np.vstack([self.vectors, encoded_as_items(self.load(), texts, self.source.header)])
