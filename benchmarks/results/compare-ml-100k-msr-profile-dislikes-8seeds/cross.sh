@@ -6,7 +6,7 @@ S=$(ls -d ${RECBOLE_LLM4MSR_CACHE:-$HOME/.cache/recbole_llm4msr}/knowledge/ml-10
 H=benchmarks/results/compare-ml-100k-msr-items-all-8seeds
 D=benchmarks/results/compare-ml-100k-msr-profile-dislikes-8seeds
 args=()
-for b in STAR SharedBottom; do
+for b in STAR SharedBottom OMoE MMoE; do
   args+=(--entry "$b plain=$H|0.001,0.003,0.01|$b|knowledge_norm=none"
          --entry "$b MiniLM=$H|0.001,0.003,0.01|${b}_LLM4MSR|knowledge_norm=none"
          --entry "$b MiniLM shuffled=$H|0.001,0.003,0.01|${b}_LLM4MSR[shuffle]|knowledge_norm=none"
