@@ -12,3 +12,8 @@ for b in ${BACKBONES:-STAR SharedBottom OMoE MMoE}; do
     --set knowledge_norm=none --set knowledge_store=$S --data_path=dataset/ \
     --out=benchmarks/results/compare-ml-100k-msr-profile-dislikes-8seeds --models="${b}_LLM4MSR,${b}_LLM4MSR[shuffle]"
 done
+# one table of every backbone's labels (each loop above rewrites it with its own two)
+L=""; for b in STAR SharedBottom OMoE MMoE; do L="$L,${b}_LLM4MSR,${b}_LLM4MSR[shuffle]"; done
+.venv/bin/llm4msr-compare --dataset=ml-100k-msr --seeds=8 --epochs=30 --lr_grid=0.003 \
+  --set knowledge_norm=none --set knowledge_store=$S --data_path=dataset/ \
+  --out=benchmarks/results/compare-ml-100k-msr-profile-dislikes-8seeds --models="${L#,}" --report_only
