@@ -318,6 +318,78 @@ def test_knowledge_controls_keep_the_architecture_and_remove_the_information(dat
         build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_control="random")
 
 
+def test_out_of_fold_knowledge_trains_each_row_on_its_users_vector_without_its_fold(data_dir, store, batch_and_data,
+                                                                                      tmp_path):
+    """knowledge_out_of_fold: K: a training row reads its user's vector rebuilt from the store's item vectors of the
+    user's liked training items outside the row's fold (checked by hand); evaluation reads the store's vector; a
+    fold table equal to the store's gives the plain model's predictions; the shuffled control moves a user's fold
+    vectors with their vector; a store of another recipe, one fold and memory-mapped vectors are refused."""
+    from recbole_llm4msr.knowledge.extract import build_knowledge
+    from recbole_llm4msr.knowledge.loader import fold_of
+    from recbole_llm4msr.knowledge.store import KnowledgeStore
+    from tests.knowledge_helpers import make_spec, tiny_llm
+
+    spec = make_spec(data_dir, tmp_path / "k", limit_users=200, max_prompt_tokens=4000, user_vector="items")
+    items_store = build_knowledge(spec, llm_model=tiny_llm(), show_progress=False)["cache"]
+    k = 3
+    model, batch = build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_out_of_fold=k,
+                         knowledge_norm="none", dropout_prob=0.0)
+    enh = model.enhancement
+    table = enh.user_knowledge.table
+    assert tuple(enh.fold_knowledge.shape) == (k, *table.shape)
+    train = batch_and_data[0]._dataset
+    feat = train.inter_feat
+    has = enh.user_knowledge.has.numpy()
+    liked = feat["label"].numpy() > 0.5
+    uid, iid = feat[train.uid_field].numpy()[liked], feat[train.iid_field].numpy()[liked]
+    fold = fold_of(uid, iid, k)
+    source = KnowledgeStore(items_store)
+    tokens = train.field2id_token[train.iid_field]
+    assert (enh.fold_knowledge[:, ~has] == 0).all()  # a user without a vector stays cold start in training too
+    checked = 0
+    for u in np.flatnonzero(has)[:20]:
+        for f in range(k):
+            outside = (uid == u) & (fold != f)
+            if outside.any():
+                by_hand = np.mean([np.asarray(source.vector("item", tokens[i]), np.float32) for i in iid[outside]], 0)
+                np.testing.assert_allclose(enh.fold_knowledge[f, u].numpy(), by_hand, atol=1e-5)
+                checked += 1
+        everything = np.mean([np.asarray(source.vector("item", tokens[i]), np.float32) for i in iid[uid == u]], 0)
+        np.testing.assert_allclose(table[u].numpy(), everything, atol=2e-3)  # the store's vector: all of them
+    assert checked >= 40
+    # training rows read the fold vectors, evaluation the store's
+    inputs = model.embed(batch)
+    u, i = batch["user_id"].long(), batch["item_id"].long()
+    model.train()
+    assert torch.equal(enh.user_condition_rows(inputs), enh.fold_knowledge[fold_of(u, i, k), u])
+    assert enh.bottom_condition(inputs)[1] is None  # row-aligned: a row's vector is more than its user's
+    model.eval()
+    assert torch.equal(enh.user_condition_rows(inputs), enh.user_knowledge(u))
+    with torch.no_grad():  # in training mode (batch statistics and all), against the same model reading the store
+        model.train()
+        out_of_fold = model.predict(batch)
+        enh.out_of_fold = 0
+        plain = model.predict(batch)
+        enh.out_of_fold = k
+        enh.fold_knowledge = table.unsqueeze(0).repeat(k, 1, 1)
+        same = model.predict(batch)
+    assert not torch.allclose(out_of_fold, plain, atol=1e-6) and torch.allclose(same, plain, atol=1e-6)
+    # the shuffled control: each user's fold vectors are those of the user whose vector they get
+    real, _ = build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_out_of_fold=k, knowledge_norm="none")
+    shuffled, _ = build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_out_of_fold=k,
+                        knowledge_norm="none", knowledge_control="shuffle")
+    r, s = real.enhancement, shuffled.enhancement
+    for u in np.flatnonzero(has)[:10]:
+        v = int(torch.nonzero((r.user_knowledge.table == s.user_knowledge.table[u]).all(1))[0])
+        assert v != u and torch.equal(s.fold_knowledge[:, u], r.fold_knowledge[:, v])
+    for bad, match in (({"knowledge_out_of_fold": 1}, "at least 2"),
+                       ({"knowledge_out_of_fold": 3, "knowledge_memory": "mmap"}, "knowledge_memory: load")):
+        with pytest.raises(ValueError, match=match):
+            build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_norm="none", **bad)
+    with pytest.raises(ValueError, match="rebuilds user vectors as the mean of their liked items"):
+        build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_out_of_fold=3, knowledge_norm="none")
+
+
 @pytest.mark.parametrize("norm", ["standardize", "whiten"])
 def test_knowledge_normalisation_at_load_time(norm, data_dir, store, batch_and_data):
     model, _ = build("MMoE_LLM4MSR", data_dir, store, batch_and_data, knowledge_norm=norm, knowledge_memory="load")

@@ -178,6 +178,64 @@ def control(aligned, mode, seed=0):
     return replace(aligned, rows=rows, table=table)
 
 
+def controlled_table(table, has, mode, seed=0):
+    """:func:`control` for a plain ``[..., n, d]`` array of rows aligned like ``has`` [n] (e.g. per-fold user tables):
+    the same seeded cycle, so row ``i`` gets what :func:`control` gives it, or zeros under ``zero``."""
+    mode = str(mode or "none").lower()
+    if mode not in CONTROLS:
+        raise ValueError(f"knowledge_control must be one of {', '.join(CONTROLS)}, not '{mode}'")
+    if mode == "none":
+        return table
+    if mode == "zero":
+        return np.zeros_like(table)
+    idx = np.flatnonzero(has)
+    if idx.size < 2:
+        return table
+    out = table.copy()
+    out[..., idx, :] = table[..., idx[derangement(idx.size, seed)], :]
+    return out
+
+
+def fold_of(users, items, folds):
+    """The fold of each (user, item) row: ``(user * 7919 + item) % folds`` on integer ids (numpy or torch), so a
+    user's items spread over every fold and a row's fold needs nothing but its ids."""
+    return (users * 7919 + items) % folds
+
+
+def out_of_fold_means(store, n, users, items, fold, folds, transform=None, base=None):
+    """[folds, n, d] float32: for each fold ``f``, row ``u`` is the mean of the store's item vectors over the rows
+    (``users`` [r] row indices in ``0..n-1``, ``items`` [r] the store's item tokens, ``fold`` [r]) of ``u`` *outside*
+    fold ``f`` -- a user vector made as ``knowledge_user_vector: items`` makes it, without one fold's rows, so that a
+    training row in fold ``f`` never reads a vector built from its own label. A user with no row outside ``f`` gets
+    the mean over every row outside ``f`` (as the store gives a user without positives the population mean); rows
+    with no row at all take ``base``'s row (e.g. the store's own vector: nothing of theirs to leave out), or zeros.
+    ``transform``: the consumer's normalisation (:func:`normalization`), applied to the means."""
+    from scipy import sparse
+
+    found = [store.row("item", t) for t in items]
+    item_rows = np.array([-1 if r is None else r for r in found], dtype=np.int64)
+    if (item_rows < 0).any():
+        missing = sorted({str(t) for t, r in zip(items, item_rows) if r < 0})
+        raise StoreError(f"knowledge store {store.path} holds no item vector for {len(missing)} liked item(s) "
+                         f"(e.g. {missing[:3]}): out-of-fold user vectors need the store of this training split")
+    vectors = np.asarray(store.vectors("item"), dtype=np.float32)
+    users, fold = np.asarray(users, dtype=np.int64), np.asarray(fold, dtype=np.int64)
+    seen = np.bincount(users, minlength=n) > 0
+    out = np.zeros((folds, n, vectors.shape[1]), dtype=np.float32)
+    for f in range(folds):
+        keep = fold != f
+        counts = sparse.csr_matrix((np.ones(int(keep.sum()), np.float32), (users[keep], item_rows[keep])),
+                                   shape=(n, len(vectors)))
+        sums = np.asarray(counts @ vectors, dtype=np.float32)
+        per_user = np.asarray(counts.sum(axis=1)).ravel()
+        population = sums.sum(0) / max(float(per_user.sum()), 1.0)
+        means = np.where(per_user[:, None] > 0, sums / np.maximum(per_user, 1)[:, None], population[None, :])
+        if transform is not None:
+            means = apply_transform(means, transform)
+        out[f] = np.where(seen[:, None], means, 0.0 if base is None else base)
+    return out
+
+
 def derangement(n, seed):
     """Index ``src`` such that row ``i`` takes row ``src[i]``: one seeded random cycle through all ``n`` rows (nobody
     keeps their own, every row is used once) -- the cycle of ``knowledge_control: shuffle``."""

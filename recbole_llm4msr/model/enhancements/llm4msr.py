@@ -15,12 +15,19 @@ Controls, to tell knowledge from extra layers (same architecture, same parameter
 shuffle`` gives every user another user's vector (a fixed seeded cycle, ``knowledge_control_seed``) and every
 scenario another scenario's; ``zero`` gives every user the cold-start vector. A claim that knowledge helps must
 beat ``shuffle``, not only the plain backbone.
+
+``knowledge_out_of_fold: K`` (K >= 2; default 0, off): the user vector of an item-mean store is the mean of the user's
+liked training items, so a positive training row reads a vector made partly from its own label. With K folds
+(:func:`~recbole_llm4msr.knowledge.loader.fold_of` of the row's user and item) a training row reads its user's vector
+rebuilt without its fold's liked items (:func:`~recbole_llm4msr.knowledge.loader.out_of_fold_means`, normalised as
+the store's); evaluation reads the store's vector, as without the option.
 """
 import torch
 
 import logging
 
-from recbole_llm4msr.knowledge.loader import align, control, open_store
+from recbole_llm4msr.knowledge.loader import (align, control, controlled_table, fold_of, normalization, open_store,
+                                              out_of_fold_means)
 from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.model.enhancements.base import MetaFusion
 
@@ -72,28 +79,66 @@ class LLM4MSR(MetaFusion):
                       dataset=dataset.dataset_name, norm=norm)
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
+        self.out_of_fold = int(config["knowledge_out_of_fold"] or 0)
+        folds = self._out_of_fold_tables(store, dataset, users, norm, config) if self.out_of_fold else None
         # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
         self.control = str(config["knowledge_control"] or "none").lower()
         seed = int(config["knowledge_control_seed"] or 0)
+        if folds is not None:  # the same cycle as the table's: a user's fold vectors move with their vector
+            folds = controlled_table(folds, users.has, self.control, seed)
         users = control(users, self.control, seed)
         if self.control == "shuffle":
             scenarios = control(scenarios, "shuffle", seed)
         super().__init__(backbone, config, dataset, (store.dim, store.dim))
-        self.uid_field = dataset.uid_field
+        self.uid_field, self.iid_field = dataset.uid_field, dataset.iid_field
         self.knowledge_info = {"path": store.path, "coverage": users.coverage, "dim": store.dim,
-                               "memory": users.memory, "control": self.control}
+                               "memory": users.memory, "control": self.control, "out_of_fold": self.out_of_fold}
         logging.getLogger().info(f"knowledge: {store.path} ({store.dim}-d, {users.coverage:.1%} of the dataset's "
                                  f"users have a vector; user table {users.memory})")
         # non-persistent: a checkpoint stays small and reloads the vectors from the store
         self.user_knowledge = KnowledgeTable(users)  # in memory or memory-mapped (knowledge_memory)
         self.register_buffer("scenario_knowledge", torch.from_numpy(scenarios.table[1:]), persistent=False)
+        if folds is not None:  # [K, users, d]: training rows read these (non-persistent, as the table)
+            self.register_buffer("fold_knowledge", torch.from_numpy(folds), persistent=False)
         self._cache = {}  # evaluation: every user's code, every scenario's layers (_kept)
         self.disable_user_knowledge = False  # interpretation: what the prediction is without the user's vector
+
+    def _out_of_fold_tables(self, store, dataset, users, norm, config):
+        """[K, users, d]: each user's vector without each fold's liked training rows (``knowledge_out_of_fold``)."""
+        k = self.out_of_fold
+        if k < 2:
+            raise ValueError(f"knowledge_out_of_fold must be 0 (off) or a number of folds of at least 2, not {k}")
+        if store.header.get("user_vector") != "items" or "item" not in (store.header.get("kinds") or {}):
+            raise ValueError(f"knowledge_out_of_fold rebuilds user vectors as the mean of their liked items' vectors, "
+                             f"and the store {store.path} does not hold them that way (user_vector "
+                             f"{store.header.get('user_vector')!r}): use a store made with knowledge_user_vector: items "
+                             f"(the default) or set knowledge_out_of_fold: 0")
+        if users.memory != "load":
+            raise ValueError("knowledge_out_of_fold keeps a user table per fold in memory: set knowledge_memory: load")
+        feat = dataset.inter_feat
+        users_of_rows = feat[dataset.uid_field].numpy().astype("int64")
+        # liked rows of users with a vector (a user without one stays cold start, in training as in evaluation)
+        liked = (feat[config["LABEL_FIELD"]].numpy() > 0.5) & users.has[users_of_rows]
+        uid = users_of_rows[liked]
+        iid = feat[dataset.iid_field].numpy()[liked].astype("int64")
+        items = dataset.field2id_token[dataset.iid_field][iid]
+        return out_of_fold_means(store, len(users.has), uid, items, fold_of(uid, iid, k), k,
+                                 normalization(store, "user", norm), base=users.table)
+
+    def _training_out_of_fold(self):
+        return self.out_of_fold and self.training
+
+    def _fold_rows(self, inputs):
+        """Each training row's user vector without its fold's liked items, [B, d]."""
+        uid = inputs.interaction[self.uid_field].long()
+        fold = fold_of(uid, inputs.interaction[self.iid_field].long(), self.out_of_fold)
+        return self.fold_knowledge[fold, uid]
 
     def user_condition_rows(self, inputs):
         """Each row's user-level conditioning vector, [B, d]: the user's knowledge, or the fallback."""
         uid = inputs.interaction[self.uid_field].long()
-        h = self.user_knowledge(uid)  # row 0 / users without a vector: zeros
+        # row 0 / users without a vector: zeros
+        h = self._fold_rows(inputs) if self._training_out_of_fold() else self.user_knowledge(uid)
         if self.disable_user_knowledge:
             has = torch.zeros_like(self.user_knowledge.has[uid])
             h = torch.zeros_like(h)
@@ -105,7 +150,7 @@ class LLM4MSR(MetaFusion):
 
     def bottom_condition(self, inputs):
         uid = inputs.interaction[self.uid_field].long()
-        if self.fallback == "scenario":  # a cold user's vector depends on the row's scenario
+        if self.fallback == "scenario" or self._training_out_of_fold():  # a row's vector depends on more than its user
             return self.user_condition_rows(inputs), None, None
         if self._can_cache_codes():  # evaluation: every user's code once, then one lookup per row
             return self._user_codes(), uid, None
