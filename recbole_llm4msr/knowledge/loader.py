@@ -149,6 +149,13 @@ def align(store, kind, tokens, expected_dim=None, memory="load", padding=False, 
 CONTROLS = ("none", "shuffle", "zero")
 
 
+def _control_mode(mode):
+    mode = str(mode or "none").lower()
+    if mode not in CONTROLS:
+        raise ValueError(f"knowledge_control must be one of {', '.join(CONTROLS)}, not '{mode}'")
+    return mode
+
+
 def control(aligned, mode, seed=0):
     """A control for "is it the knowledge, or just the extra layers?" -- same shapes, no information:
 
@@ -157,33 +164,21 @@ def control(aligned, mode, seed=0):
     * ``zero``: no id has a vector (every id is treated as cold start);
     * ``none``: ``aligned`` unchanged.
     """
-    mode = str(mode or "none").lower()
-    if mode not in CONTROLS:
-        raise ValueError(f"knowledge_control must be one of {', '.join(CONTROLS)}, not '{mode}'")
-    if mode == "none":
+    mode = _control_mode(mode)
+    if mode == "none" or (mode == "shuffle" and aligned.has.sum() < 2):
         return aligned
     if mode == "zero":
         table = None if aligned.table is None else np.zeros_like(aligned.table)
         return replace(aligned, rows=np.full_like(aligned.rows, -1), has=np.zeros_like(aligned.has), table=table)
-    idx = np.flatnonzero(aligned.has)
-    if idx.size < 2:
-        return aligned
-    source = idx[derangement(idx.size, seed)]  # idx[j] takes the vector of source[j]
-    rows = aligned.rows.copy()
-    rows[idx] = aligned.rows[source]
-    table = None
-    if aligned.table is not None:
-        table = aligned.table.copy()
-        table[idx] = aligned.table[source]
+    rows = controlled_table(aligned.rows[:, None], aligned.has, mode, seed)[:, 0]  # idx[j] takes source[j]'s row
+    table = None if aligned.table is None else controlled_table(aligned.table, aligned.has, mode, seed)
     return replace(aligned, rows=rows, table=table)
 
 
 def controlled_table(table, has, mode, seed=0):
-    """:func:`control` for a plain ``[..., n, d]`` array of rows aligned like ``has`` [n] (e.g. per-fold user tables):
-    the same seeded cycle, so row ``i`` gets what :func:`control` gives it, or zeros under ``zero``."""
-    mode = str(mode or "none").lower()
-    if mode not in CONTROLS:
-        raise ValueError(f"knowledge_control must be one of {', '.join(CONTROLS)}, not '{mode}'")
+    """:func:`control` for a plain ``[..., n, d]`` array of rows aligned like ``has`` [n] (a user table, per-fold user
+    tables): the same seeded cycle, so row ``i`` gets what :func:`control` gives it, or zeros under ``zero``."""
+    mode = _control_mode(mode)
     if mode == "none":
         return table
     if mode == "zero":
