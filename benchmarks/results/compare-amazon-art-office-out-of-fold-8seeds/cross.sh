@@ -1,0 +1,16 @@
+#!/bin/bash
+# regenerates cross.md of this folder (session 32): STAR_LLM4MSR trained with out-of-fold knowledge against the same
+# model trained the paper's way (the 8-seed verdict folder, whitened default knowledge), plain STAR and the shuffled
+# controls, paired by seed; run from the repository root after command.sh
+H=benchmarks/results/compare-amazon-art-office-whiten-8seeds-all
+D=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds
+exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --epochs=4 --seeds=8 --data_path=dataset/ \
+  --entry "STAR plain=$H|0.01|STAR|train_batch_size=8192" \
+  --entry "STAR in-sample=$H|0.01|STAR_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192" \
+  --entry "STAR in-sample shuffled=$H|0.01|STAR_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192" \
+  --entry "STAR out-of-fold=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=5]|train_batch_size=8192" \
+  --entry "STAR out-of-fold shuffled=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=5]|train_batch_size=8192" \
+  --pair "STAR out-of-fold,STAR in-sample" --pair "STAR out-of-fold,STAR out-of-fold shuffled" \
+  --pair "STAR out-of-fold,STAR plain" --pair "STAR out-of-fold shuffled,STAR in-sample shuffled" \
+  --pair "STAR in-sample,STAR in-sample shuffled" \
+  --out $D/cross.md
