@@ -10,7 +10,11 @@ exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --
   --entry "STAR in-sample shuffled=$H|0.01|STAR_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192" \
   --entry "STAR out-of-fold=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=5]|train_batch_size=8192" \
   --entry "STAR out-of-fold shuffled=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=5]|train_batch_size=8192" \
+  --entry "STAR out-of-fold K20=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20]|train_batch_size=8192" \
+  --entry "STAR out-of-fold K20 shuffled=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]|train_batch_size=8192" \
   --pair "STAR out-of-fold,STAR in-sample" --pair "STAR out-of-fold,STAR out-of-fold shuffled" \
   --pair "STAR out-of-fold,STAR plain" --pair "STAR out-of-fold shuffled,STAR in-sample shuffled" \
   --pair "STAR in-sample,STAR in-sample shuffled" \
+  --pair "STAR out-of-fold K20,STAR in-sample" --pair "STAR out-of-fold K20,STAR out-of-fold K20 shuffled" \
+  --pair "STAR out-of-fold K20,STAR out-of-fold" \
   --out $D/cross.md
