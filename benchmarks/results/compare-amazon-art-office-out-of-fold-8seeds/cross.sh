@@ -1,5 +1,5 @@
 #!/bin/bash
-# regenerates cross.md of this folder (session 32): STAR_LLM4MSR trained with out-of-fold knowledge against the same
+# regenerates cross.md of this folder (session 32): STAR_LLM4MSR (and SharedBottom_LLM4MSR, K = 20) trained with out-of-fold knowledge against the same
 # model trained the paper's way (the 8-seed verdict folder, whitened default knowledge), plain STAR and the shuffled
 # controls, paired by seed; run from the repository root after command.sh
 H=benchmarks/results/compare-amazon-art-office-whiten-8seeds-all
@@ -17,4 +17,13 @@ exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --
   --pair "STAR in-sample,STAR in-sample shuffled" \
   --pair "STAR out-of-fold K20,STAR in-sample" --pair "STAR out-of-fold K20,STAR out-of-fold K20 shuffled" \
   --pair "STAR out-of-fold K20,STAR out-of-fold" \
+  --entry "SharedBottom plain=$H|0.01|SharedBottom|train_batch_size=8192" \
+  --entry "SharedBottom in-sample=$H|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192" \
+  --entry "SharedBottom in-sample shuffled=$H|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192" \
+  --entry "SharedBottom out-of-fold K20=$D|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20]|train_batch_size=8192" \
+  --entry "SharedBottom out-of-fold K20 shuffled=$D|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]|train_batch_size=8192" \
+  --pair "SharedBottom in-sample,SharedBottom in-sample shuffled" \
+  --pair "SharedBottom out-of-fold K20,SharedBottom in-sample" \
+  --pair "SharedBottom out-of-fold K20,SharedBottom out-of-fold K20 shuffled" \
+  --pair "SharedBottom out-of-fold K20,SharedBottom plain" \
   --out $D/cross.md
