@@ -1,5 +1,5 @@
 #!/bin/bash
-# regenerates cross.md of this folder (session 32): STAR_LLM4MSR (and SharedBottom_LLM4MSR, K = 20) trained with out-of-fold knowledge against the same
+# regenerates cross.md of this folder (session 32): STAR_LLM4MSR (and SharedBottom_LLM4MSR and AITM_LLM4MSR, K = 20) trained with out-of-fold knowledge against the same
 # model trained the paper's way (the 8-seed verdict folder, whitened default knowledge), plain STAR and the shuffled
 # controls, paired by seed; run from the repository root after command.sh
 H=benchmarks/results/compare-amazon-art-office-whiten-8seeds-all
@@ -26,4 +26,13 @@ exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --
   --pair "SharedBottom out-of-fold K20,SharedBottom in-sample" \
   --pair "SharedBottom out-of-fold K20,SharedBottom out-of-fold K20 shuffled" \
   --pair "SharedBottom out-of-fold K20,SharedBottom plain" \
+  --entry "AITM plain=$H|0.01|AITM|train_batch_size=8192" \
+  --entry "AITM in-sample=$H|0.01|AITM_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192" \
+  --entry "AITM in-sample shuffled=$H|0.01|AITM_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192" \
+  --entry "AITM out-of-fold K20=$D|0.01|AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20]|train_batch_size=8192" \
+  --entry "AITM out-of-fold K20 shuffled=$D|0.01|AITM_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]|train_batch_size=8192" \
+  --pair "AITM in-sample,AITM in-sample shuffled" \
+  --pair "AITM out-of-fold K20,AITM in-sample" \
+  --pair "AITM out-of-fold K20,AITM out-of-fold K20 shuffled" \
+  --pair "AITM out-of-fold K20,AITM plain" \
   --out $D/cross.md
