@@ -79,7 +79,8 @@ VOLATILE = {"checkpoint_dir", "results_file", "state", "show_progress", "data_pa
 LEGACY_KNOWLEDGE_DEFAULTS = {"llm": "smollm2", "llm_mode": "prompt", "knowledge_user_vector": "prompt"}
 # Settings added after runs were first hashed, at the value that computes what runs did before they existed: left
 # out of the hash at that value, so adding a setting does not make every earlier row stale.
-NEUTRAL_SETTINGS = {"meta_generator": "full", "tslrec_item_text_words": None, "knowledge_out_of_fold": 0}
+NEUTRAL_SETTINGS = {"meta_generator": "full", "tslrec_item_text_words": None, "knowledge_out_of_fold": 0,
+                    "knowledge_out_of_fold_mode": "out"}
 # Settings only a model that reads knowledge depends on: left out of the hash of any other model.
 KNOWLEDGE_SETTINGS = ("knowledge_store", "knowledge_norm")
 

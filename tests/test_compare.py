@@ -215,14 +215,17 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
 
     assert effective["meta_generator"] == "full" and "llm" not in effective
     assert effective["knowledge_out_of_fold"] == 0  # session 32's setting, neutral at 0 too
-    before = {k: v for k, v in effective.items() if k not in ("meta_generator", "knowledge_out_of_fold")}
+    assert effective["knowledge_out_of_fold_mode"] == "out"
+    before = {k: v for k, v in effective.items()
+              if k not in ("meta_generator", "knowledge_out_of_fold", "knowledge_out_of_fold_mode")}
     assert sha(before) == old  # the settings did not exist yet
     # a row hashed while meta_generator: full was written out (the day it was added) counts as well
     on_old_default = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
                                 epochs=1, data_path=data_dir, extra=dict(TINY, llm="smollm2",
                                                                          knowledge_user_vector="prompt",
                                                                          knowledge_cache_dir=cache))
-    written = {k: v for k, v in effective.items() if k != "knowledge_out_of_fold"}  # meta_generator written out
+    written = {k: v for k, v in effective.items()  # meta_generator written out, as on the day it was added
+               if k not in ("knowledge_out_of_fold", "knowledge_out_of_fold_mode")}
     assert on_old_default.config_hashes("MMoE_LLM4MSR", 2020, 0.01)[:2] == (old, sha(written))
     assert sha(effective) in on_old_default.config_hashes("MMoE_LLM4MSR", 2020, 0.01)
     # a plain model does not read a knowledge store: with or without one it is the same run (and old rows that
@@ -254,6 +257,7 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     assert digest("MMoE_LLM4MSR", meta_generator="factored") != default
     assert digest("MMoE_LLM4MSR", knowledge_out_of_fold=0) == default
     assert digest("MMoE_LLM4MSR", knowledge_out_of_fold=5) != default
+    assert digest("MMoE_LLM4MSR", knowledge_out_of_fold_mode="out") == default
 
 
 def test_a_label_whose_run_another_label_already_made_is_not_trained_again(data_dir, tmp_path, monkeypatch):

@@ -365,6 +365,15 @@ def test_out_of_fold_knowledge_trains_each_row_on_its_users_vector_without_its_f
     assert enh.bottom_condition(inputs)[1] is None  # row-aligned: a row's vector is more than its user's
     model.eval()
     assert torch.equal(enh.user_condition_rows(inputs), enh.user_knowledge(u))
+    # the shifted control: the next fold's vector, so the row's own item stays in it
+    shifted, _ = build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_out_of_fold=k,
+                       knowledge_norm="none", knowledge_out_of_fold_mode="shifted")
+    shifted.train()
+    assert torch.equal(shifted.enhancement.user_condition_rows(shifted.embed(batch)),
+                       enh.fold_knowledge[(fold_of(u, i, k) + 1) % k, u])
+    with pytest.raises(ValueError, match="knowledge_out_of_fold_mode must be out or shifted"):
+        build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_out_of_fold=k, knowledge_norm="none",
+              knowledge_out_of_fold_mode="inside")
     with torch.no_grad():  # in training mode (batch statistics and all), against the same model reading the store
         model.train()
         out_of_fold = model.predict(batch)

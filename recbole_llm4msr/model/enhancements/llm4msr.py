@@ -20,7 +20,10 @@ beat ``shuffle``, not only the plain backbone.
 liked training items, so a positive training row reads a vector made partly from its own label. With K folds
 (:func:`~recbole_llm4msr.knowledge.loader.fold_of` of the row's user and item) a training row reads its user's vector
 rebuilt without its fold's liked items (:func:`~recbole_llm4msr.knowledge.loader.out_of_fold_means`, normalised as
-the store's); evaluation reads the store's vector, as without the option.
+the store's); evaluation reads the store's vector, as without the option. ``knowledge_out_of_fold_mode: shifted`` is
+its control: each training row reads the next fold's vector instead (the same share of the user's items left out,
+but the row's own item kept), which separates what leaving out the row's own label does from what reading a vector
+of fewer items does.
 """
 import torch
 
@@ -80,6 +83,10 @@ class LLM4MSR(MetaFusion):
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
         self.out_of_fold = int(config["knowledge_out_of_fold"] or 0)
+        self.fold_shift = {"out": 0, "shifted": 1}.get(str(config["knowledge_out_of_fold_mode"] or "out").lower())
+        if self.fold_shift is None:
+            raise ValueError(f"knowledge_out_of_fold_mode must be out or shifted, not "
+                             f"'{config['knowledge_out_of_fold_mode']}'")
         folds = self._out_of_fold_tables(store, dataset, users, norm, config) if self.out_of_fold else None
         # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
         self.control = str(config["knowledge_control"] or "none").lower()
@@ -132,7 +139,8 @@ class LLM4MSR(MetaFusion):
         """Each training row's user vector without its fold's liked items, [B, d]."""
         uid = inputs.interaction[self.uid_field].long()
         fold = fold_of(uid, inputs.interaction[self.iid_field].long(), self.out_of_fold)
-        return self.fold_knowledge[fold, uid]
+        # shifted (the control): the next fold's table -- as few of the user's items, the row's own item kept
+        return self.fold_knowledge[(fold + self.fold_shift) % self.out_of_fold, uid]
 
     def user_condition_rows(self, inputs):
         """Each row's user-level conditioning vector, [B, d]: the user's knowledge, or the fallback."""
