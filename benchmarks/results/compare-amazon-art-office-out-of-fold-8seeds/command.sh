@@ -6,6 +6,7 @@
 # thread per run, the two labels in parallel. Run from the repository root. K = 5, then K = 20 (vectors of 95% of a
 # user's items: does the gap to in-sample training come from the fold vectors' smaller share of items?).
 # SharedBottom and AITM with K = 20 as well (BACKBONES=SharedBottom FOLDS=20, BACKBONES=AITM FOLDS=20).
+if [ -z "$SHIFTED" ]; then
 for b in ${BACKBONES:-STAR}; do
 for k in ${FOLDS:-5 20}; do
 for label in "${b}_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=$k]" "${b}_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=$k]"; do
@@ -16,6 +17,17 @@ done
 wait
 done
 done
+fi
+# the shifted control (knowledge_out_of_fold_mode=shifted: the next fold's vector, the row's own item kept), K = 20,
+# STAR and AITM in parallel (SHIFTED=1)
+if [ -n "$SHIFTED" ]; then
+  for b in STAR AITM; do
+    OMP_NUM_THREADS=1 .venv/bin/llm4msr-compare --dataset=amazon-art-office --seeds=8 --epochs=4 --lr_grid=0.01 \
+      --set train_batch_size=8192 --data_path=dataset/ --out=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds \
+      --models="${b}_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted]" &
+  done
+  wait
+fi
 .venv/bin/llm4msr-compare --dataset=amazon-art-office --seeds=8 --epochs=4 --lr_grid=0.01 --set train_batch_size=8192 \
   --data_path=dataset/ --out=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds --report_only \
-  --models="STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]"
+  --models="STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted]"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # regenerates cross.md of this folder (session 32): STAR_LLM4MSR (and SharedBottom_LLM4MSR and AITM_LLM4MSR, K = 20) trained with out-of-fold knowledge against the same
 # model trained the paper's way (the 8-seed verdict folder, whitened default knowledge), plain STAR and the shuffled
-# controls, paired by seed; run from the repository root after command.sh
+# controls and the shifted control (as few items per training vector, the row's own item kept), paired by seed; run from the repository root after command.sh
 H=benchmarks/results/compare-amazon-art-office-whiten-8seeds-all
 D=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds
 exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --epochs=4 --seeds=8 --data_path=dataset/ \
@@ -35,4 +35,8 @@ exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --
   --pair "AITM out-of-fold K20,AITM in-sample" \
   --pair "AITM out-of-fold K20,AITM out-of-fold K20 shuffled" \
   --pair "AITM out-of-fold K20,AITM plain" \
+  --entry "STAR shifted K20=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted]|train_batch_size=8192" \
+  --entry "AITM shifted K20=$D|0.01|AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted]|train_batch_size=8192" \
+  --pair "STAR shifted K20,STAR in-sample" --pair "STAR out-of-fold K20,STAR shifted K20" \
+  --pair "AITM shifted K20,AITM in-sample" --pair "AITM out-of-fold K20,AITM shifted K20" \
   --out $D/cross.md
