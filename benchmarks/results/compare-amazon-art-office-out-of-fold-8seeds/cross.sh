@@ -4,6 +4,16 @@
 # controls and the shifted control (as few items per training vector, the row's own item kept), paired by seed; run from the repository root after command.sh
 H=benchmarks/results/compare-amazon-art-office-whiten-8seeds-all
 D=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds
+K20=()  # SharedBottom and AITM: in-sample and out-of-fold K = 20, each with its shuffled control
+for b in SharedBottom AITM; do
+  K20+=(--entry "$b plain=$H|0.01|$b|train_batch_size=8192"
+        --entry "$b in-sample=$H|0.01|${b}_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192"
+        --entry "$b in-sample shuffled=$H|0.01|${b}_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192"
+        --entry "$b out-of-fold K20=$D|0.01|${b}_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20]|train_batch_size=8192"
+        --entry "$b out-of-fold K20 shuffled=$D|0.01|${b}_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]|train_batch_size=8192"
+        --pair "$b in-sample,$b in-sample shuffled" --pair "$b out-of-fold K20,$b in-sample"
+        --pair "$b out-of-fold K20,$b out-of-fold K20 shuffled" --pair "$b out-of-fold K20,$b plain")
+done
 exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --epochs=4 --seeds=8 --data_path=dataset/ \
   --entry "STAR plain=$H|0.01|STAR|train_batch_size=8192" \
   --entry "STAR in-sample=$H|0.01|STAR_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192" \
@@ -17,24 +27,7 @@ exec .venv/bin/python benchmarks/cross_compare.py --dataset=amazon-art-office --
   --pair "STAR in-sample,STAR in-sample shuffled" \
   --pair "STAR out-of-fold K20,STAR in-sample" --pair "STAR out-of-fold K20,STAR out-of-fold K20 shuffled" \
   --pair "STAR out-of-fold K20,STAR out-of-fold" \
-  --entry "SharedBottom plain=$H|0.01|SharedBottom|train_batch_size=8192" \
-  --entry "SharedBottom in-sample=$H|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192" \
-  --entry "SharedBottom in-sample shuffled=$H|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192" \
-  --entry "SharedBottom out-of-fold K20=$D|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20]|train_batch_size=8192" \
-  --entry "SharedBottom out-of-fold K20 shuffled=$D|0.01|SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]|train_batch_size=8192" \
-  --pair "SharedBottom in-sample,SharedBottom in-sample shuffled" \
-  --pair "SharedBottom out-of-fold K20,SharedBottom in-sample" \
-  --pair "SharedBottom out-of-fold K20,SharedBottom out-of-fold K20 shuffled" \
-  --pair "SharedBottom out-of-fold K20,SharedBottom plain" \
-  --entry "AITM plain=$H|0.01|AITM|train_batch_size=8192" \
-  --entry "AITM in-sample=$H|0.01|AITM_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192" \
-  --entry "AITM in-sample shuffled=$H|0.01|AITM_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192" \
-  --entry "AITM out-of-fold K20=$D|0.01|AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20]|train_batch_size=8192" \
-  --entry "AITM out-of-fold K20 shuffled=$D|0.01|AITM_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]|train_batch_size=8192" \
-  --pair "AITM in-sample,AITM in-sample shuffled" \
-  --pair "AITM out-of-fold K20,AITM in-sample" \
-  --pair "AITM out-of-fold K20,AITM out-of-fold K20 shuffled" \
-  --pair "AITM out-of-fold K20,AITM plain" \
+  "${K20[@]}" \
   --entry "STAR shifted K20=$D|0.01|STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted]|train_batch_size=8192" \
   --entry "AITM shifted K20=$D|0.01|AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted]|train_batch_size=8192" \
   --pair "STAR shifted K20,STAR in-sample" --pair "STAR out-of-fold K20,STAR shifted K20" \
