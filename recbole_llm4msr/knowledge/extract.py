@@ -31,6 +31,7 @@ from tqdm import tqdm
 from recbole_llm4msr.knowledge import store as kstore
 from recbole_llm4msr.knowledge.files import DatasetFiles
 from recbole_llm4msr.knowledge.items import item_prompt
+from recbole_llm4msr.knowledge.loader import mean_item_vectors
 from recbole_llm4msr.knowledge.fingerprint import (
     DATA_PARTS,
     FINGERPRINT_VERSION,
@@ -300,21 +301,13 @@ def user_means(users, positives, item_ids, item_vectors):
     ids, repeats counted), one sparse product; a user without positives gets the mean over every positive row.
     Returns ``(vectors float32 [len(users), dim], positives per user)``; an item without a vector is a ``KeyError``
     naming how many and which."""
-    from scipy import sparse
-
     row = {str(t): n for n, t in enumerate(item_ids)}
     missing = sorted({str(i) for u in users for i in positives.get(u, ()) if str(i) not in row}, key=str)
     if missing:
         raise KeyError(f"{len(missing)} item(s) have no vector yet (e.g. {missing[:3]})")
     pairs = [(n, row[str(i)]) for n, u in enumerate(users) for i in positives.get(u, ())]
     r, c = (np.array(x, dtype=np.int64) for x in zip(*pairs)) if pairs else (np.zeros(0, np.int64),) * 2
-    vectors = np.asarray(item_vectors, dtype=np.float32)
-    counts = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(users), len(vectors)))
-    sums = np.asarray(counts @ vectors, dtype=np.float32)
-    per_user = np.asarray(counts.sum(axis=1)).ravel()
-    population = sums.sum(0) / max(float(per_user.sum()), 1.0)
-    out = np.where(per_user[:, None] > 0, sums / np.maximum(per_user, 1)[:, None], population[None, :])
-    return out.astype(np.float32), per_user
+    return mean_item_vectors(r, c, len(users), item_vectors)
 
 
 def _record_geometry(path):

@@ -197,6 +197,21 @@ def fold_of(users, items, folds):
     return (users * 7919 + items) % folds
 
 
+def mean_item_vectors(users, item_rows, n, vectors):
+    """Each of ``n`` users' vector as the mean of ``vectors`` over their rows (``users`` [r] in ``0..n-1``,
+    ``item_rows`` [r] rows of ``vectors``; repeats counted), one sparse product; a user without rows gets the mean
+    over every row. -> (float32 [n, d], rows per user [n])."""
+    from scipy import sparse
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    counts = sparse.csr_matrix((np.ones(len(users), np.float32), (users, item_rows)), shape=(n, len(vectors)))
+    sums = np.asarray(counts @ vectors, dtype=np.float32)
+    per_user = np.asarray(counts.sum(axis=1)).ravel()
+    population = sums.sum(0) / max(float(per_user.sum()), 1.0)
+    out = np.where(per_user[:, None] > 0, sums / np.maximum(per_user, 1)[:, None], population[None, :])
+    return out.astype(np.float32), per_user
+
+
 def out_of_fold_means(store, n, users, items, fold, folds, transform=None, base=None):
     """[folds, n, d] float32: for each fold ``f``, row ``u`` is the mean of the store's item vectors over the rows
     (``users`` [r] row indices in ``0..n-1``, ``items`` [r] the store's item tokens, ``fold`` [r]) of ``u`` *outside*
@@ -205,8 +220,6 @@ def out_of_fold_means(store, n, users, items, fold, folds, transform=None, base=
     the mean over every row outside ``f`` (as the store gives a user without positives the population mean); rows
     with no row at all take ``base``'s row (e.g. the store's own vector: nothing of theirs to leave out), or zeros.
     ``transform``: the consumer's normalisation (:func:`normalization`), applied to the means."""
-    from scipy import sparse
-
     found = [store.row("item", t) for t in items]
     item_rows = np.array([-1 if r is None else r for r in found], dtype=np.int64)
     if (item_rows < 0).any():
@@ -219,12 +232,7 @@ def out_of_fold_means(store, n, users, items, fold, folds, transform=None, base=
     out = np.zeros((folds, n, vectors.shape[1]), dtype=np.float32)
     for f in range(folds):
         keep = fold != f
-        counts = sparse.csr_matrix((np.ones(int(keep.sum()), np.float32), (users[keep], item_rows[keep])),
-                                   shape=(n, len(vectors)))
-        sums = np.asarray(counts @ vectors, dtype=np.float32)
-        per_user = np.asarray(counts.sum(axis=1)).ravel()
-        population = sums.sum(0) / max(float(per_user.sum()), 1.0)
-        means = np.where(per_user[:, None] > 0, sums / np.maximum(per_user, 1)[:, None], population[None, :])
+        means = mean_item_vectors(users[keep], item_rows[keep], n, vectors)[0]
         if transform is not None:
             means = apply_transform(means, transform)
         out[f] = np.where(seen[:, None], means, 0.0 if base is None else base)
