@@ -8,6 +8,10 @@ correction, a table in the paper's layout and a plot.
 
 * **Models** are names (ours or RecBole's) with optional settings in brackets: ``MMoE_LLM4MSR[shuffle]`` /
   ``[zero]`` are the knowledge controls (``knowledge_control``), ``Name[key=value;key=value]`` any setting.
+* **Names are checked** before anything runs: an unknown model, or a setting in a label's brackets that its config
+  does not know (RecBole would take it silently), is an error naming the label, the key and the nearest known names;
+  a ``--set`` key no label reads is a warning when another model reads it, an error when no property file names it
+  (settings of your own go in ``--config_files``).
 * **Learning rate**: every model runs each rate of ``--lr_grid`` with ``--lr_seed`` (default: the seed before the
   first reported one); the rate with the best validation AUC is then run with the ``--seeds`` reported seeds
   (``--first_seed``, +1, ...). A rate at the edge of the grid is flagged (``†``): the grid may be too narrow.
@@ -38,6 +42,7 @@ Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``
 import argparse
 import contextlib
 import csv
+import difflib
 import hashlib
 import itertools
 import json
@@ -50,6 +55,7 @@ import sys
 import tempfile
 import traceback
 from collections import Counter
+from logging import getLogger
 
 from tqdm import tqdm
 
@@ -62,6 +68,27 @@ TEST_FIELDS = ["model", "baseline", "relation", "column", "n", "mean", "baseline
 DEFAULT_LR_GRID = (0.001, 0.003, 0.01)
 ALPHA = 0.05
 CONTROLS = ("shuffle", "zero")
+# settings the code reads with no default in any property file (RecBole's config returns None for them)
+UNLISTED_SETTINGS = {"knowledge_store", "world_size", "encoding"}
+
+
+def property_file_settings():
+    """Every top-level key of this package's and RecBole's property files (any model, enhancement, dataset)."""
+    import glob
+
+    import recbole
+    import yaml
+
+    from recbole_llm4msr.settings import properties_dir
+
+    keys = set(UNLISTED_SETTINGS)
+    roots = (str(properties_dir()), os.path.join(os.path.dirname(recbole.__file__), "properties"))
+    for path in sorted(p for root in roots for p in glob.glob(os.path.join(root, "**", "*.yaml"), recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            loaded = yaml.safe_load(f)
+        if isinstance(loaded, dict):
+            keys.update(loaded)
+    return keys
 TEST_NAME = "paired t-test, two-sided, over seeds"
 CORRECTION = "Benjamini-Hochberg"
 # keys that do not change what a run computes (paths, logging) are left out of its config hash
@@ -307,12 +334,66 @@ class Comparison:
         self.out, self.epochs, self.data_path = os.path.abspath(out), epochs, os.path.abspath(data_path)
         self.extra = dict(extra or {})
         self.config_files = [os.path.abspath(f) for f in config_files] if config_files else None
+        self._check_models()  # an unknown model or setting fails before any run, and before any folder is made
         os.makedirs(self.out, exist_ok=True)
         self.csv = os.path.join(self.out, "runs.csv")
         self.rows = self._load()
         self._hashes = {}
         self.unresolved = set()  # labels under knowledge_norm: auto whose knowledge store is not built yet
         self._auto_choice = {}  # label -> what its knowledge_norm: auto resolved to
+
+    def _check_models(self):
+        """Every label names a model this package or RecBole knows, and every setting in its brackets is one its
+        config knows — RecBole takes any key silently, so a misspelt setting would otherwise run the defaults under
+        a label that claims otherwise. A setting counts as known when RecBole's, the model's, the enhancement's or
+        the dataset's defaults (or ``--config_files``) name it, or it is a knowledge-store option. A ``--set`` key
+        applies to every label of a folder (whose labels are often run by one process each), so one that none of
+        these labels reads but some property file names (``meta_rank`` beside a plain backbone) is a warning, and
+        only a key no property file names is an error."""
+        from recbole_llm4msr.registry import get_model
+
+        known_to_labels, problems = set(), []
+        for label in self.models:
+            name, settings = parse_label(label)
+            try:
+                get_model(name)
+            except ValueError as exc:
+                raise ValueError(f"--models: label '{label}': {exc}") from None
+            known = self.known_settings(name)
+            known_to_labels |= known
+            problems += [(f"label '{label}'", key, known) for key in settings if key not in known]
+        unread = [key for key in self.extra if key not in known_to_labels]
+        if unread:
+            anywhere = known_to_labels | property_file_settings()
+            problems += [("--set", key, anywhere) for key in unread if key not in anywhere]
+            ignored = [key for key in unread if key in anywhere]
+            if ignored:
+                getLogger().warning(f"--set {', '.join(ignored)}: no label of this comparison reads "
+                                    f"{'it' if len(ignored) == 1 else 'them'} ({', '.join(self.models)}); "
+                                    f"their runs ignore {'it' if len(ignored) == 1 else 'them'}")
+        if problems:
+            lines = []
+            for where, key, known in problems:
+                close = difflib.get_close_matches(key, sorted(known), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                lines.append(f"{where}: unknown setting '{key}'{hint}")
+            raise ValueError("; ".join(lines) + ". Known settings are those RecBole's, the model's and the dataset's "
+                             "property files name; a setting no default file names can be given in a YAML passed "
+                             "with --config_files")
+
+    def known_settings(self, name):
+        """Setting names the config of model ``name`` on this dataset knows: its merged config's, the knowledge
+        store's options (they default inside :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`) and
+        :data:`UNLISTED_SETTINGS`."""
+        from recbole_llm4msr.config import MultiScenarioConfig
+
+        with recbole_command_line():
+            config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
+                                         config_dict={"data_path": self.data_path})
+        from recbole_llm4msr.knowledge.spec import DATASET_KEYS, OPTIONS
+
+        knowledge = {o.config_key for o in OPTIONS} | set(DATASET_KEYS)  # read with the store's own defaults
+        return set(config.final_config_dict) | knowledge | UNLISTED_SETTINGS
 
     def _load(self):
         self.fields = list(FIELDS)

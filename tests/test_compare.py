@@ -1,6 +1,7 @@
 """llm4msr-compare: significance marker, the tiny grid's outputs, resume and crash handling."""
 import csv
 import json
+import logging
 import os
 import sys
 
@@ -21,7 +22,10 @@ from recbole_llm4msr.compare import (
 )
 
 TINY = {"embedding_size": 4, "expert_mlp_sizes": [16], "tower_mlp_sizes": [8], "expert_num": 2,
-        "train_batch_size": 4096, "meta_bottom_hidden_sizes": [8], "meta_parallel_hidden_sizes": [8]}
+        "train_batch_size": 4096}
+# --set keys must be read by one of the labels (Comparison._check_models): MMoE's widths mean nothing to DeepFM
+TINY_LLM4MSR = dict(TINY, meta_bottom_hidden_sizes=[8], meta_parallel_hidden_sizes=[8])
+TINY_DEEPFM = {"embedding_size": 4, "train_batch_size": 4096}
 
 
 def test_significance_marks_gains_and_losses_with_a_correction():
@@ -66,7 +70,8 @@ def rows(path):
 
 def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     out = str(tmp_path / "cmp")
-    comparison = Comparison("ml-100k-msr", ["MMoE", "MMoE_EP", "NoSuchModel"], seeds=2,
+    crashing = "MMoE[expert_num=0]"  # a known model and setting whose run fails (no experts to gate)
+    comparison = Comparison("ml-100k-msr", ["MMoE", "MMoE_EP", crashing], seeds=2,
                             lr_grid=[0.005, 0.01], out=out, epochs=1, data_path=data_dir, extra=TINY)
     table = comparison.run()
     runs = rows(os.path.join(out, "runs.csv"))
@@ -83,14 +88,14 @@ def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     import torch
     assert description["torch"] == torch.__version__ and description["logical_cpus"] == os.cpu_count()
     failed = [r for r in runs if r["status"] == "error"]
-    assert {r["model"] for r in failed} == {"NoSuchModel"} and "Unknown model" in failed[0]["error"]
+    assert {r["model"] for r in failed} == {crashing} and failed[0]["error"]
     for r in ok:
         assert float(r["test_auc_young"]) > 0 and float(r["params"]) > 0 and float(r["train_s_per_epoch"]) > 0
     assert os.path.isfile(os.path.join(out, "auc.png")) and os.path.getsize(os.path.join(out, "auc.png")) > 1000
     assert open(os.path.join(out, "table.md")).read() == table
     assert "| MMoE |" in table and "| MMoE_EP |" in table and "%)" in table  # relative change vs MMoE
     assert "†" in table and "Benjamini-Hochberg" in table  # a 2-rate grid: the best rate is always at an edge
-    assert "NoSuchModel | failed" in table
+    assert f"{crashing} | failed" in table
     assert f"The reported runs ran on 1 machine(s) (`machines.json`: {digest} 4 run(s))." in table
     tests = rows(os.path.join(out, "tests.csv"))
     assert {(t["model"], t["baseline"]) for t in tests} == {("MMoE_EP", "MMoE")} and len(tests) == 4
@@ -115,7 +120,7 @@ def test_relative_data_path_and_the_lr_seed_rule(data_dir, tmp_path, monkeypatch
     parent, name = os.path.split(data_dir)
     monkeypatch.chdir(parent)
     comparison = Comparison("ml-100k-msr", ["DeepFM"], seeds=1, lr_grid=[0.01], out="cmp-rel", epochs=1,
-                            data_path=name, extra=TINY)
+                            data_path=name, extra=TINY_DEEPFM)
     assert comparison.data_path == data_dir and comparison.out == os.path.join(parent, "cmp-rel")
     table = comparison.run()
     # a one-rate grid is no search: no lr-seed run, the rate as given, no edge flag
@@ -126,7 +131,7 @@ def test_relative_data_path_and_the_lr_seed_rule(data_dir, tmp_path, monkeypatch
 
     assert main(["--dataset=ml-100k-msr", "--models=DeepFM", "--seeds=1", "--lr_grid=0.01", "--epochs=1",
                  f"--data_path={name}", "--out=cmp-merged", "--merge=cmp-rel"]
-                + [f"--set={k}={v}" for k, v in TINY.items()]) == 0
+                + [f"--set={k}={v}" for k, v in TINY_DEEPFM.items()]) == 0
     merged = open(os.path.join(parent, "cmp-merged", "table.md")).read()
     assert merged == table and len(os.listdir(os.path.join(parent, "cmp-merged", "runs"))) == 1
     assert main(["--dataset=ml-100k-msr", "--models=DeepFM", f"--data_path={name}", "--out=x",
@@ -139,7 +144,7 @@ def test_controls_sit_beside_the_real_run(data_dir, store, tmp_path, workdir):
     out = str(tmp_path / "ctl")
     labels = ["MMoE_LLM4MSR", "MMoE_LLM4MSR[shuffle]"]
     comparison = Comparison("ml-100k-msr", labels, seeds=2, lr_grid=[0.01], out=out, epochs=1, data_path=data_dir,
-                            extra=dict(TINY, knowledge_store=store))
+                            extra=dict(TINY_LLM4MSR, knowledge_store=store))
     table = comparison.run()
     line = next(x for x in table.splitlines() if x.startswith("| MMoE_LLM4MSR |"))
     assert "[shuffle] " in line and "%" in line  # the 'vs control' cell
@@ -180,8 +185,8 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     cache = str(tmp_path / "empty-cache")
 
     def digest(label, **extra):
-        return Comparison("ml-100k-msr", [label], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
-                          data_path=data_dir, extra=dict(TINY, knowledge_cache_dir=cache, **extra)
+        return Comparison("ml-100k-msr", [label, "MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
+                          data_path=data_dir, extra=dict(TINY_LLM4MSR, knowledge_cache_dir=cache, **extra)
                           ).config_hash(label, 2020, 0.01)
 
     default, old = digest("MMoE_LLM4MSR"), digest("MMoE_LLM4MSR", llm="smollm2", knowledge_user_vector="prompt")
@@ -201,7 +206,7 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     from recbole_llm4msr.results import json_safe_config
 
     comparison = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
-                            epochs=1, data_path=data_dir, extra=TINY)
+                            epochs=1, data_path=data_dir, extra=TINY_LLM4MSR)
     name, config_dict = comparison.run_config("MMoE_LLM4MSR", 2020, 0.01)
     config = MultiScenarioConfig(model=name, dataset="ml-100k-msr", config_dict=config_dict)
     effective = {k: v for k, v in json_safe_config(config).items() if k not in VOLATILE}
@@ -221,7 +226,7 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     assert sha(before) == old  # the settings did not exist yet
     # a row hashed while meta_generator: full was written out (the day it was added) counts as well
     on_old_default = Comparison("ml-100k-msr", ["MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"),
-                                epochs=1, data_path=data_dir, extra=dict(TINY, llm="smollm2",
+                                epochs=1, data_path=data_dir, extra=dict(TINY_LLM4MSR, llm="smollm2",
                                                                          knowledge_user_vector="prompt",
                                                                          knowledge_cache_dir=cache))
     written = {k: v for k, v in effective.items()  # meta_generator written out, as on the day it was added
@@ -235,8 +240,8 @@ def test_the_hash_names_the_knowledge_model_a_run_gets_by_default(data_dir, tmp_
     assert digest("MMoE", knowledge_norm="none") == digest("MMoE")
     assert digest("MMoE_DN", knowledge_norm="whiten") == digest("MMoE_DN")
     assert digest("MMoE_LLM4MSR", knowledge_norm="whiten") != digest("MMoE_LLM4MSR", knowledge_norm="none")
-    with_store = Comparison("ml-100k-msr", ["MMoE"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
-                            data_path=data_dir, extra=dict(TINY, knowledge_store="/some/store"))
+    with_store = Comparison("ml-100k-msr", ["MMoE", "MMoE_LLM4MSR"], seeds=1, lr_grid=[0.01], out=str(tmp_path / "h"), epochs=1,
+                            data_path=data_dir, extra=dict(TINY_LLM4MSR, knowledge_store="/some/store"))
     plain_raw = {k: v for k, v in json_safe_config(MultiScenarioConfig(
         model="MMoE", dataset="ml-100k-msr", config_dict=with_store.run_config("MMoE", 2020, 0.01)[1])).items()
         if k not in VOLATILE}
@@ -271,7 +276,7 @@ def test_a_label_whose_run_another_label_already_made_is_not_trained_again(data_
     monkeypatch.chdir(tmp_path)
     out = str(tmp_path / "cmp")
     comparison = Comparison("ml-100k-msr", ["DeepFM", "DeepFM[llm=smollm2]", "DeepFM[embedding_size=8]"], seeds=1,
-                            lr_grid=[0.01], out=out, epochs=1, data_path=data_dir, extra=TINY)
+                            lr_grid=[0.01], out=out, epochs=1, data_path=data_dir, extra=TINY_DEEPFM)
     assert comparison.twin("DeepFM[llm=smollm2]", 2020, 0.01) is None  # nothing run yet
     table = comparison.run()
     assert trained == ["DeepFM", "DeepFM"]  # the plain label and the other embedding size; not the twin
@@ -286,7 +291,7 @@ def test_a_label_whose_run_another_label_already_made_is_not_trained_again(data_
     # a second run of the comparison finds every row as its own (nothing trained, nothing copied again)
     trained.clear()
     assert Comparison("ml-100k-msr", ["DeepFM", "DeepFM[llm=smollm2]"], seeds=1, lr_grid=[0.01], out=out, epochs=1,
-                      data_path=data_dir, extra=TINY).run() and trained == []
+                      data_path=data_dir, extra=TINY_DEEPFM).run() and trained == []
 
 
 def test_merging_keeps_the_rows_of_every_config_in_any_order(tmp_path, monkeypatch):
@@ -500,6 +505,7 @@ def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path
                                    ("A", "seeds", "2021", "0.003", "0.782", "", ok)])
     single = folder("single", [("B", "seeds", "2020", "0.003", "0.790", "", ok),
                                ("B", "seeds", "2021", "0.003", "0.794", "", ok)])
+    monkeypatch.setattr(Comparison, "_check_models", lambda self: None)  # made-up labels / settings
     monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: (ok,))
     out = tmp_path / "cross.md"
     argv_before = list(sys.argv)
@@ -562,6 +568,7 @@ def test_a_rerun_under_another_config_keeps_the_earlier_configs_result_file(tmp_
         return {"num_parameters": 1, "results": {"best_valid": metrics, "test": metrics}}
 
     monkeypatch.setattr(quick_start, "run_recbole", fake_run)
+    monkeypatch.setattr(Comparison, "_check_models", lambda self: None)  # made-up labels / settings
     monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: (self.extra["tag"] * 12,))
     out = str(tmp_path / "cmp")
     plain = run_file_name("MMoE", 0.01, 2020)
@@ -694,6 +701,7 @@ def test_verdict_power_reads_folders_and_keeps_other_datasets_rows(tmp_path, mon
             for seed, auc in zip((2020, 2021, 2022), aucs):
                 w.writerow({"model": model, "phase": "seeds", "seed": seed, "learning_rate": "0.01", "status": "ok",
                             "config_hash": "aaaaaaaaaaaa", "test_auc": auc})
+    monkeypatch.setattr(Comparison, "_check_models", lambda self: None)  # made-up labels / settings
     monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
     out = str(tmp_path / "power.csv")
     argv = ["--seeds=3", "--entry", f"a={path}|0.01|A", "--entry", f"b={path}|0.01|B", "--pair", "a,b", "--out", out]
@@ -788,3 +796,41 @@ def test_activity_auc_scores_the_harness_runs_test_rows_and_compares_them_by_use
             aa.main(args + bad)
     with pytest.raises(SystemExit, match="an LLM4MSR label with its plain backbone"):
         aa.main(["--out", out, "--entry", "MMoE|0.01", "--entry", "DeepFM|0.01"])
+
+
+def test_an_unknown_model_or_setting_fails_before_any_run_naming_it(data_dir, tmp_path, caplog):
+    """RecBole takes any key silently: a misspelt setting would run the defaults under a label that says otherwise
+    (and a misspelt model would fill runs.csv with error rows). Both fail at once, naming the label and the key."""
+    out = tmp_path / "never"
+
+    def make(models, **extra):
+        return Comparison("ml-100k-msr", models, seeds=1, lr_grid=[0.01], out=str(out), epochs=1,
+                          data_path=data_dir, extra=extra)
+
+    with pytest.raises(ValueError, match=r"label 'STRA_LLM4MSR'.*Unknown model 'STRA_LLM4MSR'"):
+        make(["STAR", "STRA_LLM4MSR"])
+    with pytest.raises(ValueError, match=r"label 'STAR_LLM4MSR\[knowledge_nrom=whiten\]': unknown setting "
+                                         r"'knowledge_nrom' \(did you mean knowledge_norm"):
+        make(["STAR_LLM4MSR[knowledge_nrom=whiten]"])
+    # a --set key no property file names is an error; one that only other models read is a warning (a folder's
+    # labels are often run one per process with the folder's --set: meta_rank beside the plain backbone)
+    with pytest.raises(ValueError, match=r"--set: unknown setting 'embeding_size' \(did you mean embedding_size"
+                                         r".*--config_files"):
+        make(["STAR"], embeding_size=8)
+    assert not out.exists()  # nothing was made
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        make(["STAR", "MMoE"], meta_rank=8)
+    assert "--set meta_rank: no label of this comparison reads it (STAR, MMoE); their runs ignore it" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        make(["STAR", "STAR_LLM4MSR"], meta_rank=8)
+    assert "--set" not in caplog.text
+    # known: a key of one label's model, the knowledge store's options, RecBole's own keys, a label's own setting
+    make(["STAR", "STAR_LLM4MSR[meta_rank=4]"], meta_rank=8, llm="minilm", knowledge_store="/s", train_batch_size=64)
+    make(["SASRec_TSLRec"], tslrec_k=4)
+    # a setting no property file names goes through a config file, which is not checked
+    extra_yaml = tmp_path / "extra.yaml"
+    extra_yaml.write_text("my_own_setting: 1\n")
+    Comparison("ml-100k-msr", ["STAR"], seeds=1, lr_grid=[0.01], out=str(out), epochs=1, data_path=data_dir,
+               config_files=[str(extra_yaml)], extra={"my_own_setting": 2})
