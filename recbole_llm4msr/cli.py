@@ -2,7 +2,9 @@
 
     run_recbole --model=DeepFM --dataset=ml-100k-msr [--config_files="a.yaml,b.yaml"] [--epochs=5 ...]
 
-Any other ``--key=value`` is a RecBole parameter (RecBole's Config reads them from the command line).
+Any other ``--key=value`` is a RecBole parameter (RecBole's Config reads them from the command line). RecBole takes
+any key silently; here a key that neither RecBole's, the model's nor the dataset's property files (nor
+``--config_files``) name stops the run before it starts, naming the key and the nearest known ones.
 """
 import argparse
 import re
@@ -23,15 +25,41 @@ def build_parser():
     return parser
 
 
+def command_line_settings(rest):
+    """``{key: value}`` of the ``--key=value`` arguments RecBole's Config will read (it skips any other form)."""
+    out = {}
+    for arg in rest:
+        parts = arg[2:].split("=") if arg.startswith("--") else []
+        if len(parts) == 2:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def check_command_line(model, dataset, rest, config_files=None):
+    """A ``--key=value`` no property file of this model and dataset (nor ``config_files``) names is an error
+    (:func:`~recbole_llm4msr.config.known_settings`): RecBole would run its defaults without a word."""
+    from recbole_llm4msr.config import known_settings
+    from recbole_llm4msr.settings import property_file_settings, unknown_settings_error
+
+    given = command_line_settings(rest)
+    known = known_settings(model, dataset, given, config_files)
+    unknown = [key for key in given if key not in known]
+    if unknown:
+        elsewhere = property_file_settings()  # e.g. --meta_rank for a plain backbone (--enhancement=llm4msr reads it)
+        raise unknown_settings_error([(f"--{key}" + (f" (read by other models or enhancements, not by {model})"
+                                                     if key in elsewhere else ""), key, known) for key in unknown])
+
+
 def main(argv=None):
     if argv is not None:
         sys.argv = [sys.argv[0]] + list(argv)  # RecBole's Config reads --key=value from sys.argv
-    args, _ = build_parser().parse_known_args()
+    args, rest = build_parser().parse_known_args()
     config_file_list = [f for f in re.split(r"[,\s]+", args.config_files.strip()) if f] if args.config_files else None
 
     from recbole_llm4msr.quick_start import run
 
     try:
+        check_command_line(args.model, args.dataset, rest, config_file_list)
         run(args.model, args.dataset, config_file_list=config_file_list, nproc=args.nproc,
             world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, NotImplementedError) as e:

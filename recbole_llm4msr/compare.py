@@ -40,9 +40,7 @@ Outputs in ``--out``: ``runs.csv``, ``tests.csv``, ``table.md``, ``auc.png`` (``
 ``machines.json``.
 """
 import argparse
-import contextlib
 import csv
-import difflib
 import hashlib
 import itertools
 import json
@@ -60,6 +58,7 @@ from logging import getLogger
 from tqdm import tqdm
 
 from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text, locked
+from recbole_llm4msr.settings import hidden_command_line, property_file_settings, unknown_settings_error
 
 FIELDS = ["model", "phase", "seed", "learning_rate", "status", "config_hash", "valid_auc", "valid_logloss",
           "test_auc", "test_logloss", "train_s_per_epoch", "test_ms_per_1000", "params", "epochs", "error", "machine"]
@@ -68,27 +67,6 @@ TEST_FIELDS = ["model", "baseline", "relation", "column", "n", "mean", "baseline
 DEFAULT_LR_GRID = (0.001, 0.003, 0.01)
 ALPHA = 0.05
 CONTROLS = ("shuffle", "zero")
-# settings the code reads with no default in any property file (RecBole's config returns None for them)
-UNLISTED_SETTINGS = {"knowledge_store", "world_size", "encoding"}
-
-
-def property_file_settings():
-    """Every top-level key of this package's and RecBole's property files (any model, enhancement, dataset)."""
-    import glob
-
-    import recbole
-    import yaml
-
-    from recbole_llm4msr.settings import properties_dir
-
-    keys = set(UNLISTED_SETTINGS)
-    roots = (str(properties_dir()), os.path.join(os.path.dirname(recbole.__file__), "properties"))
-    for path in sorted(p for root in roots for p in glob.glob(os.path.join(root, "**", "*.yaml"), recursive=True)):
-        with open(path, encoding="utf-8") as f:
-            loaded = yaml.safe_load(f)
-        if isinstance(loaded, dict):
-            keys.update(loaded)
-    return keys
 TEST_NAME = "paired t-test, two-sided, over seeds"
 CORRECTION = "Benjamini-Hochberg"
 # keys that do not change what a run computes (paths, logging) are left out of its config hash
@@ -219,15 +197,7 @@ def mean_std(values):
     return f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
 
 
-@contextlib.contextmanager
-def recbole_command_line():
-    """RecBole's Config reads ``--key=value`` from ``sys.argv``: while a comparison builds configs and runs, the
-    caller's own command line (``llm4msr-compare``'s flags, a script's, pytest's) is hidden from it, and restored."""
-    saved, sys.argv = sys.argv, sys.argv[:1]
-    try:
-        yield
-    finally:
-        sys.argv = saved
+recbole_command_line = hidden_command_line  # the name the rest of this module and its tests use
 
 
 def paired_test(treated, base):
@@ -359,7 +329,7 @@ class Comparison:
                 get_model(name)
             except ValueError as exc:
                 raise ValueError(f"--models: label '{label}': {exc}") from None
-            known = self.known_settings(name)
+            known = self.known_settings(name, {**self.extra, **settings})
             known_to_labels |= known
             problems += [(f"label '{label}'", key, known) for key in settings if key not in known]
         unread = [key for key in self.extra if key not in known_to_labels]
@@ -372,28 +342,15 @@ class Comparison:
                                     f"{'it' if len(ignored) == 1 else 'them'} ({', '.join(self.models)}); "
                                     f"their runs ignore {'it' if len(ignored) == 1 else 'them'}")
         if problems:
-            lines = []
-            for where, key, known in problems:
-                close = difflib.get_close_matches(key, sorted(known), n=3)
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                lines.append(f"{where}: unknown setting '{key}'{hint}")
-            raise ValueError("; ".join(lines) + ". Known settings are those RecBole's, the model's and the dataset's "
-                             "property files name; a setting no default file names can be given in a YAML passed "
-                             "with --config_files")
+            raise unknown_settings_error(problems)
 
-    def known_settings(self, name):
-        """Setting names the config of model ``name`` on this dataset knows: its merged config's, the knowledge
-        store's options (they default inside :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`) and
-        :data:`UNLISTED_SETTINGS`."""
-        from recbole_llm4msr.config import MultiScenarioConfig
+    def known_settings(self, name, settings=None):
+        """Setting names the config of model ``name`` with ``settings`` knows on this dataset
+        (:func:`~recbole_llm4msr.config.known_settings`)."""
+        from recbole_llm4msr.config import known_settings
 
-        with recbole_command_line():
-            config = MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
-                                         config_dict={"data_path": self.data_path})
-        from recbole_llm4msr.knowledge.spec import DATASET_KEYS, OPTIONS
-
-        knowledge = {o.config_key for o in OPTIONS} | set(DATASET_KEYS)  # read with the store's own defaults
-        return set(config.final_config_dict) | knowledge | UNLISTED_SETTINGS
+        return known_settings(name, self.dataset, {**(settings or {}), "data_path": self.data_path},
+                              self.config_files)
 
     def _load(self):
         self.fields = list(FIELDS)

@@ -23,7 +23,7 @@ from recbole.utils import ModelType
 
 from dataset_converters.builtin import ensure_builtin
 from recbole_llm4msr.registry import get_model
-from recbole_llm4msr.settings import dataset_yaml_files, model_yaml_files
+from recbole_llm4msr.settings import UNLISTED_SETTINGS, dataset_yaml_files, hidden_command_line, model_yaml_files
 
 
 def recbole_model_yaml(model):
@@ -105,3 +105,23 @@ class MultiScenarioConfig(Config):
         elif metric.startswith("auc"):
             self.final_config_dict["valid_metric_bigger"] = True
         self.final_config_dict.setdefault("SCENARIO_FIELD", "scenario")
+
+
+# ---------------------------------------------------------------------------------------------- known settings
+# the settings that decide which property files a config loads: passed on when the known names are looked up
+STRUCTURAL_SETTINGS = ("data_path", "enhancement")
+
+
+def known_settings(model, dataset, given=None, config_files=None):
+    """Setting names the config of ``model`` on ``dataset`` knows: its merged config's (RecBole's, the model's, the
+    enhancement's and the dataset's property files, ``config_files``), the knowledge store's options (they default
+    inside :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`) and :data:`UNLISTED_SETTINGS`. Of the settings
+    ``given`` only :data:`STRUCTURAL_SETTINGS` are used (``enhancement: llm4msr`` loads that enhancement's names);
+    the command line is hidden while the config is built (its keys are what is being checked)."""
+    from recbole_llm4msr.knowledge.spec import DATASET_KEYS, OPTIONS
+
+    structural = {k: v for k, v in (given or {}).items() if k in STRUCTURAL_SETTINGS and v is not None}
+    with hidden_command_line():
+        config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_files,
+                                     config_dict=structural)
+    return set(config.final_config_dict) | {o.config_key for o in OPTIONS} | set(DATASET_KEYS) | UNLISTED_SETTINGS

@@ -18,7 +18,13 @@ RecBole's YAML rules (``1e-3`` is a float) for the tools that do not build a Rec
 
 This module imports nothing of ours, so the knowledge library and the converters may use it.
 """
+import contextlib
+import difflib
+import glob
+import importlib.util
+import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
@@ -90,3 +96,44 @@ def merge_yaml_files(files, user_files=()):
         if Path(path).is_file():
             merged.update(load_yaml(path))
     return merged
+
+
+# settings the code reads with no default in any property file (RecBole's config returns None for them)
+UNLISTED_SETTINGS = {"knowledge_store", "world_size", "encoding"}
+
+
+@contextlib.contextmanager
+def hidden_command_line():
+    """RecBole's Config reads ``--key=value`` from ``sys.argv``: while a config is built for another purpose than the
+    command line's own run (a comparison's runs, the check of the command line's keys), ``sys.argv`` is hidden
+    from it, and restored."""
+    saved, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def property_file_settings():
+    """Every top-level key of this package's and RecBole's property files (any model, enhancement, dataset)."""
+    recbole_dir = os.path.dirname(importlib.util.find_spec("recbole").origin)
+    keys = set(UNLISTED_SETTINGS)
+    roots = (str(properties_dir()), os.path.join(recbole_dir, "properties"))
+    for path in sorted(p for root in roots for p in glob.glob(os.path.join(root, "**", "*.yaml"), recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            loaded = yaml.safe_load(f)
+        if isinstance(loaded, dict):
+            keys.update(loaded)
+    return keys
+
+
+def unknown_settings_error(problems):
+    """A ValueError for ``[(where, key, known names)]``: each key with the nearest known names, and what to do."""
+    lines = []
+    for where, key, known in problems:
+        close = difflib.get_close_matches(key, sorted(known), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        lines.append(f"{where}: unknown setting '{key}'{hint}")
+    return ValueError("; ".join(lines) + ". Known settings are those RecBole's, the model's and the dataset's "
+                      "property files name; a setting no default file names can be given in a YAML passed with "
+                      "--config_files")

@@ -152,6 +152,34 @@ def test_cli_reports_broken_data_without_a_traceback(tiny, workdir):
     assert "Traceback" not in proc.stderr
 
 
+def test_cli_stops_a_misspelt_setting_before_it_runs(tiny, workdir):
+    """RecBole takes any --key=value silently (the run would use the default): run_recbole names the key and the
+    nearest known ones, before any data is read or any file written."""
+    proc = run_cli("recbole_llm4msr.cli", "--model=MMoE_LLM4MSR", "--dataset=tiny", f"--data_path={tiny}",
+                   "--knowledge_nrom=whiten", "--epochs=1", cwd=workdir, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "run_recbole: error: --knowledge_nrom: unknown setting 'knowledge_nrom' (did you mean knowledge_norm" \
+        in proc.stderr and "--config_files" in proc.stderr
+    assert not os.path.exists(os.path.join(workdir, "saved")) and not os.path.exists(os.path.join(workdir, "log"))
+
+
+def test_which_command_line_settings_are_known(tiny):
+    from recbole_llm4msr.cli import check_command_line, command_line_settings
+
+    assert command_line_settings(["--a=1", "--b", "c=2", "--d=1=2", "-e=3"]) == {"a": "1"}  # what RecBole reads
+    data = f"--data_path={tiny}"
+    check_command_line("MMoE", "tiny", [data, "--epochs=1", "--expert_num=2", "--learning_rate=0.1", "--llm=x"])
+    # an enhancement given on the command line brings its settings with it
+    check_command_line("MMoE", "tiny", [data, "--enhancement=llm4msr", "--meta_rank=8"])
+    with pytest.raises(ValueError, match=r"--meta_rank \(read by other models or enhancements, not by MMoE\)"):
+        check_command_line("MMoE", "tiny", [data, "--meta_rank=8"])
+    check_command_line("SASRec", "tiny", [data, "--resume=x.last.pth", "--hidden_size=8"])  # sequential runs resume
+    with pytest.raises(ValueError, match=r"--epoch: unknown setting 'epoch' \(did you mean epochs"):
+        check_command_line("DeepFM", "tiny", [data, "--epoch=3"])
+    with pytest.raises(ValueError, match=r"Unknown model 'MMOE'"):
+        check_command_line("MMOE", "tiny", [data])
+
+
 @pytest.mark.parametrize("setting, message", [
     ({"SCENARIO_FIELD": "region"}, r"SCENARIO_FIELD 'region' is not a loaded column"),
     ({"LABEL_FIELD": "click"}, r"LABEL_FIELD 'click' is not a loaded column|\['click'\]"),
