@@ -364,3 +364,23 @@ def test_item_text_cap_keeps_the_title_first_and_changes_the_store(toy, tmp_path
     assert KnowledgeStore(short["store"]).fingerprint["items"] != KnowledgeStore(full["store"]).fingerprint["items"]
     with pytest.raises(TSLRecError, match="item_text_words .* at least 1 word"):
         run(settings(base, llm, sft=False, out=str(base / "raw-bad"), item_text_words=0), show_progress=False)
+
+
+def test_the_cli_set_names_a_misspelt_pretraining_setting(tmp_path):
+    """llm4msr-tslrec --set KEY=VALUE goes to the backbone's pre-training config, which would take a misspelt key
+    silently: it is an error naming the key and the nearest known names; known keys pass."""
+    from recbole_llm4msr.tslrec.cli import build_parser, settings_from_args
+
+    write_toy_sequences(str(tmp_path / "data"))
+
+    def parse(*sets):
+        args = build_parser().parse_args(["--dataset=toyseq", f"--data_path={tmp_path / 'data'}"]
+                                         + [f"--set={s}" for s in sets])
+        return settings_from_args(args)
+
+    assert parse("MAX_ITEM_LIST_LENGTH=20", "hidden_size=8").pretrain_config == {"MAX_ITEM_LIST_LENGTH": 20,
+                                                                                 "hidden_size": 8}
+    with pytest.raises(ValueError, match=r"--set: unknown setting 'hiden_size' \(did you mean hidden_size"):
+        parse("hiden_size=8")
+    with pytest.raises(TSLRecError, match="expected KEY=VALUE"):
+        parse("hidden_size")

@@ -45,7 +45,8 @@ def build_parser():
                    help="at most N words of each item's text (title first): fewer tokens per SFT prompt and item")
     p.add_argument("--extract_batch_size", type=int, default=32)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a RecBole setting for the pre-training (repeatable), e.g. MAX_ITEM_LIST_LENGTH=20")
+                   help="a RecBole setting for the pre-training (repeatable), e.g. MAX_ITEM_LIST_LENGTH=20; a key the "
+                        "backbone's config does not know is an error")
     add_lora_arguments(p)
     return p
 
@@ -57,6 +58,15 @@ def settings_from_args(args):
         if not sep:
             raise TSLRecError(f"--set {item!r}: expected KEY=VALUE")
         extra[key.strip()] = yaml.safe_load(value)  # as llm4msr-compare --set reads values
+    config_files = tuple(f for f in args.config_files.split(",") if f)
+    if extra:  # RecBole would take a misspelt key silently and pre-train with its default
+        from recbole_llm4msr.config import known_settings
+        from recbole_llm4msr.settings import unknown_settings_error
+
+        known = known_settings(args.backbone, args.dataset, {"data_path": args.data_path}, list(config_files) or None)
+        unknown = [("--set", key, known) for key in extra if key not in known]
+        if unknown:
+            raise unknown_settings_error(unknown)
     lora = lora_from_args(args, args.seed)
     return TSLRecSettings(dataset=args.dataset, data_path=args.data_path, backbone=args.backbone, k=args.k,
                           llm=args.llm, out=args.out, sft=not args.raw, max_users=args.max_users or None,
@@ -64,7 +74,7 @@ def settings_from_args(args):
                           seed=args.seed, device=args.device, allow_id_text=args.allow_id_text,
                           item_text_words=args.item_text_words,
                           extract_batch_size=args.extract_batch_size,
-                          config_files=tuple(f for f in args.config_files.split(",") if f), pretrain_config=extra,
+                          config_files=config_files, pretrain_config=extra,
                           lora=lora)
 
 
