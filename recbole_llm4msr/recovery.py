@@ -15,6 +15,7 @@ from recbole.utils import set_color
 from recbole_llm4msr.atomic import atomic_path
 from recbole_llm4msr.compat import torch_load
 from recbole_llm4msr.distributed import non_persistent_buffers
+from recbole_llm4msr.settings import setting_bool
 
 
 def last_checkpoint_path(saved_model_file):
@@ -139,7 +140,7 @@ class TrainerFixes:
         if self._resumed_finished:
             self.logger.info("the resumed checkpoint is of a finished run: nothing left to train")
             return self.best_valid_score, self.best_valid_result
-        keep_last = saved and self.config["save_last_checkpoint"] is not False
+        keep_last = saved and setting_bool(self.config, "save_last_checkpoint", default=True)
 
         def on_epoch_end(epoch_idx, valid_score):
             if callback_fn:

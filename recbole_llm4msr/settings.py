@@ -137,3 +137,22 @@ def unknown_settings_error(problems):
     return ValueError("; ".join(lines) + ". Known settings are those RecBole's, the model's and the dataset's "
                       "property files name; a setting no default file names can be given in a YAML passed with "
                       "--config_files")
+
+
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def setting_bool(config, key, default=False):
+    """A yes/no setting read strictly: ``True``/``False`` (RecBole's command line turns ``true``/``false`` into them),
+    ``1``/``0`` or their words; unset (None) is ``default``. Any other value is an error naming the key: a plain
+    ``bool()`` would read ``--meta_residual=maybe`` (or the string ``'off'``) as True."""
+    value = config[key]
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{key} must be True or False, not {value!r}")

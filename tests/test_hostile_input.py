@@ -180,6 +180,24 @@ def test_which_command_line_settings_are_known(tiny):
         check_command_line("MMOE", "tiny", [data])
 
 
+def test_yes_no_settings_are_read_strictly(tiny, workdir):
+    """bool('maybe') is True: a yes/no setting with any other value than True/False (or 1/0, yes/no) is an error
+    naming the key, not a silent True."""
+    from recbole_llm4msr.settings import setting_bool
+
+    for value, expected in ((True, True), (False, False), (1, True), (0, False), ("False", False), (" yes ", True),
+                            ("no", False), ("1", True)):
+        assert setting_bool({"k": value}, "k") is expected
+    assert setting_bool({"k": None}, "k") is False and setting_bool({"k": None}, "k", default=True) is True
+    for bad in ("maybe", "off", 2, 0.5, [True]):
+        with pytest.raises(ValueError, match=r"k must be True or False, not"):
+            setting_bool({"k": bad}, "k")
+    proc = run_cli("recbole_llm4msr.cli", "--model=MMoE", "--dataset=tiny", f"--data_path={tiny}", "--epochs=1",
+                   "--scenario_as_feature=maybe", cwd=workdir, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "scenario_as_feature must be True or False, not 'maybe'" in proc.stderr
+
+
 @pytest.mark.parametrize("setting, message", [
     ({"SCENARIO_FIELD": "region"}, r"SCENARIO_FIELD 'region' is not a loaded column"),
     ({"LABEL_FIELD": "click"}, r"LABEL_FIELD 'click' is not a loaded column|\['click'\]"),

@@ -40,6 +40,7 @@ from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
 from recbole_llm4msr.knowledge.items import build_item_store, item_prompt, missing_texts
 from recbole_llm4msr.knowledge.llm import KnowledgeLLM, file_identity
 from recbole_llm4msr.knowledge.store import slug
+from recbole_llm4msr.settings import setting_bool
 from recbole_llm4msr.tslrec.samples import sft_samples
 
 logger = logging.getLogger("llm4msr-tslrec")
@@ -82,12 +83,12 @@ class TSLRecSettings:
                    dataset=config["dataset"], data_path=os.path.dirname(os.path.normpath(config["data_path"])),
                    backbone=config["tslrec_backbone"] or "SASRec", k=int(config["tslrec_k"] or 32),
                    llm=str(config["tslrec_llm"] or "smollm2"), out=config["tslrec_dir"],
-                   sft=config["tslrec_sft"] is not False, max_users=None if users in (None, 0) else int(users),
+                   sft=setting_bool(config, "tslrec_sft", default=True), max_users=None if users in (None, 0) else int(users),
                    max_history=int(config["tslrec_max_history"] or 10),
                    pretrain_epochs=int(config["tslrec_pretrain_epochs"] or 20),
                    pooling=str(config["tslrec_pooling"] or "mean"),
                    seed=int(config["tslrec_seed"] if config["tslrec_seed"] is not None else 2020),
-                   allow_id_text=bool(config["tslrec_allow_id_text"]),
+                   allow_id_text=setting_bool(config, "tslrec_allow_id_text"),
                    item_text_words=None if config["tslrec_item_text_words"] is None else int(config["tslrec_item_text_words"]),
                    pretrain_config=dict(config["tslrec_pretrain_config"] or {}),
                    lora=LoraSettings(epochs=int(config["tslrec_sft_epochs"] or 1),

@@ -39,6 +39,7 @@ from torch import nn
 
 from recbole_llm4msr.layers import ScenarioGroups
 from recbole_llm4msr.model.enhancements import build_enhancement
+from recbole_llm4msr.settings import setting_bool
 
 
 @dataclass
@@ -84,7 +85,7 @@ class MultiScenarioBackbone(ContextRecommender):
         self.scenario_names = list(dataset.field2id_token[self.scenario_field][1:])
         # position of the scenario field in concat_embed_input_fields' [token_seq fields, token fields, floats]
         self._scenario_pos = len(self.token_seq_field_names) + self.token_field_names.index(self.scenario_field)
-        self.scenario_as_feature = bool(config["scenario_as_feature"])
+        self.scenario_as_feature = setting_bool(config, "scenario_as_feature")
         self.num_input_fields = self.num_feature_field - (0 if self.scenario_as_feature else 1)
         if self.num_input_fields < 1:
             raise ValueError(f"{type(self).__name__}: no input feature besides the scenario; check load_col")

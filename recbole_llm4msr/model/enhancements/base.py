@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from recbole_llm4msr.layers import meta_layers
+from recbole_llm4msr.settings import setting_bool
 
 
 class Enhancement(nn.Module):
@@ -59,7 +60,7 @@ class MetaFusion(Enhancement):
         self.bottom = self.parallel = None
         # meta_residual: x + MetaLayers(x) (no activation after the last layer, which starts at zero, so training
         # starts from the plain backbone); False is the paper's form MetaLayers(x) with a ReLU after every layer
-        self.residual = bool(config["meta_residual"])
+        self.residual = setting_bool(config, "meta_residual")
         if self.use_bottom:
             self.bottom = meta_layers(generator, bottom_dim, backbone.input_dim,
                                      list(config["meta_bottom_hidden_sizes"]) + [backbone.input_dim], rank, dropout,
