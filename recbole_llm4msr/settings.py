@@ -156,3 +156,38 @@ def setting_bool(config, key, default=False):
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise ValueError(f"{key} must be True or False, not {value!r}")
+
+
+def setting_number(config, key, kind=int, low=None, high=None, default=None, open_interval=False):
+    """A numeric setting read strictly (``kind`` int or float; a bool is not a number here), within ``[low, high]``
+    (``(low, high)`` with ``open_interval``); unset (None) is ``default``. Anything else is an error naming the key
+    and the range, instead of a failure deep inside torch (or none: ``meta_rank: -1`` used to build a model)."""
+    value = config[key]
+    if value is None and default is not None:
+        return default
+    try:
+        if isinstance(value, bool) or value is None:
+            raise ValueError
+        number = kind(value)
+        if kind is int and number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be {'an integer' if kind is int else 'a number'}, not {value!r}") from None
+    below = low is not None and (number <= low if open_interval else number < low)
+    above = high is not None and (number >= high if open_interval else number > high)
+    if below or above:
+        left, right = ("(", ")") if open_interval else ("[", "]")
+        span = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ValueError(f"{key} must be in {span}, not {value!r}")
+    return number
+
+
+def setting_sizes(config, key):
+    """A list of layer widths (each an integer >= 1; the list may be empty), read strictly."""
+    value = config[key]
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                                   for v in value):
+        raise ValueError(f"{key} must be a list of layer widths (integers >= 1), e.g. [32], not {value!r}")
+    return list(value)

@@ -147,6 +147,21 @@ def test_ablation_flags_remove_the_intended_branch(data_dir, store, batch_and_da
         build("MMoE_LLM4MSR", data_dir, store, batch_and_data, llm4msr_levels=["items"])
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"meta_rank": -1}, r"meta_rank must be in \[0, inf\], not -1"),
+    ({"meta_bottom_hidden_sizes": [0]}, r"meta_bottom_hidden_sizes must be a list of layer widths"),
+    ({"meta_parallel_hidden_sizes": "32"}, r"meta_parallel_hidden_sizes must be a list of layer widths"),
+    ({"meta_dropout": 1.5}, r"meta_dropout must be in \[0.0, 1.0\]"),
+    ({"fusion_alpha_init": 1.0}, r"fusion_alpha_init must be in \(0.0, 1.0\)"),
+    ({"knowledge_control_seed": "x"}, r"knowledge_control_seed must be an integer"),
+    ({"knowledge_out_of_fold": -2}, r"knowledge_out_of_fold must be in \[0, inf\]"),
+    ({"meta_residual": "maybe"}, r"meta_residual must be True or False"),
+])
+def test_a_meta_setting_out_of_range_is_an_error_naming_it(setting, message, data_dir, store, batch_and_data):
+    with pytest.raises(ValueError, match=message):
+        build("STAR_LLM4MSR", data_dir, store, batch_and_data, **setting)
+
+
 def test_user_knowledge_changes_the_prediction_and_fallback(data_dir, store, batch_and_data):
     model, batch = build("SharedBottom_LLM4MSR", data_dir, store, batch_and_data)
     model.eval()

@@ -198,6 +198,27 @@ def test_yes_no_settings_are_read_strictly(tiny, workdir):
     assert "scenario_as_feature must be True or False, not 'maybe'" in proc.stderr
 
 
+def test_numeric_settings_are_read_strictly():
+    """Widths, ranks, rates and seeds: a wrong type or a value out of range is an error naming the key and the range
+    (meta_rank: -1 used to build a model; a string width failed inside torch with no key named)."""
+    from recbole_llm4msr.settings import setting_number, setting_sizes
+
+    assert setting_number({"k": 8}, "k", int, low=0) == 8 and setting_number({"k": 8.0}, "k", int) == 8
+    assert setting_number({"k": "0.25"}, "k", float, low=0.0, high=1.0) == 0.25
+    assert setting_number({"k": None}, "k", int, default=3) == 3
+    for value, message in ((-1, r"k must be in \[0, inf\], not -1"), (2.5, "k must be an integer, not 2.5"),
+                           ("abc", "k must be an integer, not 'abc'"), (True, "k must be an integer, not True"),
+                           (None, "k must be an integer, not None")):
+        with pytest.raises(ValueError, match=message):
+            setting_number({"k": value}, "k", int, low=0)
+    with pytest.raises(ValueError, match=r"k must be in \(0.0, 1.0\), not 1.0"):
+        setting_number({"k": 1.0}, "k", float, low=0.0, high=1.0, open_interval=True)
+    assert setting_sizes({"k": [32, 8]}, "k") == [32, 8] and setting_sizes({"k": []}, "k") == []
+    for bad in ([0], ["32"], "abc", [True], 32):
+        with pytest.raises(ValueError, match=r"k must be a list of layer widths \(integers >= 1\)"):
+            setting_sizes({"k": bad}, "k")
+
+
 @pytest.mark.parametrize("setting, message", [
     ({"SCENARIO_FIELD": "region"}, r"SCENARIO_FIELD 'region' is not a loaded column"),
     ({"LABEL_FIELD": "click"}, r"LABEL_FIELD 'click' is not a loaded column|\['click'\]"),

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from recbole_llm4msr.layers import meta_layers
-from recbole_llm4msr.settings import setting_bool
+from recbole_llm4msr.settings import setting_bool, setting_number, setting_sizes
 
 
 class Enhancement(nn.Module):
@@ -54,7 +54,10 @@ class MetaFusion(Enhancement):
 
     def __init__(self, backbone, config, dataset, condition_dims):
         super().__init__(backbone, config, dataset)
-        rank, dropout = config["meta_rank"], config["meta_dropout"] or 0.0
+        rank = setting_number(config, "meta_rank", int, low=0)
+        dropout = setting_number(config, "meta_dropout", float, low=0.0, high=1.0, default=0.0)
+        if dropout == 1.0:
+            raise ValueError("meta_dropout must be below 1 (1 drops every unit), not 1.0")
         generator = config["meta_generator"] or "full"  # full: every entry generated; factored: C + U diag(z) V
         bottom_dim, parallel_dim = condition_dims
         self.bottom = self.parallel = None
@@ -63,13 +66,13 @@ class MetaFusion(Enhancement):
         self.residual = setting_bool(config, "meta_residual")
         if self.use_bottom:
             self.bottom = meta_layers(generator, bottom_dim, backbone.input_dim,
-                                     list(config["meta_bottom_hidden_sizes"]) + [backbone.input_dim], rank, dropout,
+                                     setting_sizes(config, "meta_bottom_hidden_sizes") + [backbone.input_dim], rank, dropout,
                                      last_activation=not self.residual)
         if self.use_parallel:
             self.parallel = meta_layers(generator, parallel_dim, backbone.input_dim,
-                                       list(config["meta_parallel_hidden_sizes"]) + [1], rank, dropout,
+                                       setting_sizes(config, "meta_parallel_hidden_sizes") + [1], rank, dropout,
                                        last_activation=False)
-            init = float(config["fusion_alpha_init"])
+            init = setting_number(config, "fusion_alpha_init", float, low=0.0, high=1.0, open_interval=True)
             self.alpha = nn.Parameter(torch.logit(torch.tensor(init)))
 
     def reset_parameters(self):

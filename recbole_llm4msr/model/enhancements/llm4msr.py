@@ -33,6 +33,7 @@ from recbole_llm4msr.knowledge.loader import (align, control, controlled_table, 
                                               out_of_fold_means)
 from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.model.enhancements.base import MetaFusion
+from recbole_llm4msr.settings import setting_number
 
 LEVELS = ("user", "scenario")
 
@@ -82,7 +83,7 @@ class LLM4MSR(MetaFusion):
                       dataset=dataset.dataset_name, norm=norm)
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
-        self.out_of_fold = int(config["knowledge_out_of_fold"] or 0)
+        self.out_of_fold = setting_number(config, "knowledge_out_of_fold", int, low=0, default=0)
         self.fold_shift = {"out": 0, "shifted": 1}.get(str(config["knowledge_out_of_fold_mode"] or "out").lower())
         if self.fold_shift is None:
             raise ValueError(f"knowledge_out_of_fold_mode must be out or shifted, not "
@@ -90,7 +91,7 @@ class LLM4MSR(MetaFusion):
         folds = self._out_of_fold_tables(store, dataset, users, norm, config) if self.out_of_fold else None
         # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
         self.control = str(config["knowledge_control"] or "none").lower()
-        seed = int(config["knowledge_control_seed"] or 0)
+        seed = setting_number(config, "knowledge_control_seed", int, default=0)
         if folds is not None:  # the same cycle as the table's: a user's fold vectors move with their vector
             folds = controlled_table(folds, users.has, self.control, seed)
         users = control(users, self.control, seed)
