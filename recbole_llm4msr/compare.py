@@ -779,6 +779,12 @@ class Comparison:
         table = "\n".join(lines) + "\n" + self.machines_note()
         atomic_write_text(os.path.join(self.out, "table.md"), table)
         self.plot(self.order(), columns, headers)
+        others = sorted({r["model"] for r in self.rows if r["status"] == "ok"} - set(self.models))
+        if others:  # e.g. one process per label into one folder: each report shows its own labels only
+            getLogger().warning(
+                f"{self.out}: table.md, tests.csv and the plot show the {len(self.models)} label(s) of --models only; "
+                f"runs.csv also holds finished runs of {len(others)} other label(s) ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}): for the folder's whole table run --report_only with every label")
         return table
 
     def machines_note(self):

@@ -835,3 +835,30 @@ def test_an_unknown_model_or_setting_fails_before_any_run_naming_it(data_dir, tm
     extra_yaml.write_text("my_own_setting: 1\n")
     Comparison("ml-100k-msr", ["STAR"], seeds=1, lr_grid=[0.01], out=str(out), epochs=1, data_path=data_dir,
                config_files=[str(extra_yaml)], extra={"my_own_setting": 2})
+
+
+def test_a_report_of_some_labels_of_a_folder_says_what_it_leaves_out(tmp_path, monkeypatch, caplog):
+    """One process per label into one folder (as the benchmark scripts run them): each report rewrites table.md
+    with its own labels; a warning names the folder's other labels and how to get the whole table."""
+    from recbole_llm4msr.compare import FIELDS
+
+    out = tmp_path / "f"
+    out.mkdir()
+    with open(out / "runs.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+        w.writeheader()
+        for model in ("A", "B", "C"):
+            for seed, auc in zip((2020, 2021), (0.70, 0.71)):
+                w.writerow({"model": model, "phase": "seeds", "seed": seed, "learning_rate": "0.01", "status": "ok",
+                            "config_hash": "aaaaaaaaaaaa", "test_auc": auc, "train_s_per_epoch": 1.0, "params": 1})
+    monkeypatch.setattr(Comparison, "config_hashes", lambda self, label, seed, lr: ("aaaaaaaaaaaa",))
+    monkeypatch.setattr(Comparison, "_check_models", lambda self: None)  # made-up labels, nothing runs
+    with caplog.at_level(logging.WARNING):
+        table = Comparison("ml-100k-msr", ["A"], seeds=2, lr_grid=[0.01], out=str(out)).report()
+    assert "| A |" in table and "| B |" not in table
+    assert "runs.csv also holds finished runs of 2 other label(s) (B, C)" in caplog.text
+    assert "--report_only with every label" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        Comparison("ml-100k-msr", ["A", "B", "C"], seeds=2, lr_grid=[0.01], out=str(out)).report()
+    assert "other label" not in caplog.text
