@@ -38,16 +38,10 @@ def command_line_settings(rest):
 def check_command_line(model, dataset, rest, config_files=None):
     """A ``--key=value`` no property file of this model and dataset (nor ``config_files``) names is an error
     (:func:`~recbole_llm4msr.config.known_settings`): RecBole would run its defaults without a word."""
-    from recbole_llm4msr.config import known_settings
-    from recbole_llm4msr.settings import property_file_settings, unknown_settings_error
+    from recbole_llm4msr.config import check_settings
 
     given = command_line_settings(rest)
-    known = known_settings(model, dataset, given, config_files)
-    unknown = [key for key in given if key not in known]
-    if unknown:
-        elsewhere = property_file_settings()  # e.g. --meta_rank for a plain backbone (--enhancement=llm4msr reads it)
-        raise unknown_settings_error([(f"--{key}" + (f" (read by other models or enhancements, not by {model})"
-                                                     if key in elsewhere else ""), key, known) for key in unknown])
+    check_settings(model, dataset, given, lambda key: f"--{key}", given, config_files)
 
 
 def main(argv=None):

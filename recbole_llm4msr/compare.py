@@ -197,9 +197,6 @@ def mean_std(values):
     return f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
 
 
-recbole_command_line = hidden_command_line  # the name the rest of this module and its tests use
-
-
 def paired_test(treated, base):
     """(relative change of the means in %, t statistic, two-sided p of a paired t-test; None with < 2 pairs)."""
     from scipy.stats import ttest_rel
@@ -320,6 +317,7 @@ class Comparison:
         applies to every label of a folder (whose labels are often run by one process each), so one that none of
         these labels reads but some property file names (``meta_rank`` beside a plain backbone) is a warning, and
         only a key no property file names is an error."""
+        from recbole_llm4msr.config import known_settings
         from recbole_llm4msr.registry import get_model
 
         known_to_labels, problems = set(), []
@@ -329,7 +327,8 @@ class Comparison:
                 get_model(name)
             except ValueError as exc:
                 raise ValueError(f"--models: label '{label}': {exc}") from None
-            known = self.known_settings(name, {**self.extra, **settings})
+            known = known_settings(name, self.dataset, {**self.extra, **settings, "data_path": self.data_path},
+                                   self.config_files)
             known_to_labels |= known
             problems += [(f"label '{label}'", key, known) for key in settings if key not in known]
         unread = [key for key in self.extra if key not in known_to_labels]
@@ -343,14 +342,6 @@ class Comparison:
                                     f"their runs ignore {'it' if len(ignored) == 1 else 'them'}")
         if problems:
             raise unknown_settings_error(problems)
-
-    def known_settings(self, name, settings=None):
-        """Setting names the config of model ``name`` with ``settings`` knows on this dataset
-        (:func:`~recbole_llm4msr.config.known_settings`)."""
-        from recbole_llm4msr.config import known_settings
-
-        return known_settings(name, self.dataset, {**(settings or {}), "data_path": self.data_path},
-                              self.config_files)
 
     def _load(self):
         self.fields = list(FIELDS)
@@ -447,7 +438,7 @@ class Comparison:
         from recbole_llm4msr.config import MultiScenarioConfig
 
         name, config_dict = self.run_config(label, seed, lr)
-        with recbole_command_line():
+        with hidden_command_line():
             return MultiScenarioConfig(model=name, dataset=self.dataset, config_file_list=self.config_files,
                                        config_dict=config_dict)
 
@@ -583,7 +574,7 @@ class Comparison:
             config.update(checkpoint_dir=os.path.join(work, "saved"),
                           results_file=os.path.join(self.out, "runs", row["result_file"]))
             os.chdir(work)
-            with recbole_command_line():
+            with hidden_command_line():
                 result = run_recbole(model=name, dataset=self.dataset, config_dict=config,
                                      config_file_list=self.config_files)
             row.update(status="ok", train_s_per_epoch=round(result.get("train_seconds_per_epoch", 0), 3),

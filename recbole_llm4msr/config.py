@@ -23,7 +23,14 @@ from recbole.utils import ModelType
 
 from dataset_converters.builtin import ensure_builtin
 from recbole_llm4msr.registry import get_model
-from recbole_llm4msr.settings import UNLISTED_SETTINGS, dataset_yaml_files, hidden_command_line, model_yaml_files
+from recbole_llm4msr.settings import (
+    UNLISTED_SETTINGS,
+    dataset_yaml_files,
+    hidden_command_line,
+    model_yaml_files,
+    property_file_settings,
+    unknown_settings_error,
+)
 
 
 def recbole_model_yaml(model):
@@ -125,3 +132,15 @@ def known_settings(model, dataset, given=None, config_files=None):
         config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_files,
                                      config_dict=structural)
     return set(config.final_config_dict) | {o.config_key for o in OPTIONS} | set(DATASET_KEYS) | UNLISTED_SETTINGS
+
+
+def check_settings(model, dataset, keys, where, given=None, config_files=None):
+    """An error for every one of ``keys`` the config of ``model`` on ``dataset`` does not know
+    (:func:`known_settings`; ``given`` and ``config_files`` as there), each named by ``where(key)`` with the nearest
+    known names, and said to be read by other models or enhancements when a property file names it."""
+    known = known_settings(model, dataset, given, config_files)
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        elsewhere = property_file_settings()  # e.g. meta_rank for a plain backbone (enhancement: llm4msr reads it)
+        raise unknown_settings_error([(where(key) + (f" (read by other models or enhancements, not by {model})"
+                                                     if key in elsewhere else ""), key, known) for key in unknown])

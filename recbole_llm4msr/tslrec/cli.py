@@ -60,13 +60,10 @@ def settings_from_args(args):
         extra[key.strip()] = yaml.safe_load(value)  # as llm4msr-compare --set reads values
     config_files = tuple(f for f in args.config_files.split(",") if f)
     if extra:  # RecBole would take a misspelt key silently and pre-train with its default
-        from recbole_llm4msr.config import known_settings
-        from recbole_llm4msr.settings import unknown_settings_error
+        from recbole_llm4msr.config import check_settings
 
-        known = known_settings(args.backbone, args.dataset, {"data_path": args.data_path}, list(config_files) or None)
-        unknown = [("--set", key, known) for key in extra if key not in known]
-        if unknown:
-            raise unknown_settings_error(unknown)
+        check_settings(args.backbone, args.dataset, extra, lambda key: "--set", {"data_path": args.data_path},
+                       list(config_files) or None)
     lora = lora_from_args(args, args.seed)
     return TSLRecSettings(dataset=args.dataset, data_path=args.data_path, backbone=args.backbone, k=args.k,
                           llm=args.llm, out=args.out, sft=not args.raw, max_users=args.max_users or None,
