@@ -37,11 +37,14 @@ def command_line_settings(rest):
 
 def check_command_line(model, dataset, rest, config_files=None):
     """A ``--key=value`` no property file of this model and dataset (nor ``config_files``) names is an error
-    (:func:`~recbole_llm4msr.config.known_settings`): RecBole would run its defaults without a word."""
-    from recbole_llm4msr.config import check_settings
+    (:func:`~recbole_llm4msr.config.known_settings`): RecBole would run its defaults without a word. Then the values
+    of the model's settings are checked (:func:`~recbole_llm4msr.config.check_values`), before the dataset is loaded
+    or a knowledge store built."""
+    from recbole_llm4msr.config import check_settings, check_values
 
     given = command_line_settings(rest)
     check_settings(model, dataset, given, lambda key: f"--{key}", given, config_files)
+    check_values(model, dataset, config_files=config_files, command_line=True)
 
 
 def main(argv=None):

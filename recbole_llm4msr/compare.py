@@ -316,8 +316,10 @@ class Comparison:
         the dataset's defaults (or ``--config_files``) name it, or it is a knowledge-store option. A ``--set`` key
         applies to every label of a folder (whose labels are often run by one process each), so one that none of
         these labels reads but some property file names (``meta_rank`` beside a plain backbone) is a warning, and
-        only a key no property file names is an error."""
-        from recbole_llm4msr.config import known_settings
+        only a key no property file names is an error. Then each label's values are checked by its model class
+        (:func:`~recbole_llm4msr.config.check_values`): a bad value of a label's or a ``--set`` setting stops the
+        comparison before any run, instead of becoming an error row of every run."""
+        from recbole_llm4msr.config import check_values, known_settings
         from recbole_llm4msr.registry import get_model
 
         known_to_labels, problems = set(), []
@@ -342,6 +344,14 @@ class Comparison:
                                     f"their runs ignore {'it' if len(ignored) == 1 else 'them'}")
         if problems:
             raise unknown_settings_error(problems)
+        for label in self.models:  # then the values, by the model classes' own checks (no data needed)
+            name, settings = parse_label(label)
+            try:
+                check_values(name, self.dataset, {**self.extra, **settings, "data_path": self.data_path},
+                             self.config_files)
+            except ValueError as exc:
+                extra = ";".join(f"{k}={v}" for k, v in self.extra.items())
+                raise ValueError(f"--models: label '{label}'{f' with --set {extra}' if extra else ''}: {exc}") from None
 
     def _load(self):
         self.fields = list(FIELDS)

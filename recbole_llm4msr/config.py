@@ -16,6 +16,7 @@ Precedence, lowest to highest (each later source overrides the earlier ones):
 The file lists of 2-7 come from :mod:`recbole_llm4msr.settings` (``llm4msr-knowledge`` reads 6-7 and its own
 ``--config_files`` from there too).
 """
+import contextlib
 import os
 
 from recbole.config import Config
@@ -144,3 +145,19 @@ def check_settings(model, dataset, keys, where, given=None, config_files=None):
         elsewhere = property_file_settings()  # e.g. meta_rank for a plain backbone (enhancement: llm4msr reads it)
         raise unknown_settings_error([(where(key) + (f" (read by other models or enhancements, not by {model})"
                                                      if key in elsewhere else ""), key, known) for key in unknown])
+
+
+def check_values(model, dataset, given=None, config_files=None, command_line=False):
+    """Check the values of the settings ``model`` reads, in its merged config on ``dataset`` (``given`` as
+    ``config_dict``, ``config_files``; the command line's ``--key=value`` too with ``command_line``), by the model
+    class's ``check_config`` (this package's multi-scenario models: the backbone's and the enhancement's settings;
+    other models are not checked here). Needs no data: a bad value (``meta_rank: -1``, ``knowledge_norm: l2``) is a
+    ValueError naming the key before any data is loaded, any knowledge store built or any run started."""
+    check = getattr(get_model(model), "check_config", None)
+    if check is None:
+        return
+    hide = contextlib.nullcontext() if command_line else hidden_command_line()
+    with hide:
+        config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_files,
+                                     config_dict=dict(given or {}))
+    check(config)

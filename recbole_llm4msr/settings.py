@@ -20,6 +20,7 @@ This module imports nothing of ours, so the knowledge library and the converters
 """
 import contextlib
 import difflib
+import functools
 import glob
 import importlib.util
 import os
@@ -191,3 +192,45 @@ def setting_sizes(config, key):
                                                    for v in value):
         raise ValueError(f"{key} must be a list of layer widths (integers >= 1), e.g. [32], not {value!r}")
     return list(value)
+
+
+def setting_choice(config, key, choices, default):
+    """One of ``choices`` (compared lower-case); unset (None or empty) is ``default``. Anything else is an error
+    naming the key and the choices."""
+    value = config[key]
+    if value is None or value == "":
+        return default
+    word = str(value).strip().lower()
+    if word not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
+    return word
+
+
+def setting_subset(config, key, choices, default):
+    """A non-empty list of ``choices`` (e.g. the levels of a meta network); unset (None) is ``default``."""
+    value = config[key]
+    if value is None:
+        return list(default)
+    if not isinstance(value, (list, tuple)) or not value or any(v not in choices for v in value):
+        raise ValueError(f"{key} must be a non-empty list of {list(choices)}, not {value!r}")
+    return list(value)
+
+
+def reader(read, **options):
+    """``read`` (one of the ``setting_*`` functions above) with its options fixed: ``(config, key) -> value``, how a
+    model class lists the settings it reads (``setting_readers``)."""
+    return functools.partial(read, **options)
+
+
+def class_setting_readers(cls):
+    """``{key: reader}`` of the ``setting_readers`` of ``cls`` and its bases (a subclass's entry wins)."""
+    readers = {}
+    for klass in reversed(cls.__mro__):
+        readers.update(vars(klass).get("setting_readers", {}))
+    return readers
+
+
+def read_settings(cls, config):
+    """``{key: value}`` of every setting ``cls`` lists (:func:`class_setting_readers`), each read and checked: a
+    bad value is a ValueError naming its key."""
+    return {key: read(config, key) for key, read in class_setting_readers(cls).items()}

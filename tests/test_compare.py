@@ -70,7 +70,9 @@ def rows(path):
 
 def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     out = str(tmp_path / "cmp")
-    crashing = "MMoE[expert_num=0]"  # a known model and setting whose run fails (no experts to gate)
+    # a known model and a setting of a good value whose run fails (RecBole's data loader takes no empty batch; a bad
+    # value of a setting the model checks, e.g. expert_num=0, stops the comparison before any run: test_hostile_input)
+    crashing = "MMoE[train_batch_size=0]"
     comparison = Comparison("ml-100k-msr", ["MMoE", "MMoE_EP", crashing], seeds=2,
                             lr_grid=[0.005, 0.01], out=out, epochs=1, data_path=data_dir, extra=TINY)
     table = comparison.run()
@@ -835,6 +837,35 @@ def test_an_unknown_model_or_setting_fails_before_any_run_naming_it(data_dir, tm
     extra_yaml.write_text("my_own_setting: 1\n")
     Comparison("ml-100k-msr", ["STAR"], seeds=1, lr_grid=[0.01], out=str(out), epochs=1, data_path=data_dir,
                config_files=[str(extra_yaml)], extra={"my_own_setting": 2})
+
+
+def test_a_bad_value_fails_before_any_run_naming_the_label_and_the_key(data_dir, tmp_path):
+    """A known setting with a bad value used to become an error row of every run (each run failed at its model
+    build); the model classes' own checks now stop the comparison first, naming the label, the --set values and
+    the key."""
+    out = tmp_path / "never"
+
+    def make(models, **extra):
+        return Comparison("ml-100k-msr", models, seeds=1, lr_grid=[0.01], out=str(out), epochs=1,
+                          data_path=data_dir, extra=extra)
+
+    with pytest.raises(ValueError, match=r"^--models: label 'MMoE\[expert_num=0\]': expert_num must be in \[1, inf\], "
+                                         r"not 0$"):
+        make(["MMoE", "MMoE[expert_num=0]"])
+    # a --set value: the first label that reads it is named (the plain STAR does not read meta_rank)
+    with pytest.raises(ValueError, match=r"^--models: label 'STAR_LLM4MSR' with --set meta_rank=-1: meta_rank must "
+                                         r"be in \[0, inf\], not -1$"):
+        make(["STAR", "STAR_LLM4MSR"], meta_rank=-1)
+    with pytest.raises(ValueError, match=r"knowledge_norm must be one of none, standardize, whiten, auto, not 'l2'"):
+        make(["STAR_LLM4MSR[knowledge_norm=l2]"])
+    with pytest.raises(ValueError, match=r"meta_generator 'factored' needs meta_rank > 0"):
+        make(["MMoE_DN[meta_generator=factored;meta_rank=0]"])
+    with pytest.raises(ValueError, match=r"llm_mode / --mode must be one of"):  # the knowledge store's own options
+        make(["MMoE_LLM4MSR[llm_mode=chat]"])
+    with pytest.raises(ValueError, match=r"label 'PLE_EP\[ep_hidden_size=\[8\]\]': ep_hidden_size must be an integer"):
+        make(["PLE_EP[ep_hidden_size=[8]]"])
+    assert not out.exists()  # nothing was made
+    make(["STAR", "STAR_LLM4MSR[meta_rank=0;knowledge_norm=whiten]", "DeepFM"], meta_dropout=0.5)  # good values
 
 
 def test_a_report_of_some_labels_of_a_folder_says_what_it_leaves_out(tmp_path, monkeypatch, caplog):

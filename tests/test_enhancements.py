@@ -386,7 +386,7 @@ def test_out_of_fold_knowledge_trains_each_row_on_its_users_vector_without_its_f
     shifted.train()
     assert torch.equal(shifted.enhancement.user_condition_rows(shifted.embed(batch)),
                        enh.fold_knowledge[(fold_of(u, i, k) + 1) % k, u])
-    with pytest.raises(ValueError, match="knowledge_out_of_fold_mode must be out or shifted"):
+    with pytest.raises(ValueError, match="knowledge_out_of_fold_mode must be one of out, shifted"):
         build("MMoE_LLM4MSR", data_dir, items_store, batch_and_data, knowledge_out_of_fold=k, knowledge_norm="none",
               knowledge_out_of_fold_mode="inside")
     with torch.no_grad():  # in training mode (batch statistics and all), against the same model reading the store

@@ -163,6 +163,43 @@ def test_cli_stops_a_misspelt_setting_before_it_runs(tiny, workdir):
     assert not os.path.exists(os.path.join(workdir, "saved")) and not os.path.exists(os.path.join(workdir, "log"))
 
 
+def test_every_setting_a_model_reads_is_checked_before_any_data(tiny, workdir):
+    """Each backbone and enhancement lists the settings it reads (``setting_readers``); ``check_config`` reads them
+    all from a config with no dataset, so llm4msr-compare and run_recbole stop on a bad value before they load data
+    or build a knowledge store. Every listed key of every variant: the defaults pass, a value of the wrong kind is an
+    error that starts with the key."""
+    from recbole_llm4msr.config import MultiScenarioConfig
+    from recbole_llm4msr.model.enhancements import enhancement_class
+    from recbole_llm4msr.model.variants import VARIANTS
+    from recbole_llm4msr.registry import get_model
+    from recbole_llm4msr.settings import class_setting_readers, hidden_command_line
+
+    checked = set()
+    for name in sorted(VARIANTS) + ["MMoE", "STAR"]:
+        cls = get_model(name)
+        with hidden_command_line():
+            config = MultiScenarioConfig(model=name, dataset="tiny", config_dict={"data_path": tiny})
+        cls.check_config(config)
+        keys = list(class_setting_readers(cls)) + list(class_setting_readers(enhancement_class(config["enhancement"]))
+                                                         if config["enhancement"] != "none" else [])
+        assert "dropout_prob" in keys
+        for key in keys:
+            saved, config[key] = config[key], "?"
+            with pytest.raises(ValueError, match=rf"^{key} must be"):
+                cls.check_config(config)
+            config[key] = saved
+            checked.add(key)
+    assert {"expert_num", "star_mlp_sizes", "ple_levels", "meta_rank", "knowledge_norm", "dn_levels",
+            "ep_gamma", "pn_momentum", "llm4msr_levels", "knowledge_control_seed"} <= checked
+    # run_recbole: before the data is read and before the knowledge store would be built
+    proc = run_cli("recbole_llm4msr.cli", "--model=MMoE_LLM4MSR", "--dataset=tiny", f"--data_path={tiny}",
+                   "--epochs=1", "--meta_rank=-1", cwd=workdir, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "run_recbole: error: meta_rank must be in [0, inf], not -1" in proc.stderr
+    assert "interactions" not in proc.stdout + proc.stderr  # the dataset was not loaded
+    assert not os.path.exists(os.path.join(workdir, "saved")) and not os.path.exists(os.path.join(workdir, "log"))
+
+
 def test_which_command_line_settings_are_known(tiny):
     from recbole_llm4msr.cli import check_command_line, command_line_settings
 

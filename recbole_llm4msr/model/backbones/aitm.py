@@ -14,13 +14,16 @@ from torch import nn
 
 from recbole_llm4msr.layers import MLPBlock, Tower, TransferAttention
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
+from recbole_llm4msr.settings import setting_sizes
 
 
 class AITM(MultiScenarioBackbone):
+    setting_readers = {"bottom_mlp_sizes": setting_sizes, "tower_mlp_sizes": setting_sizes}
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.bottom_mlp_sizes = config["bottom_mlp_sizes"]
-        self.tower_mlp_sizes = config["tower_mlp_sizes"]
+        self.bottom_mlp_sizes = self.model_settings["bottom_mlp_sizes"]
+        self.tower_mlp_sizes = self.model_settings["tower_mlp_sizes"]
 
         S = self.num_scenarios
         self.bottoms = nn.ModuleList(

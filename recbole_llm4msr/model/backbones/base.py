@@ -38,8 +38,8 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_llm4msr.layers import ScenarioGroups
-from recbole_llm4msr.model.enhancements import build_enhancement
-from recbole_llm4msr.settings import setting_bool
+from recbole_llm4msr.model.enhancements import build_enhancement, enhancement_class
+from recbole_llm4msr.settings import read_settings, reader, setting_bool, setting_number
 
 
 @dataclass
@@ -67,13 +67,38 @@ class BackboneOutput:
 
 
 class MultiScenarioBackbone(ContextRecommender):
-    """Base class: embeddings, scenario routing, loss and prediction. Subclasses implement :meth:`backbone`."""
+    """Base class: embeddings, scenario routing, loss and prediction. Subclasses implement :meth:`backbone`.
+
+    ``setting_readers`` (here and in each subclass) lists the settings a backbone reads, each with its reader
+    (:mod:`recbole_llm4msr.settings`): the constructor takes the checked values from :meth:`read_settings`
+    (``self.model_settings``), and :meth:`check_config` checks them, and the enhancement's, before any data is
+    loaded."""
 
     input_type = InputType.POINTWISE
     fixed_enhancement = None  # set by the <Backbone>_<ENHANCEMENT> variants (recbole_llm4msr.model.variants)
+    setting_readers = {
+        "scenario_as_feature": setting_bool,
+        "dropout_prob": reader(setting_number, kind=float, low=0.0, high=1.0, default=0.0),
+    }
+
+    @classmethod
+    def read_settings(cls, config):
+        """``{key: value}`` of the backbone's settings (``setting_readers``), each checked; an error names the key."""
+        return read_settings(cls, config)
+
+    @classmethod
+    def check_config(cls, config):
+        """Check the values of every setting this model reads (the backbone's and its enhancement's) in ``config``,
+        with no dataset: ``llm4msr-compare`` and ``run_recbole`` call it before any data is loaded or knowledge store
+        built, so a bad value stops them at once instead of failing each run's model build."""
+        cls.read_settings(config)
+        enhancement = enhancement_class(config["enhancement"])
+        if enhancement is not None:
+            enhancement.check_config(config)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
+        self.model_settings = self.read_settings(config)
         del self.first_order_linear  # ContextRecommender's FM first-order term; no backbone uses it
         self.scenario_field = config["SCENARIO_FIELD"]
         if self.scenario_field not in self.token_field_names:
@@ -85,12 +110,12 @@ class MultiScenarioBackbone(ContextRecommender):
         self.scenario_names = list(dataset.field2id_token[self.scenario_field][1:])
         # position of the scenario field in concat_embed_input_fields' [token_seq fields, token fields, floats]
         self._scenario_pos = len(self.token_seq_field_names) + self.token_field_names.index(self.scenario_field)
-        self.scenario_as_feature = setting_bool(config, "scenario_as_feature")
+        self.scenario_as_feature = self.model_settings["scenario_as_feature"]
         self.num_input_fields = self.num_feature_field - (0 if self.scenario_as_feature else 1)
         if self.num_input_fields < 1:
             raise ValueError(f"{type(self).__name__}: no input feature besides the scenario; check load_col")
         self.input_dim = self.num_input_fields * self.embedding_size
-        self.dropout_prob = config["dropout_prob"] or 0.0
+        self.dropout_prob = self.model_settings["dropout_prob"]
         self.loss = nn.BCEWithLogitsLoss()
         self.enhancement = build_enhancement(config["enhancement"], self, config, dataset)
 

@@ -4,16 +4,20 @@ from torch import nn
 
 from recbole_llm4msr.layers import Experts, Tower, mix
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
+from recbole_llm4msr.settings import reader, setting_number, setting_sizes
 
 
 class MMoE(MultiScenarioBackbone):
+    setting_readers = {"expert_num": reader(setting_number, kind=int, low=1), "expert_mlp_sizes": setting_sizes,
+                       "tower_mlp_sizes": setting_sizes}
     shared_gate = False  # OMoE: one gate for every scenario
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.expert_num = config["expert_num"]
-        self.expert_mlp_sizes = config["expert_mlp_sizes"]
-        self.tower_mlp_sizes = config["tower_mlp_sizes"]
+        settings = self.model_settings
+        self.expert_num = settings["expert_num"]
+        self.expert_mlp_sizes = settings["expert_mlp_sizes"]
+        self.tower_mlp_sizes = settings["tower_mlp_sizes"]
 
         self.experts = Experts(self.input_dim, self.expert_num, self.expert_mlp_sizes, self.dropout_prob)
         expert_dim = self.experts.out_dim

@@ -14,6 +14,7 @@ from torch import nn
 
 from recbole_llm4msr.layers import Experts, Tower, mix
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
+from recbole_llm4msr.settings import reader, setting_number, setting_sizes
 
 
 class CGCLevel(nn.Module):
@@ -41,15 +42,18 @@ class CGCLevel(nn.Module):
 
 
 class PLE(MultiScenarioBackbone):
+    setting_readers = {"ple_levels": reader(setting_number, kind=int, low=1), "specific_expert_num": reader(setting_number, kind=int, low=1),
+                       "shared_expert_num": reader(setting_number, kind=int, low=1), "expert_mlp_sizes": setting_sizes,
+                       "tower_mlp_sizes": setting_sizes}
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.ple_levels = config["ple_levels"]
-        self.specific_expert_num = config["specific_expert_num"]
-        self.shared_expert_num = config["shared_expert_num"]
-        self.expert_mlp_sizes = config["expert_mlp_sizes"]
-        self.tower_mlp_sizes = config["tower_mlp_sizes"]
-        if self.ple_levels < 1 or self.shared_expert_num < 1 or self.specific_expert_num < 1:
-            raise ValueError("PLE needs ple_levels, specific_expert_num and shared_expert_num >= 1")
+        settings = self.model_settings
+        self.ple_levels = settings["ple_levels"]
+        self.specific_expert_num = settings["specific_expert_num"]
+        self.shared_expert_num = settings["shared_expert_num"]
+        self.expert_mlp_sizes = settings["expert_mlp_sizes"]
+        self.tower_mlp_sizes = settings["tower_mlp_sizes"]
 
         self.levels = nn.ModuleList()
         dim = self.input_dim

@@ -3,13 +3,16 @@ from torch import nn
 
 from recbole_llm4msr.layers import MLPBlock, Tower
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
+from recbole_llm4msr.settings import setting_sizes
 
 
 class SharedBottom(MultiScenarioBackbone):
+    setting_readers = {"bottom_mlp_sizes": setting_sizes, "tower_mlp_sizes": setting_sizes}
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.bottom_mlp_sizes = config["bottom_mlp_sizes"]
-        self.tower_mlp_sizes = config["tower_mlp_sizes"]
+        self.bottom_mlp_sizes = self.model_settings["bottom_mlp_sizes"]
+        self.tower_mlp_sizes = self.model_settings["tower_mlp_sizes"]
 
         self.bottom = MLPBlock(self.input_dim, self.bottom_mlp_sizes, self.dropout_prob, batch_norm=True)
         self.towers = nn.ModuleList(

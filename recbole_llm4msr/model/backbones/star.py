@@ -11,14 +11,19 @@ from torch import nn
 
 from recbole_llm4msr.layers import PartitionedNorm, StarLinear, Tower
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
+from recbole_llm4msr.settings import reader, setting_number, setting_sizes
 
 
 class STAR(MultiScenarioBackbone):
+    setting_readers = {"star_mlp_sizes": setting_sizes, "aux_mlp_sizes": setting_sizes,
+                       "pn_momentum": reader(setting_number, kind=float, low=0.0, high=1.0)}
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.star_mlp_sizes = config["star_mlp_sizes"]
-        self.aux_mlp_sizes = config["aux_mlp_sizes"]
-        self.pn_momentum = config["pn_momentum"]
+        settings = self.model_settings
+        self.star_mlp_sizes = settings["star_mlp_sizes"]
+        self.aux_mlp_sizes = settings["aux_mlp_sizes"]
+        self.pn_momentum = settings["pn_momentum"]
 
         self.partitioned_norm = PartitionedNorm(self.input_dim, self.num_scenarios, momentum=self.pn_momentum)
         dims = [self.input_dim] + list(self.star_mlp_sizes)

@@ -10,12 +10,33 @@ import torch
 from torch import nn
 
 from recbole_llm4msr.layers import meta_layers
-from recbole_llm4msr.settings import setting_bool, setting_number, setting_sizes
+from recbole_llm4msr.layers.meta import GENERATORS
+from recbole_llm4msr.settings import (
+    read_settings,
+    reader,
+    setting_bool,
+    setting_choice,
+    setting_number,
+    setting_sizes,
+)
 
 
 class Enhancement(nn.Module):
     name = "none"
     knowledge_kinds = ()  # knowledge-store kinds ``prepare`` must provide before the model is built
+    setting_readers = {}  # {key: reader}: the settings this class reads (recbole_llm4msr.settings.reader)
+
+    @classmethod
+    def read_settings(cls, config):
+        """``{key: value}`` of the settings this enhancement reads, each checked (an error names the key and what it
+        may be): what the constructor builds from, and what :meth:`check_config` checks before any data is loaded."""
+        return read_settings(cls, config)
+
+    @classmethod
+    def check_config(cls, config):
+        """Check the values of this enhancement's settings in ``config`` (no dataset needed): a comparison or a run
+        stops on a bad value before it loads data or builds a knowledge store, not at every model build."""
+        cls.read_settings(config)
 
     def __init__(self, backbone, config, dataset):
         super().__init__()
@@ -51,29 +72,44 @@ class MetaFusion(Enhancement):
 
     use_bottom = True
     use_parallel = True
+    setting_readers = {
+        "meta_rank": reader(setting_number, kind=int, low=0),
+        "meta_dropout": reader(setting_number, kind=float, low=0.0, high=1.0, default=0.0),
+        # full: every entry generated; factored: C + U diag(z) V
+        "meta_generator": reader(setting_choice, choices=tuple(GENERATORS), default="full"),
+        "meta_residual": setting_bool,
+        "meta_bottom_hidden_sizes": setting_sizes,
+        "meta_parallel_hidden_sizes": setting_sizes,
+        "fusion_alpha_init": reader(setting_number, kind=float, low=0.0, high=1.0, open_interval=True),
+    }
+
+    @classmethod
+    def read_settings(cls, config):
+        settings = super().read_settings(config)
+        if settings["meta_dropout"] == 1.0:
+            raise ValueError("meta_dropout must be below 1 (1 drops every unit), not 1.0")
+        if settings["meta_generator"] == "factored" and settings["meta_rank"] == 0:
+            raise ValueError("meta_generator 'factored' needs meta_rank > 0 (the width of the factors), not 0")
+        return settings
 
     def __init__(self, backbone, config, dataset, condition_dims):
         super().__init__(backbone, config, dataset)
-        rank = setting_number(config, "meta_rank", int, low=0)
-        dropout = setting_number(config, "meta_dropout", float, low=0.0, high=1.0, default=0.0)
-        if dropout == 1.0:
-            raise ValueError("meta_dropout must be below 1 (1 drops every unit), not 1.0")
-        generator = config["meta_generator"] or "full"  # full: every entry generated; factored: C + U diag(z) V
+        settings = self.read_settings(config)
+        rank, dropout, generator = settings["meta_rank"], settings["meta_dropout"], settings["meta_generator"]
         bottom_dim, parallel_dim = condition_dims
         self.bottom = self.parallel = None
         # meta_residual: x + MetaLayers(x) (no activation after the last layer, which starts at zero, so training
         # starts from the plain backbone); False is the paper's form MetaLayers(x) with a ReLU after every layer
-        self.residual = setting_bool(config, "meta_residual")
+        self.residual = settings["meta_residual"]
         if self.use_bottom:
             self.bottom = meta_layers(generator, bottom_dim, backbone.input_dim,
-                                     setting_sizes(config, "meta_bottom_hidden_sizes") + [backbone.input_dim], rank, dropout,
+                                     settings["meta_bottom_hidden_sizes"] + [backbone.input_dim], rank, dropout,
                                      last_activation=not self.residual)
         if self.use_parallel:
             self.parallel = meta_layers(generator, parallel_dim, backbone.input_dim,
-                                       setting_sizes(config, "meta_parallel_hidden_sizes") + [1], rank, dropout,
+                                       settings["meta_parallel_hidden_sizes"] + [1], rank, dropout,
                                        last_activation=False)
-            init = setting_number(config, "fusion_alpha_init", float, low=0.0, high=1.0, open_interval=True)
-            self.alpha = nn.Parameter(torch.logit(torch.tensor(init)))
+            self.alpha = nn.Parameter(torch.logit(torch.tensor(settings["fusion_alpha_init"])))
 
     def reset_parameters(self):
         for meta in (self.bottom, self.parallel):

@@ -4,15 +4,17 @@ generator). Bottom and parallel levels as in LLM4MSR; ``dn_levels`` selects them
 import torch
 
 from recbole_llm4msr.model.enhancements.base import MetaFusion
+from recbole_llm4msr.settings import reader, setting_subset
+
+LEVELS = ("bottom", "parallel")
 
 
 class DynamicNetwork(MetaFusion):
     name = "dn"
+    setting_readers = {"dn_levels": reader(setting_subset, choices=LEVELS, default=LEVELS)}
 
     def __init__(self, backbone, config, dataset):
-        levels = list(config["dn_levels"] or ["bottom", "parallel"])
-        if not levels or any(lv not in ("bottom", "parallel") for lv in levels):
-            raise ValueError(f"dn_levels must be a non-empty subset of ['bottom', 'parallel'], got {levels}")
+        levels = self.read_settings(config)["dn_levels"]
         self.use_bottom, self.use_parallel = "bottom" in levels, "parallel" in levels
         d = backbone.embedding_size
         super().__init__(backbone, config, dataset, (d, d))

@@ -25,15 +25,29 @@ its control: each training row reads the next fold's vector instead (the same sh
 but the row's own item kept), which separates what leaving out the row's own label does from what reading a vector
 of fewer items does.
 """
-import torch
-
 import logging
 
-from recbole_llm4msr.knowledge.loader import (align, control, controlled_table, fold_of, normalization, open_store,
-                                              out_of_fold_means)
+import torch
+
+from recbole_llm4msr.knowledge.loader import (
+    CONTROLS,
+    NORMS,
+    align,
+    control,
+    controlled_table,
+    fold_of,
+    normalization,
+    open_store,
+    out_of_fold_means,
+)
 from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.model.enhancements.base import MetaFusion
-from recbole_llm4msr.settings import setting_number
+from recbole_llm4msr.settings import (
+    reader,
+    setting_choice,
+    setting_number,
+    setting_subset,
+)
 
 LEVELS = ("user", "scenario")
 
@@ -60,38 +74,56 @@ def resolve_auto_norm(config, store):
 class LLM4MSR(MetaFusion):
     name = "llm4msr"
     knowledge_kinds = ("scenario", "user")  # what prepare() must provide before the model is built
+    setting_readers = {
+        "llm4msr_levels": reader(setting_subset, choices=LEVELS, default=LEVELS),
+        "knowledge_fallback": reader(setting_choice, choices=("zeros", "scenario"), default="zeros"),
+        "knowledge_norm": reader(setting_choice, choices=NORMS + ("auto",), default="none"),
+        "knowledge_memory": reader(setting_choice, choices=("auto", "load", "mmap"), default="auto"),
+        "knowledge_out_of_fold": reader(setting_number, kind=int, low=0, default=0),
+        "knowledge_out_of_fold_mode": reader(setting_choice, choices=("out", "shifted"), default="out"),
+        "knowledge_control": reader(setting_choice, choices=CONTROLS, default="none"),
+        "knowledge_control_seed": reader(setting_number, kind=int, default=0),
+    }
+
+    @classmethod
+    def read_settings(cls, config):
+        settings = super().read_settings(config)
+        if settings["knowledge_out_of_fold"] == 1:
+            raise ValueError("knowledge_out_of_fold must be 0 (off) or a number of folds of at least 2, not 1")
+        return settings
+
+    @classmethod
+    def check_config(cls, config):
+        """The meta layers' and the knowledge's settings, and the knowledge store's own options (the LLM, its mode,
+        pooling, ...: :class:`~recbole_llm4msr.knowledge.spec.KnowledgeSpec`), before any store is built."""
+        from recbole_llm4msr.knowledge.spec import KnowledgeSpec
+
+        super().check_config(config)
+        KnowledgeSpec.from_config(config)
 
     def __init__(self, backbone, config, dataset):
-        levels = list(config["llm4msr_levels"] or [])
-        unknown = [lv for lv in levels if lv not in LEVELS]
-        if unknown or not levels:
-            raise ValueError(f"llm4msr_levels must be a non-empty subset of {list(LEVELS)}, got {levels}")
+        settings = self.read_settings(config)
+        levels = settings["llm4msr_levels"]
         self.use_bottom, self.use_parallel = "user" in levels, "scenario" in levels
-        self.fallback = config["knowledge_fallback"] or "zeros"
-        if self.fallback not in ("zeros", "scenario"):
-            raise ValueError(f"knowledge_fallback must be 'zeros' or 'scenario', not '{self.fallback}'")
+        self.fallback = settings["knowledge_fallback"]
         if not config["knowledge_store"]:
             raise ValueError("LLM4MSR needs a knowledge store, and models never build one: call "
                              "recbole_llm4msr.prepare.prepare(config) before building the model (run_recbole does), "
                              "or set knowledge_store to a finished store")
         store = open_store(config["knowledge_store"])
-        norm = str(config["knowledge_norm"] or "none").lower()
+        norm = settings["knowledge_norm"]
         if norm == "auto":  # prepare() resolves it before a model is built; built without prepare(), the same here
             norm = resolve_auto_norm(config, store)
         users = align(store, "user", dataset.field2id_token[dataset.uid_field], expected_dim=config["knowledge_dim"],
-                      memory=str(config["knowledge_memory"] or "auto").lower(), padding=True,
-                      dataset=dataset.dataset_name, norm=norm)
+                      memory=settings["knowledge_memory"], padding=True, dataset=dataset.dataset_name, norm=norm)
         scenarios = align(store, "scenario", dataset.field2id_token[config["SCENARIO_FIELD"]], padding=True,
                           required=True)
-        self.out_of_fold = setting_number(config, "knowledge_out_of_fold", int, low=0, default=0)
-        self.fold_shift = {"out": 0, "shifted": 1}.get(str(config["knowledge_out_of_fold_mode"] or "out").lower())
-        if self.fold_shift is None:
-            raise ValueError(f"knowledge_out_of_fold_mode must be out or shifted, not "
-                             f"'{config['knowledge_out_of_fold_mode']}'")
+        self.out_of_fold = settings["knowledge_out_of_fold"]
+        self.fold_shift = {"out": 0, "shifted": 1}[settings["knowledge_out_of_fold_mode"]]
         folds = self._out_of_fold_tables(store, dataset, users, norm, config) if self.out_of_fold else None
         # controls (same architecture and parameters, no information): knowledge_control: shuffle | zero
-        self.control = str(config["knowledge_control"] or "none").lower()
-        seed = setting_number(config, "knowledge_control_seed", int, default=0)
+        self.control = settings["knowledge_control"]
+        seed = settings["knowledge_control_seed"]
         if folds is not None:  # the same cycle as the table's: a user's fold vectors move with their vector
             folds = controlled_table(folds, users.has, self.control, seed)
         users = control(users, self.control, seed)
@@ -114,8 +146,6 @@ class LLM4MSR(MetaFusion):
     def _out_of_fold_tables(self, store, dataset, users, norm, config):
         """[K, users, d]: each user's vector without each fold's liked training rows (``knowledge_out_of_fold``)."""
         k = self.out_of_fold
-        if k < 2:
-            raise ValueError(f"knowledge_out_of_fold must be 0 (off) or a number of folds of at least 2, not {k}")
         if store.header.get("user_vector") != "items" or "item" not in (store.header.get("kinds") or {}):
             raise ValueError(f"knowledge_out_of_fold rebuilds user vectors as the mean of their liked items' vectors, "
                              f"and the store {store.path} does not hold them that way (user_vector "
