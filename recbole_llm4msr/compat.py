@@ -27,11 +27,17 @@ calls ``torch.autograd.                which puts the anomaly mode back as it wa
 set_detect_anomaly(True)`` at import   a traceback per operation and checks every gradient: it left every
                                        later training in the process (ours, stock RecBole's) ~10x slower
                                        on small models, with the same numbers.
+RecBole's trainer makes a             :func:`recbole_deprecations_quiet`: our trainers' epochs run inside it,
+``torch.cuda.amp.GradScaler`` every    which silences that one FutureWarning (matched by category and
+epoch: torch >= 2.4 warns that the     message); every other warning shows as before. The scaler itself is
+form is deprecated, a line of noise    off on CPU and works on GPUs as it did.
+per epoch in every run
 =====================================  ==================================================================
 
 Nothing here edits or monkey-patches the installed ``recbole`` package.
 """
 import contextlib
+import warnings
 
 import numpy as np
 import torch
@@ -69,3 +75,13 @@ def anomaly_mode_kept():
         yield
     finally:
         torch.autograd.set_detect_anomaly(enabled, check_nan=check_nan)
+
+
+@contextlib.contextmanager
+def recbole_deprecations_quiet():
+    """Inside, the FutureWarning torch >= 2.4 gives for ``torch.cuda.amp.GradScaler(...)`` (which RecBole 1.2.1's
+    ``Trainer._train_epoch`` builds every epoch) is not shown; any other warning is, as before."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated",
+                                category=FutureWarning)
+        yield

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from recbole.utils import set_color
 
 from recbole_llm4msr.atomic import atomic_path
-from recbole_llm4msr.compat import torch_load
+from recbole_llm4msr.compat import recbole_deprecations_quiet, torch_load
 from recbole_llm4msr.distributed import non_persistent_buffers
 from recbole_llm4msr.settings import setting_bool
 
@@ -41,7 +41,8 @@ class TrainerFixes:
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
-        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        with recbole_deprecations_quiet():  # RecBole's per-epoch torch.cuda.amp.GradScaler (compat)
+            loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
         self.train_epoch_seconds.append(time.perf_counter() - start)
         return loss
 

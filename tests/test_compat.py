@@ -85,3 +85,21 @@ def test_resolving_models_leaves_torch_anomaly_mode_as_it_was():
     assert fresh(resolve) == ["False"] * 7 + ["False", "True"]
     chosen = fresh("torch.autograd.set_detect_anomaly(True, check_nan=False)\n" + resolve)
     assert chosen == ["True"] * 7 + ["True", "False"]
+
+
+def test_only_recboles_gradscaler_deprecation_is_quiet():
+    """RecBole's trainer builds torch.cuda.amp.GradScaler every epoch (a FutureWarning per epoch on torch >= 2.4):
+    quiet inside our trainers' epochs, and only that warning, only there."""
+    import warnings
+
+    from recbole_llm4msr.compat import recbole_deprecations_quiet
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with recbole_deprecations_quiet():
+            torch.cuda.amp.GradScaler(enabled=False)
+            warnings.warn("something else is deprecated", FutureWarning)
+        torch.cuda.amp.GradScaler(enabled=False)  # outside: as before
+    messages = [str(w.message) for w in caught]
+    assert messages[0] == "something else is deprecated"
+    assert len(messages) == 2 and "torch.cuda.amp.GradScaler" in messages[1]
