@@ -32,7 +32,8 @@ from recbole_llm4msr.align.finetune import LoraSettings  # noqa: E402
 from recbole_llm4msr.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 from recbole_llm4msr.knowledge.report import auc  # noqa: E402
 from recbole_llm4msr.knowledge.store import KnowledgeStore  # noqa: E402
-from recbole_llm4msr.tslrec.pipeline import TSLRecSettings, default_out, run  # noqa: E402
+from recbole_llm4msr.tslrec.pipeline import default_out, run  # noqa: E402
+from recbole_llm4msr.tslrec.settings import TSLRecSettings  # noqa: E402
 
 # the sequential model of the benchmark and of benchmarks/compare_tslrec.sh (smaller than RecBole's default SASRec
 # so that a CPU can run it: 2 layers of width 32, the latest 20 items)

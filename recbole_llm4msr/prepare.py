@@ -80,7 +80,8 @@ def prepare_item_knowledge(config):
     """TSLRec: check the item store given as ``knowledge_store``, or find / build the default one with the TSLRec
     pipeline (pre-train, cluster, SFT, extract; every stage resumable); returns its path (also set in the config)."""
     from recbole_llm4msr.knowledge.items import check_item_store
-    from recbole_llm4msr.tslrec.pipeline import TSLRecSettings, item_texts, run
+    from recbole_llm4msr.tslrec.pipeline import item_texts, run
+    from recbole_llm4msr.tslrec.settings import TSLRecSettings
 
     settings = TSLRecSettings.from_config(config)
     if config["knowledge_store"]:

@@ -24,7 +24,9 @@ ALLOWED = {
     "recbole_llm4msr.align": ("recbole_llm4msr.align", "recbole_llm4msr.knowledge", "dataset_converters"),
     "recbole_llm4msr.layers": ("recbole_llm4msr.layers",),
     "recbole_llm4msr.data": ("recbole_llm4msr.data", "dataset_converters"),
-    "recbole_llm4msr.model": ("recbole_llm4msr.model", "recbole_llm4msr.layers", "recbole_llm4msr.knowledge"),
+    # (and the TSLRec pipeline's settings dataclass, which a TSLRec variant checks before any run; not the pipeline)
+    "recbole_llm4msr.model": ("recbole_llm4msr.model", "recbole_llm4msr.layers", "recbole_llm4msr.knowledge",
+                              "recbole_llm4msr.tslrec.settings"),
     # TSLRec's pipeline: a tool like align, which also trains a stock RecBole model (config, registry) in stage 0
     "recbole_llm4msr.tslrec": ("recbole_llm4msr.tslrec", "recbole_llm4msr.align", "recbole_llm4msr.knowledge",
                                "dataset_converters", "recbole_llm4msr.config", "recbole_llm4msr.registry"),

@@ -864,8 +864,17 @@ def test_a_bad_value_fails_before_any_run_naming_the_label_and_the_key(data_dir,
         make(["MMoE_LLM4MSR[llm_mode=chat]"])
     with pytest.raises(ValueError, match=r"label 'PLE_EP\[ep_hidden_size=\[8\]\]': ep_hidden_size must be an integer"):
         make(["PLE_EP[ep_hidden_size=[8]]"])
+    # TSLRec: the variant's settings and the pipeline's, before the pipeline pre-trains anything
+    with pytest.raises(ValueError, match=r"label 'SASRec_TSLRec\[tslrec_k=1\]': k \(tslrec_k / --k\) must be an integer "
+                                         r"of at least 2, not 1"):
+        make(["SASRec_TSLRec[tslrec_k=1]"])
+    with pytest.raises(ValueError, match=r"tslrec_fusion must be one of add, init, not 'concat'"):
+        make(["SASRec_TSLRec[tslrec_fusion=concat]"])
+    with pytest.raises(ValueError, match=r"knowledge_norm: auto chooses LLM4MSR's user vectors"):
+        make(["GRU4Rec_TSLRec[knowledge_norm=auto]"])
     assert not out.exists()  # nothing was made
     make(["STAR", "STAR_LLM4MSR[meta_rank=0;knowledge_norm=whiten]", "DeepFM"], meta_dropout=0.5)  # good values
+    make(["SASRec", "SASRec_TSLRec[tslrec_k=4;tslrec_fusion=init]"])
 
 
 def test_a_report_of_some_labels_of_a_folder_says_what_it_leaves_out(tmp_path, monkeypatch, caplog):

@@ -9,7 +9,8 @@ import torch
 
 from recbole_llm4msr.align.finetune import LoraSettings
 from recbole_llm4msr.knowledge.store import KnowledgeStore, StoreError
-from recbole_llm4msr.tslrec.pipeline import TSLRecError, TSLRecSettings, run
+from recbole_llm4msr.tslrec.pipeline import run
+from recbole_llm4msr.tslrec.settings import TSLRecError, TSLRecSettings
 from recbole_llm4msr.tslrec.samples import (
     category_distribution,
     parse_distribution,
@@ -362,8 +363,42 @@ def test_item_text_cap_keeps_the_title_first_and_changes_the_store(toy, tmp_path
     assert short["example_prompt"] == "Item: red widget" and full["example_prompt"].startswith("Item: red widget ")
     assert "item_text_words" not in full["settings"] and short["settings"]["item_text_words"] == 2
     assert KnowledgeStore(short["store"]).fingerprint["items"] != KnowledgeStore(full["store"]).fingerprint["items"]
-    with pytest.raises(TSLRecError, match="item_text_words .* at least 1 word"):
+    with pytest.raises(TSLRecError, match=r"item_text_words \(tslrec_item_text_words / --item_text_words\) must be "
+                                          r"an integer of at least 1, not 0; leave it unset for the full text"):
         run(settings(base, llm, sft=False, out=str(base / "raw-bad"), item_text_words=0), show_progress=False)
+
+
+def test_pipeline_settings_are_checked_when_made_before_any_stage(tmp_path):
+    """A value the pipeline could only reject late (k at the clustering, after pre-training; the pooling at the item
+    extraction) or took silently (tslrec_k: 0 became 32) is an error when the settings are made, naming the field,
+    its config key and option."""
+    ok = TSLRecSettings(dataset="d")
+    assert ok.k == 32 and ok.max_users == 400
+    for field, value, message in (("k", 1, r"k \(tslrec_k / --k\) must be an integer of at least 2, not 1"),
+                                  ("max_history", 0, r"max_history .* at least 1, not 0"),
+                                  ("pretrain_epochs", "3", r"pretrain_epochs .* not '3'"),
+                                  ("max_users", -5, r"max_users .* at least 1, not -5; leave it unset for every user"),
+                                  ("pooling", "max", r"pooling \(tslrec_pooling / --pooling\) must be one of mean, "
+                                                     r"last, not 'max'"),
+                                  ("pretrain_config", [1], r"pretrain_config .* must be a mapping")):
+        with pytest.raises(TSLRecError, match=message):
+            TSLRecSettings(dataset="d", **{field: value})
+    # from a run's config: read strictly, 0 is not "unset"
+    config = {key: None for key in ("tslrec_max_users", "tslrec_device", "device", "tslrec_extract_batch_size",
+                                    "tslrec_backbone", "tslrec_k", "tslrec_llm", "tslrec_dir", "tslrec_sft",
+                                    "tslrec_max_history", "tslrec_pretrain_epochs", "tslrec_pooling", "tslrec_seed",
+                                    "tslrec_allow_id_text", "tslrec_item_text_words", "tslrec_pretrain_config",
+                                    "tslrec_sft_epochs", "tslrec_max_length")}
+    config.update(dataset="d", data_path=str(tmp_path / "d"))
+    made = TSLRecSettings.from_config(config)
+    assert (made.k, made.max_users, made.lora.epochs, made.seed) == (32, None, 1, 2020)
+    with pytest.raises(TSLRecError, match=r"k \(tslrec_k / --k\) must be an integer of at least 2, not 0"):
+        TSLRecSettings.from_config(dict(config, tslrec_k=0))
+    with pytest.raises(TSLRecError, match=r"tslrec_sft_epochs must be an integer, not 'many'"):
+        TSLRecSettings.from_config(dict(config, tslrec_sft_epochs="many"))
+    with pytest.raises(TSLRecError, match=r"LoRA epochs must be an integer of at least 1, not 0"):
+        TSLRecSettings.from_config(dict(config, tslrec_sft_epochs=0))
+    assert TSLRecSettings.from_config(dict(config, tslrec_max_users=0)).max_users is None  # 0: every user, as before
 
 
 def test_the_cli_set_names_a_misspelt_pretraining_setting(tmp_path):

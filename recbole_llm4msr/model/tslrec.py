@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from recbole_llm4msr.knowledge.loader import align, control, open_store
+from recbole_llm4msr.knowledge.loader import CONTROLS, NORMS, align, control, open_store
 from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.layers.knowledge import KnowledgeItemEmbedding
+from recbole_llm4msr.settings import read_settings, reader, setting_choice, setting_number
 
 FUSIONS = ("add", "init")
 
@@ -34,6 +35,32 @@ class TSLRecMixin:
 
     fixed_enhancement = "tslrec"
     knowledge_kinds = ("item",)
+    setting_readers = {
+        "tslrec_fusion": reader(setting_choice, choices=FUSIONS, default="add"),
+        "knowledge_norm": reader(setting_choice, choices=NORMS + ("auto",), default="standardize"),
+        "knowledge_control": reader(setting_choice, choices=CONTROLS, default="none"),
+        "knowledge_control_seed": reader(setting_number, kind=int, default=0),
+        "tslrec_init_std": reader(setting_number, kind=float, low=0.0, default=0.02),
+    }
+
+    @classmethod
+    def read_tslrec_settings(cls, config):
+        """``{key: value}`` of the variant's own settings, each checked (an error names the key)."""
+        settings = read_settings(cls, config)
+        if settings["knowledge_norm"] == "auto":
+            raise ValueError("knowledge_norm: auto chooses LLM4MSR's user vectors by the validation neighbour probe; "
+                             "TSLRec's item vectors take none, standardize (its default) or whiten")
+        return settings
+
+    @classmethod
+    def check_config(cls, config):
+        """The variant's settings and the pipeline's (``tslrec_k``, ``tslrec_pooling``, ...:
+        :meth:`~recbole_llm4msr.tslrec.settings.TSLRecSettings.from_config`), with no data: a bad value stops
+        ``run_recbole`` / ``llm4msr-compare`` before the pipeline pre-trains anything."""
+        from recbole_llm4msr.tslrec.settings import TSLRecSettings
+
+        cls.read_tslrec_settings(config)
+        TSLRecSettings.from_config(config)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -41,9 +68,8 @@ class TSLRecMixin:
         if not isinstance(stock, nn.Embedding):
             raise TypeError(f"{type(self).__name__}: TSLRec swaps the backbone's 'item_embedding' (an nn.Embedding), "
                             f"which {self.backbone_name} does not have")
-        fusion = str(config["tslrec_fusion"] or "add").lower()
-        if fusion not in FUSIONS:
-            raise ValueError(f"tslrec_fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
+        settings = self.read_tslrec_settings(config)
+        fusion = settings["tslrec_fusion"]
         if not config["knowledge_store"]:
             raise ValueError(f"{type(self).__name__} needs an item store (knowledge_store), and models never build "
                              f"one: call recbole_llm4msr.prepare.prepare(config) first (run_recbole does), or run "
@@ -53,19 +79,16 @@ class TSLRecMixin:
             raise ValueError(f"knowledge store {store.path} holds no item vectors ({store.kinds}); TSLRec needs an "
                              f"item store (llm4msr-tslrec)")
         tokens = dataset.field2id_token[dataset.iid_field]
-        norm = str(config["knowledge_norm"] or "standardize").lower()
-        if norm == "auto":
-            raise ValueError("knowledge_norm: auto chooses LLM4MSR's user vectors by the validation neighbour probe; "
-                             "TSLRec's item vectors take none, standardize (its default) or whiten")
-        items = align(store, "item", tokens, padding=True, dataset=dataset.dataset_name, norm=norm)
-        self.control = str(config["knowledge_control"] or "none").lower()
-        items = control(items, self.control, int(config["knowledge_control_seed"] or 0))
+        items = align(store, "item", tokens, padding=True, dataset=dataset.dataset_name,
+                      norm=settings["knowledge_norm"])
+        self.control = settings["knowledge_control"]
+        items = control(items, self.control, settings["knowledge_control_seed"])
         self.fusion = fusion
         self.knowledge_info = {"path": store.path, "dim": store.dim, "coverage": items.coverage, "fusion": fusion,
                                "control": self.control, "model": store.header.get("model")}
         logging.getLogger().info(f"TSLRec item knowledge: {store.path} ({store.dim}-d, {items.coverage:.1%} of the "
                                  f"items have a vector; fusion {fusion}, control {self.control})")
-        std = float(config["tslrec_init_std"] or 0.02)
+        std = settings["tslrec_init_std"]
         if fusion == "add":
             adapter = nn.Linear(store.dim, stock.embedding_dim, bias=False)
             nn.init.normal_(adapter.weight, std=std / np.sqrt(store.dim))  # standardised input -> std ~ init_std

@@ -20,7 +20,8 @@ import yaml
 from recbole_llm4msr.align.finetune import FinetuneError, add_lora_arguments, lora_from_args
 from recbole_llm4msr.knowledge.llm import LLMNotFound
 from recbole_llm4msr.knowledge.store import StoreError
-from recbole_llm4msr.tslrec.pipeline import TSLRecError, TSLRecSettings, run
+from recbole_llm4msr.tslrec.pipeline import run
+from recbole_llm4msr.tslrec.settings import TSLRecError, TSLRecSettings
 
 
 def build_parser():

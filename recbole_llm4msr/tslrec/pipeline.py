@@ -21,13 +21,11 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Optional
+from dataclasses import asdict
 
 import numpy as np
 
 from recbole_llm4msr.align.finetune import (
-    LoraSettings,
     finetune,
     is_finished,
     load_for_training,
@@ -40,69 +38,10 @@ from recbole_llm4msr.knowledge.fingerprint import file_digest, text_digest
 from recbole_llm4msr.knowledge.items import build_item_store, item_prompt, missing_texts
 from recbole_llm4msr.knowledge.llm import KnowledgeLLM, file_identity
 from recbole_llm4msr.knowledge.store import slug
-from recbole_llm4msr.settings import setting_bool
 from recbole_llm4msr.tslrec.samples import sft_samples
+from recbole_llm4msr.tslrec.settings import TSLRecError
 
 logger = logging.getLogger("llm4msr-tslrec")
-
-
-class TSLRecError(ValueError):
-    """A TSLRec setting or dataset that cannot work; the message names it."""
-
-
-@dataclass
-class TSLRecSettings:
-    dataset: str
-    data_path: str = "dataset/"
-    backbone: str = "SASRec"
-    k: int = 32
-    llm: str = "smollm2"
-    out: Optional[str] = None          # default: default_out()
-    sft: bool = True
-    max_users: Optional[int] = 400
-    max_history: int = 10
-    pretrain_epochs: int = 20
-    pooling: str = "mean"
-    seed: int = 2020
-    device: str = "cpu"
-    allow_id_text: bool = False
-    item_text_words: Optional[int] = None  # at most this many words of item text (SFT prompts and item prompts)
-    extract_batch_size: int = 32
-    config_files: tuple = ()
-    pretrain_config: dict = field(default_factory=dict)  # more RecBole settings for stage 0 (MAX_ITEM_LIST_LENGTH, ...)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-
-    @classmethod
-    def from_config(cls, config):
-        """The settings a run's config names (``tslrec_*`` keys, properties/enhancement/tslrec.yaml). The pipeline
-        has its own seed (``tslrec_seed``), so every training seed of a comparison reads the same store."""
-        users = config["tslrec_max_users"]
-        # the pipeline runs where the run trains unless tslrec_device names another device
-        device = str(config["tslrec_device"] or config["device"] or "cpu")
-        return cls(device=device, extract_batch_size=int(config["tslrec_extract_batch_size"] or 32),
-                   dataset=config["dataset"], data_path=os.path.dirname(os.path.normpath(config["data_path"])),
-                   backbone=config["tslrec_backbone"] or "SASRec", k=int(config["tslrec_k"] or 32),
-                   llm=str(config["tslrec_llm"] or "smollm2"), out=config["tslrec_dir"],
-                   sft=setting_bool(config, "tslrec_sft", default=True), max_users=None if users in (None, 0) else int(users),
-                   max_history=int(config["tslrec_max_history"] or 10),
-                   pretrain_epochs=int(config["tslrec_pretrain_epochs"] or 20),
-                   pooling=str(config["tslrec_pooling"] or "mean"),
-                   seed=int(config["tslrec_seed"] if config["tslrec_seed"] is not None else 2020),
-                   allow_id_text=setting_bool(config, "tslrec_allow_id_text"),
-                   item_text_words=None if config["tslrec_item_text_words"] is None else int(config["tslrec_item_text_words"]),
-                   pretrain_config=dict(config["tslrec_pretrain_config"] or {}),
-                   lora=LoraSettings(epochs=int(config["tslrec_sft_epochs"] or 1),
-                                     max_length=int(config["tslrec_max_length"] or 384)))
-
-    def identity(self):
-        """Everything but where the outputs go and how fast they are made."""
-        d = asdict(self)
-        for key in ("out", "device", "extract_batch_size", "data_path"):
-            d.pop(key)
-        d["lora"].pop("save_every")
-        if d["item_text_words"] is None:  # the full text: runs made before the cap existed keep their identity
-            d.pop("item_text_words")
-        return d
 
 
 def default_out(settings, cache_root=None):
@@ -128,9 +67,6 @@ def item_texts(settings):
                               f"that describe items); set them in a --config_files YAML, or pass --allow_id_text "
                               f"to write items as 'item <id>'")
         return {}
-    if settings.item_text_words is not None and settings.item_text_words < 1:
-        raise TSLRecError(f"item_text_words (tslrec_item_text_words / --item_text_words) must be at least 1 word, not "
-                          f"{settings.item_text_words}; leave it unset for the full text")
     return {str(k): v for k, v in files.item_texts(settings.item_text_words).items()}
 
 
