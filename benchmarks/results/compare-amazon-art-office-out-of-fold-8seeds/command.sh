@@ -6,7 +6,8 @@
 # thread per run, the two labels in parallel. Run from the repository root. K = 5, then K = 20 (vectors of 95% of a
 # user's items: does the gap to in-sample training come from the fold vectors' smaller share of items?).
 # SharedBottom and AITM with K = 20 as well (BACKBONES=SharedBottom FOLDS=20, BACKBONES=AITM FOLDS=20); session 33:
-# PLE and OMoE with K = 20 (BACKBONES="PLE OMoE" FOLDS=20), the two other backbones that lead their control in-sample.
+# PLE and OMoE with K = 20 (BACKBONES="PLE OMoE" FOLDS=20), the two other backbones that lead their control in-sample;
+# session 34: MMoE with K = 20 (BACKBONES=MMoE FOLDS=20), so that all six backbones have out-of-fold rows.
 if [ -z "$SHIFTED" ]; then
 for b in ${BACKBONES:-STAR}; do
 for k in ${FOLDS:-5 20}; do
@@ -31,4 +32,4 @@ if [ -n "$SHIFTED" ]; then
 fi
 .venv/bin/llm4msr-compare --dataset=amazon-art-office --seeds=8 --epochs=4 --lr_grid=0.01 --set train_batch_size=8192 \
   --data_path=dataset/ --out=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds --report_only \
-  --models="STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted],PLE_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],PLE_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],OMoE_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],OMoE_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]"
+  --models="STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=5],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],SharedBottom_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],AITM_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],STAR_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted],AITM_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20;knowledge_out_of_fold_mode=shifted],PLE_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],PLE_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],OMoE_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],OMoE_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20],MMoE_LLM4MSR[knowledge_norm=whiten;knowledge_out_of_fold=20],MMoE_LLM4MSR[knowledge_norm=whiten;shuffle;knowledge_out_of_fold=20]"

@@ -1,11 +1,11 @@
 #!/bin/bash
-# regenerates cross.md of this folder (session 32; PLE and OMoE added in session 33): STAR_LLM4MSR (and SharedBottom_LLM4MSR, AITM_LLM4MSR, PLE_LLM4MSR and OMoE_LLM4MSR, K = 20) trained with out-of-fold knowledge against the same
+# regenerates cross.md of this folder (session 32; PLE and OMoE added in session 33, MMoE in session 34): STAR_LLM4MSR (and SharedBottom_LLM4MSR, AITM_LLM4MSR, PLE_LLM4MSR, OMoE_LLM4MSR and MMoE_LLM4MSR, K = 20) trained with out-of-fold knowledge against the same
 # model trained the paper's way (the 8-seed verdict folder, whitened default knowledge), plain STAR and the shuffled
 # controls and the shifted control (as few items per training vector, the row's own item kept), paired by seed; run from the repository root after command.sh
 H=benchmarks/results/compare-amazon-art-office-whiten-8seeds-all
 D=benchmarks/results/compare-amazon-art-office-out-of-fold-8seeds
-K20=()  # SharedBottom, AITM, PLE, OMoE: in-sample and out-of-fold K = 20, each with its shuffled control
-for b in SharedBottom AITM PLE OMoE; do
+K20=()  # SharedBottom, AITM, PLE, OMoE, MMoE: in-sample and out-of-fold K = 20, each with its shuffled control
+for b in SharedBottom AITM PLE OMoE MMoE; do
   K20+=(--entry "$b plain=$H|0.01|$b|train_batch_size=8192"
         --entry "$b in-sample=$H|0.01|${b}_LLM4MSR[knowledge_norm=whiten]|train_batch_size=8192"
         --entry "$b in-sample shuffled=$H|0.01|${b}_LLM4MSR[knowledge_norm=whiten;shuffle]|train_batch_size=8192"
