@@ -32,6 +32,11 @@ RecBole's trainer makes a             :func:`recbole_deprecations_quiet`: our tr
 epoch: torch >= 2.4 warns that the     message); every other warning shows as before. The scaler itself is
 form is deprecated, a line of noise    off on CPU and works on GPUs as it did.
 per epoch in every run
+RecBole's ``Dataset._fill_nan`` calls  the same context around every dataset this package creates
+``feat[field].fillna(..., inplace=     (:func:`recbole_llm4msr.registry.create_dataset`): pandas < 3 (our pin)
+True)``: pandas 2.2+ warns (8 lines    still fills in place (tested), so the warning, which is about pandas 3's
+per float/token field) that chained    copy-on-write, says nothing about our runs. It is the reason for the
+assignment stops working in pandas 3   ``pandas<3`` pin above.
 =====================================  ==================================================================
 
 Nothing here edits or monkey-patches the installed ``recbole`` package.
@@ -77,11 +82,20 @@ def anomaly_mode_kept():
         torch.autograd.set_detect_anomaly(enabled, check_nan=check_nan)
 
 
+# (message, category) of the warnings RecBole 1.2.1's own code raises on our pinned stack, about a future we pin away
+_RECBOLE_DEPRECATIONS = (
+    (r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", FutureWarning),  # Trainer._train_epoch
+    (r"A value is trying to be set on a copy of a DataFrame or Series through chained assignment using an inplace "
+     r"method", FutureWarning),  # Dataset._fill_nan (pandas >= 2.2; fills in place below pandas 3)
+)
+
+
 @contextlib.contextmanager
 def recbole_deprecations_quiet():
-    """Inside, the FutureWarning torch >= 2.4 gives for ``torch.cuda.amp.GradScaler(...)`` (which RecBole 1.2.1's
-    ``Trainer._train_epoch`` builds every epoch) is not shown; any other warning is, as before."""
+    """Inside, the FutureWarnings RecBole 1.2.1's code raises on our pinned stack are not shown: torch >= 2.4's for
+    ``torch.cuda.amp.GradScaler(...)`` (built by ``Trainer._train_epoch`` every epoch) and pandas >= 2.2's for the
+    chained in-place ``fillna`` of ``Dataset._fill_nan``. Any other warning is shown as before."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated",
-                                category=FutureWarning)
+        for message, category in _RECBOLE_DEPRECATIONS:
+            warnings.filterwarnings("ignore", message=message, category=category)
         yield

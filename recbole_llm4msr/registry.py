@@ -9,7 +9,7 @@ import inspect
 
 from recbole.utils import ModelType
 
-from recbole_llm4msr.compat import anomaly_mode_kept
+from recbole_llm4msr.compat import anomaly_mode_kept, recbole_deprecations_quiet
 
 # Stock RecBole model families searched after ours, in RecBole's order. exlib (XGBoost, LightGBM) is only tried
 # for its own two names, so that an unknown name never imports lightgbm.
@@ -108,10 +108,11 @@ def create_dataset(config):
     from recbole_llm4msr.data.builtin import ensure_dataset
 
     ensure_dataset(config)
-    if config["MODEL_TYPE"] == ModelType.CONTEXT:
-        from recbole_llm4msr.data.dataset import MultiScenarioDataset
+    with recbole_deprecations_quiet():  # RecBole's chained fillna(inplace=True) under pandas 2.2+ (compat)
+        if config["MODEL_TYPE"] == ModelType.CONTEXT:
+            from recbole_llm4msr.data.dataset import MultiScenarioDataset
 
-        return MultiScenarioDataset(config)
-    from recbole.data import create_dataset as recbole_create_dataset
+            return MultiScenarioDataset(config)
+        from recbole.data import create_dataset as recbole_create_dataset
 
-    return recbole_create_dataset(config)
+        return recbole_create_dataset(config)

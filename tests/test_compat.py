@@ -87,19 +87,43 @@ def test_resolving_models_leaves_torch_anomaly_mode_as_it_was():
     assert chosen == ["True"] * 7 + ["True", "False"]
 
 
-def test_only_recboles_gradscaler_deprecation_is_quiet():
-    """RecBole's trainer builds torch.cuda.amp.GradScaler every epoch (a FutureWarning per epoch on torch >= 2.4):
-    quiet inside our trainers' epochs, and only that warning, only there."""
+def test_only_recboles_own_deprecations_are_quiet_and_the_fill_still_fills():
+    """RecBole's trainer builds torch.cuda.amp.GradScaler every epoch (a FutureWarning per epoch on torch >= 2.4), and
+    its Dataset._fill_nan fills with a chained fillna(inplace=True) (a FutureWarning per field on pandas >= 2.2): quiet
+    inside the context, and only those; the pinned pandas still fills in place."""
     import warnings
+
+    import numpy as np
+    import pandas as pd
 
     from recbole_llm4msr.compat import recbole_deprecations_quiet
 
+    frame = pd.DataFrame({"a": [1.0, np.nan, 3.0]})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with recbole_deprecations_quiet():
             torch.cuda.amp.GradScaler(enabled=False)
+            frame["a"].fillna(value=frame["a"].mean(), inplace=True)  # as RecBole's _fill_nan does
             warnings.warn("something else is deprecated", FutureWarning)
         torch.cuda.amp.GradScaler(enabled=False)  # outside: as before
+        frame["a"].fillna(value=0.0, inplace=True)
     messages = [str(w.message) for w in caught]
     assert messages[0] == "something else is deprecated"
-    assert len(messages) == 2 and "torch.cuda.amp.GradScaler" in messages[1]
+    assert len(messages) == 3 and "torch.cuda.amp.GradScaler" in messages[1] and "chained assignment" in messages[2]
+    assert frame["a"].tolist() == [1.0, 2.0, 3.0]  # filled in place (pandas < 3, the pin)
+
+
+def test_creating_a_dataset_shows_none_of_recboles_fill_warnings(data_dir):
+    import warnings
+
+    from recbole_llm4msr.config import MultiScenarioConfig
+    from recbole_llm4msr.registry import create_dataset
+    from recbole_llm4msr.settings import hidden_command_line
+
+    with hidden_command_line():
+        config = MultiScenarioConfig(model="MMoE", dataset="ml-100k-msr", config_dict={"data_path": data_dir})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = create_dataset(config)
+    assert dataset.inter_num > 0
+    assert not [w for w in caught if "chained assignment" in str(w.message)]
