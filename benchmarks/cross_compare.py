@@ -4,7 +4,8 @@
 (e.g. a cheaper variant at the rate its full form chose) has no lr-search rows there, so the merged report cannot
 place it. This reads each label's reported-seed runs through :class:`recbole_llm4msr.compare.Comparison` (the same
 config-hash check, so a stale row never counts), pairs them by seed, and writes a markdown table of paired t-tests
-with Benjamini-Hochberg over the table's tests::
+with Benjamini-Hochberg over the table's tests (``--out X.md``), the tests as ``X.csv`` and the entries' per-seed
+AUCs as ``X.png``::
 
     python benchmarks/cross_compare.py --dataset=ml-100k-msr --epochs=30 --seeds=3 \
         --entry "plain=benchmarks/results/compare-ml-100k-msr-items|0.001,0.003,0.01|MMoE" \
@@ -19,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from recbole_llm4msr.atomic import atomic_write_text  # noqa: E402
+from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_text  # noqa: E402
 from recbole_llm4msr.compare import Comparison, corrected, mean_std, paired_test, parse_setting  # noqa: E402
 
 
@@ -69,6 +70,34 @@ def split_pair(pair, names):
     return a, b
 
 
+def plot_entries(entries, dataset, path):
+    """Each entry's test AUC per seed (dots) and its mean ± std (a bar), one row per entry in the table's order."""
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(entries)
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.6))
+    for i, name in enumerate(names):
+        values = [entries[name][3][s] for s in sorted(entries[name][3])]
+        ax.scatter(values, [i] * len(values), s=12, color="tab:gray", alpha=0.6, zorder=2)
+        err = statistics.stdev(values) if len(values) > 1 else 0.0
+        ax.errorbar(statistics.mean(values), i, xerr=err, fmt="o", color="tab:red", capsize=3, zorder=3)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("test AUC")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"{dataset}: test AUC per seed (dots), mean ± std\n(each label at the rate its folder chose)",
+                 fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True)
@@ -100,6 +129,19 @@ def main(argv=None):
         lines.append(f"| {a} vs {b} | {rel:+.2f}% | {'–' if pvalue is None else f'{pvalue:.3f}'} | {q:.3f} |")
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.out, text)
+    stem = os.path.splitext(args.out)[0]
+    rows = []
+    for (a, b, rel, pvalue), q in zip(tests, adjusted):
+        seeds = sorted(set(entries[a][3]) & set(entries[b][3]))
+        rows.append({"test": f"{a} vs {b}", "name": a, "baseline": b, "label": entries[a][0],
+                     "baseline_label": entries[b][0], "seeds": len(seeds),
+                     "mean": round(sum(entries[a][3][s] for s in seeds) / len(seeds), 6),
+                     "baseline_mean": round(sum(entries[b][3][s] for s in seeds) / len(seeds), 6),
+                     "relative_change_pct": round(rel, 4), "p_raw": "" if pvalue is None else round(pvalue, 6),
+                     "p_corrected": round(q, 6), "correction": "Benjamini-Hochberg",
+                     "test_kind": "paired t-test by seed, two-sided"})
+    atomic_write_csv(stem + ".csv", rows)
+    plot_entries(entries, args.dataset, stem + ".png")
     print(text)
 
 

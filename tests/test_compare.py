@@ -519,6 +519,13 @@ def test_cross_compare_pairs_labels_of_two_folders_each_at_its_own_rate(tmp_path
     assert "0.7920 ± 0.0028" in text
     rel = (0.792 / 0.781 - 1) * 100
     assert f"| b vs a | +{rel:.2f}% |" in text
+    # the tests as a CSV and the entries as a plot beside the table
+    (row,) = rows(str(tmp_path / "cross.csv"))
+    assert (row["test"], row["label"], row["baseline_label"], row["seeds"]) == ("b vs a", "B", "A", "2")
+    assert float(row["mean"]) == pytest.approx(0.792) and float(row["baseline_mean"]) == pytest.approx(0.781)
+    assert float(row["relative_change_pct"]) == pytest.approx(rel, abs=1e-3)
+    assert 0 < float(row["p_raw"]) <= float(row["p_corrected"]) <= 1 and row["correction"] == "Benjamini-Hochberg"
+    assert (tmp_path / "cross.png").stat().st_size > 1000
     assert sys.argv == argv_before  # RecBole's view of the command line is restored
     with pytest.raises(SystemExit, match="single.*'B' has 2 of its 3 reported seeds"):
         cross_main(["--dataset=ml-100k-msr", "--seeds=3", "--entry", f"b={single}|0.003|B",
