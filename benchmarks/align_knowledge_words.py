@@ -119,6 +119,14 @@ def main(argv=None):
     p.add_argument("--result", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # what can be wrong with the inputs is checked before the two LLMs load and encode every item (minutes)
+    if not os.path.isdir(args.aligned):
+        raise SystemExit(f"--aligned {args.aligned}: no such model directory (llm4msr-align writes OUT/model)")
+    for path in args.plain_stores or ():
+        try:
+            kstore.KnowledgeStore(path).require_dataset(args.dataset)
+        except (kstore.StoreError, OSError) as exc:
+            raise SystemExit(f"--plain_stores {path}: {exc}") from None
     manifest_path = os.path.join(args.aligned, "manifest.json")
     manifest = json.load(open(manifest_path)) if os.path.isfile(manifest_path) else {}
     if manifest.get("sample_settings", {}).get("candidate_popularity") != "words":

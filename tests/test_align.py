@@ -840,6 +840,11 @@ def test_the_knowledge_words_benchmark_builds_worded_item_stores_and_users_as_th
         np.testing.assert_allclose(bench.normalise(stored, norm),
                                    apply_transform(stored, normalization(store, "user", norm)), rtol=1e-3, atol=1e-3)
     result = tmp_path / "words.json"
+    # a missing store is named before any model loads (no worded store is built)
+    with pytest.raises(SystemExit, match=r"--plain_stores .*nowhere"):
+        bench.main([f"--aligned={aligned}", f"--base={base}", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
+                    f"--cache={tmp_path / 'worded'}", "--plain_stores", plain[0], str(tmp_path / "nowhere")])
+    assert not (tmp_path / "worded").exists()
     out = bench.main([f"--aligned={aligned}", f"--base={base}", "--dataset=ml-100k-msr", f"--data_path={data_dir}",
                       f"--cache={tmp_path / 'worded'}", "--plain_stores", *plain, f"--result={result}",
                       "--resamples=50"])
