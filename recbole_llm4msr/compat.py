@@ -34,9 +34,10 @@ form is deprecated, a line of noise    off on CPU and works on GPUs as it did.
 per epoch in every run
 RecBole's ``Dataset._fill_nan`` calls  the same context around every dataset this package creates
 ``feat[field].fillna(..., inplace=     (:func:`recbole_llm4msr.registry.create_dataset`): pandas < 3 (our pin)
-True)``: pandas 2.2+ warns (8 lines    still fills in place (tested), so the warning, which is about pandas 3's
-per float/token field) that chained    copy-on-write, says nothing about our runs. It is the reason for the
-assignment stops working in pandas 3   ``pandas<3`` pin above.
+True)`` and ``_remap`` calls           still fills in place and still maps ``len`` over the items (both
+``Series.agg(len)``: pandas 2.2+ warns tested), so the warnings, which are about pandas 3, say nothing about our
+(8 lines per field) that both stop     runs. They are the reason for the ``pandas<3`` pin above.
+working in pandas 3
 =====================================  ==================================================================
 
 Nothing here edits or monkey-patches the installed ``recbole`` package.
@@ -87,6 +88,7 @@ _RECBOLE_DEPRECATIONS = (
     (r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", FutureWarning),  # Trainer._train_epoch
     (r"A value is trying to be set on a copy of a DataFrame or Series through chained assignment using an inplace "
      r"method", FutureWarning),  # Dataset._fill_nan (pandas >= 2.2; fills in place below pandas 3)
+    (r"using <built-in function len> in Series\.agg cannot aggregate", FutureWarning),  # Dataset._remap, token_seq
 )
 
 
@@ -94,7 +96,8 @@ _RECBOLE_DEPRECATIONS = (
 def recbole_deprecations_quiet():
     """Inside, the FutureWarnings RecBole 1.2.1's code raises on our pinned stack are not shown: torch >= 2.4's for
     ``torch.cuda.amp.GradScaler(...)`` (built by ``Trainer._train_epoch`` every epoch) and pandas >= 2.2's for the
-    chained in-place ``fillna`` of ``Dataset._fill_nan``. Any other warning is shown as before."""
+    chained in-place ``fillna`` of ``Dataset._fill_nan`` and the ``Series.agg(len)`` of ``Dataset._remap``. Any other
+    warning is shown as before."""
     with warnings.catch_warnings():
         for message, category in _RECBOLE_DEPRECATIONS:
             warnings.filterwarnings("ignore", message=message, category=category)

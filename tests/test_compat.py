@@ -87,7 +87,7 @@ def test_resolving_models_leaves_torch_anomaly_mode_as_it_was():
     assert chosen == ["True"] * 7 + ["True", "False"]
 
 
-def test_only_recboles_own_deprecations_are_quiet_and_the_fill_still_fills():
+def test_only_recboles_own_deprecations_are_quiet_and_pandas_still_does_what_recbole_asks():
     """RecBole's trainer builds torch.cuda.amp.GradScaler every epoch (a FutureWarning per epoch on torch >= 2.4), and
     its Dataset._fill_nan fills with a chained fillna(inplace=True) (a FutureWarning per field on pandas >= 2.2): quiet
     inside the context, and only those; the pinned pandas still fills in place."""
@@ -104,13 +104,17 @@ def test_only_recboles_own_deprecations_are_quiet_and_the_fill_still_fills():
         with recbole_deprecations_quiet():
             torch.cuda.amp.GradScaler(enabled=False)
             frame["a"].fillna(value=frame["a"].mean(), inplace=True)  # as RecBole's _fill_nan does
+            lengths = pd.Series([[1, 2], [3]]).agg(len)  # as RecBole's _remap does for token_seq fields
             warnings.warn("something else is deprecated", FutureWarning)
         torch.cuda.amp.GradScaler(enabled=False)  # outside: as before
         frame["a"].fillna(value=0.0, inplace=True)
+        pd.Series([[1]]).agg(len)
     messages = [str(w.message) for w in caught]
     assert messages[0] == "something else is deprecated"
-    assert len(messages) == 3 and "torch.cuda.amp.GradScaler" in messages[1] and "chained assignment" in messages[2]
+    assert len(messages) == 4 and "torch.cuda.amp.GradScaler" in messages[1] and "chained assignment" in messages[2]
+    assert "Series.agg" in messages[3]
     assert frame["a"].tolist() == [1.0, 2.0, 3.0]  # filled in place (pandas < 3, the pin)
+    assert lengths.tolist() == [2, 1]  # still each item's length (pandas < 3)
 
 
 def test_creating_a_dataset_shows_none_of_recboles_fill_warnings(data_dir):
@@ -126,4 +130,4 @@ def test_creating_a_dataset_shows_none_of_recboles_fill_warnings(data_dir):
         warnings.simplefilter("always")
         dataset = create_dataset(config)
     assert dataset.inter_num > 0
-    assert not [w for w in caught if "chained assignment" in str(w.message)]
+    assert not [w for w in caught if "chained assignment" in str(w.message) or "Series.agg" in str(w.message)]
