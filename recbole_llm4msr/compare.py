@@ -322,15 +322,17 @@ class Comparison:
         from recbole_llm4msr.config import check_values, known_settings
         from recbole_llm4msr.registry import get_model
 
-        known_to_labels, problems = set(), []
+        given = {}  # label -> (model, its own settings, what its runs are given less the per-run keys)
         for label in self.models:
             name, settings = parse_label(label)
+            given[label] = (name, settings, {**self.extra, **settings, "data_path": self.data_path})
+        known_to_labels, problems = set(), []
+        for label, (name, settings, config_dict) in given.items():
             try:
                 get_model(name)
             except ValueError as exc:
                 raise ValueError(f"--models: label '{label}': {exc}") from None
-            known = known_settings(name, self.dataset, {**self.extra, **settings, "data_path": self.data_path},
-                                   self.config_files)
+            known = known_settings(name, self.dataset, config_dict, self.config_files)
             known_to_labels |= known
             problems += [(f"label '{label}'", key, known) for key in settings if key not in known]
         unread = [key for key in self.extra if key not in known_to_labels]
@@ -344,11 +346,9 @@ class Comparison:
                                     f"their runs ignore {'it' if len(ignored) == 1 else 'them'}")
         if problems:
             raise unknown_settings_error(problems)
-        for label in self.models:  # then the values, by the model classes' own checks (no data needed)
-            name, settings = parse_label(label)
+        for label, (name, _, config_dict) in given.items():  # then the values, by the model classes' own checks
             try:
-                check_values(name, self.dataset, {**self.extra, **settings, "data_path": self.data_path},
-                             self.config_files)
+                check_values(name, self.dataset, config_dict, self.config_files)
             except ValueError as exc:
                 extra = ";".join(f"{k}={v}" for k, v in self.extra.items())
                 raise ValueError(f"--models: label '{label}'{f' with --set {extra}' if extra else ''}: {exc}") from None

@@ -108,7 +108,7 @@ def create_dataset(config):
     from recbole_llm4msr.data.builtin import ensure_dataset
 
     ensure_dataset(config)
-    with recbole_deprecations_quiet():  # RecBole's chained fillna(inplace=True) under pandas 2.2+ (compat)
+    with recbole_deprecations_quiet():  # RecBole's fillna(inplace=True) / Series.agg(len) under pandas 2.2+ (compat)
         if config["MODEL_TYPE"] == ModelType.CONTEXT:
             from recbole_llm4msr.data.dataset import MultiScenarioDataset
 

@@ -194,6 +194,11 @@ def setting_sizes(config, key):
     return list(value)
 
 
+def setting_count(config, key):
+    """An integer >= 1 (a number of experts, of levels, a width), read strictly (:func:`setting_number`)."""
+    return setting_number(config, key, int, low=1)
+
+
 def setting_choice(config, key, choices, default):
     """One of ``choices`` (compared lower-case); unset (None or empty) is ``default``. Anything else is an error
     naming the key and the choices."""
@@ -230,7 +235,21 @@ def class_setting_readers(cls):
     return readers
 
 
-def read_settings(cls, config):
-    """``{key: value}`` of every setting ``cls`` lists (:func:`class_setting_readers`), each read and checked: a
-    bad value is a ValueError naming its key."""
-    return {key: read(config, key) for key, read in class_setting_readers(cls).items()}
+class SettingReaders:
+    """A model class (backbone, enhancement, TSLRec variant) that lists the settings it reads in ``setting_readers``
+    (``{key: reader}``, merged along its bases): :meth:`read_settings` reads and checks them all, the constructor
+    builds from what it returns, and :meth:`check_config` checks them with no data (a subclass adds what else its
+    settings must satisfy)."""
+
+    setting_readers = {}
+
+    @classmethod
+    def read_settings(cls, config):
+        """``{key: value}`` of every listed setting, each read and checked: a bad value is a ValueError naming its
+        key."""
+        return {key: read(config, key) for key, read in class_setting_readers(cls).items()}
+
+    @classmethod
+    def check_config(cls, config):
+        """Check the values of this class's settings in ``config`` before any data is loaded or any run starts."""
+        cls.read_settings(config)

@@ -56,6 +56,10 @@ class MetaLayers(nn.Module):
         self.build_generator(self.rank if self.rank > 0 else cond_dim)
         self.reset_parameters()
 
+    @classmethod
+    def check_rank(cls, rank):
+        """An error when this generator cannot be built with ``meta_rank: rank`` (any rank >= 0 works here)."""
+
     def build_generator(self, z_dim):
         """The parameters that turn the code z into layers: one linear map to every entry of every layer."""
         self.total = sum(i * o + o for i, o in self.shapes)
@@ -167,9 +171,13 @@ class FactoredMetaLayers(MetaLayers):
     conditional part starts at zero (``V``, ``B``), so the layers start as plain ones, as with ``full``.
     """
 
-    def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
+    @classmethod
+    def check_rank(cls, rank):
         if not rank or int(rank) <= 0:
             raise ValueError(f"meta_generator 'factored' needs meta_rank > 0 (the width of the factors), not {rank}")
+
+    def __init__(self, cond_dim, input_dim, sizes, rank=32, dropout=0.0, last_activation=True):
+        self.check_rank(rank)
         super().__init__(cond_dim, input_dim, sizes, rank, dropout, last_activation)
 
     def build_generator(self, z_dim):

@@ -25,12 +25,12 @@ from torch import nn
 from recbole_llm4msr.knowledge.loader import CONTROLS, NORMS, align, control, open_store
 from recbole_llm4msr.layers import KnowledgeTable
 from recbole_llm4msr.layers.knowledge import KnowledgeItemEmbedding
-from recbole_llm4msr.settings import read_settings, reader, setting_choice, setting_number
+from recbole_llm4msr.settings import SettingReaders, reader, setting_choice, setting_number
 
 FUSIONS = ("add", "init")
 
 
-class TSLRecMixin:
+class TSLRecMixin(SettingReaders):
     """Put before a RecBole sequential model class: builds the stock model, then swaps its item embedding."""
 
     fixed_enhancement = "tslrec"
@@ -44,9 +44,8 @@ class TSLRecMixin:
     }
 
     @classmethod
-    def read_tslrec_settings(cls, config):
-        """``{key: value}`` of the variant's own settings, each checked (an error names the key)."""
-        settings = read_settings(cls, config)
+    def read_settings(cls, config):
+        settings = super().read_settings(config)
         if settings["knowledge_norm"] == "auto":
             raise ValueError("knowledge_norm: auto chooses LLM4MSR's user vectors by the validation neighbour probe; "
                              "TSLRec's item vectors take none, standardize (its default) or whiten")
@@ -59,7 +58,7 @@ class TSLRecMixin:
         ``run_recbole`` / ``llm4msr-compare`` before the pipeline pre-trains anything."""
         from recbole_llm4msr.tslrec.settings import TSLRecSettings
 
-        cls.read_tslrec_settings(config)
+        super().check_config(config)
         TSLRecSettings.from_config(config)
 
     def __init__(self, config, dataset):
@@ -68,7 +67,7 @@ class TSLRecMixin:
         if not isinstance(stock, nn.Embedding):
             raise TypeError(f"{type(self).__name__}: TSLRec swaps the backbone's 'item_embedding' (an nn.Embedding), "
                             f"which {self.backbone_name} does not have")
-        settings = self.read_tslrec_settings(config)
+        settings = self.read_settings(config)
         fusion = settings["tslrec_fusion"]
         if not config["knowledge_store"]:
             raise ValueError(f"{type(self).__name__} needs an item store (knowledge_store), and models never build "

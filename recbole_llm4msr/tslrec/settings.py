@@ -11,6 +11,10 @@ from recbole_llm4msr.settings import setting_bool, setting_number
 POOLINGS = ("mean", "last")  # an item vector: the mean over the item's own tokens, or the last token's state
 
 
+def _is_count(value, low):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
 class TSLRecError(ValueError):
     """A TSLRec setting or dataset that cannot work; the message names it."""
 
@@ -37,30 +41,29 @@ class TSLRecSettings:
     pretrain_config: dict = field(default_factory=dict)  # more RecBole settings for stage 0 (MAX_ITEM_LIST_LENGTH, ...)
     lora: LoraSettings = field(default_factory=LoraSettings)
 
-    # (field, its config key / command-line option, the smallest value): checked when the settings are made, so a bad
-    # value stops the run before pre-training (k used to fail only at the clustering, after stage 0)
-    _AT_LEAST = (("k", "tslrec_k / --k", 2), ("max_history", "tslrec_max_history / --max_history", 1),
-                 ("pretrain_epochs", "tslrec_pretrain_epochs / --pretrain_epochs", 1),
-                 ("extract_batch_size", "tslrec_extract_batch_size / --extract_batch_size", 1),
-                 ("max_users", "tslrec_max_users / --max_users", 1),
-                 ("item_text_words", "tslrec_item_text_words / --item_text_words", 1))
+    # (field, its config key / command-line option, the smallest value, what unset means or None when it must be set):
+    # checked when the settings are made, so a bad value stops the run before pre-training (k used to fail only at
+    # the clustering, after stage 0)
+    _AT_LEAST = (("k", "tslrec_k / --k", 2, None), ("max_history", "tslrec_max_history / --max_history", 1, None),
+                 ("pretrain_epochs", "tslrec_pretrain_epochs / --pretrain_epochs", 1, None),
+                 ("extract_batch_size", "tslrec_extract_batch_size / --extract_batch_size", 1, None),
+                 ("max_users", "tslrec_max_users / --max_users", 1, "every user"),
+                 ("item_text_words", "tslrec_item_text_words / --item_text_words", 1, "the full text"))
 
     def __post_init__(self):
-        for name, where, low in self._AT_LEAST:
+        for name, where, low, unset in self._AT_LEAST:
             value = getattr(self, name)
-            if value is None and name in ("max_users", "item_text_words"):  # unset: every user / the full text
+            if value is None and unset:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                unset = "; leave it unset for " + ("every user" if name == "max_users" else "the full text") \
-                    if name in ("max_users", "item_text_words") else ""
-                raise TSLRecError(f"{name} ({where}) must be an integer of at least {low}, not {value!r}{unset}")
+            if not _is_count(value, low):
+                raise TSLRecError(f"{name} ({where}) must be an integer of at least {low}, not {value!r}"
+                                  + (f"; leave it unset for {unset}" if unset else ""))
         if self.pooling not in POOLINGS:
             raise TSLRecError(f"pooling (tslrec_pooling / --pooling) must be one of {', '.join(POOLINGS)}, not "
                               f"{self.pooling!r}")
         for name in ("epochs", "max_length"):
-            value = getattr(self.lora, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TSLRecError(f"LoRA {name} must be an integer of at least 1, not {value!r}")
+            if not _is_count(getattr(self.lora, name), 1):
+                raise TSLRecError(f"LoRA {name} must be an integer of at least 1, not {getattr(self.lora, name)!r}")
         if not isinstance(self.pretrain_config, dict):
             raise TSLRecError(f"pretrain_config (tslrec_pretrain_config) must be a mapping of RecBole settings, not "
                               f"{self.pretrain_config!r}")

@@ -39,7 +39,7 @@ from torch import nn
 
 from recbole_llm4msr.layers import ScenarioGroups
 from recbole_llm4msr.model.enhancements import build_enhancement, enhancement_class
-from recbole_llm4msr.settings import read_settings, reader, setting_bool, setting_number
+from recbole_llm4msr.settings import SettingReaders, reader, setting_bool, setting_number
 
 
 @dataclass
@@ -66,7 +66,7 @@ class BackboneOutput:
     representation: torch.Tensor
 
 
-class MultiScenarioBackbone(ContextRecommender):
+class MultiScenarioBackbone(SettingReaders, ContextRecommender):
     """Base class: embeddings, scenario routing, loss and prediction. Subclasses implement :meth:`backbone`.
 
     ``setting_readers`` (here and in each subclass) lists the settings a backbone reads, each with its reader
@@ -80,11 +80,6 @@ class MultiScenarioBackbone(ContextRecommender):
         "scenario_as_feature": setting_bool,
         "dropout_prob": reader(setting_number, kind=float, low=0.0, high=1.0, default=0.0),
     }
-
-    @classmethod
-    def read_settings(cls, config):
-        """``{key: value}`` of the backbone's settings (``setting_readers``), each checked; an error names the key."""
-        return read_settings(cls, config)
 
     @classmethod
     def check_config(cls, config):

@@ -4,12 +4,11 @@ from torch import nn
 
 from recbole_llm4msr.layers import Experts, Tower, mix
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
-from recbole_llm4msr.settings import reader, setting_number, setting_sizes
+from recbole_llm4msr.settings import setting_count, setting_sizes
 
 
 class MMoE(MultiScenarioBackbone):
-    setting_readers = {"expert_num": reader(setting_number, kind=int, low=1), "expert_mlp_sizes": setting_sizes,
-                       "tower_mlp_sizes": setting_sizes}
+    setting_readers = {"expert_num": setting_count, "expert_mlp_sizes": setting_sizes, "tower_mlp_sizes": setting_sizes}
     shared_gate = False  # OMoE: one gate for every scenario
 
     def __init__(self, config, dataset):

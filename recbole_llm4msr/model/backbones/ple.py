@@ -14,7 +14,7 @@ from torch import nn
 
 from recbole_llm4msr.layers import Experts, Tower, mix
 from recbole_llm4msr.model.backbones.base import BackboneOutput, MultiScenarioBackbone
-from recbole_llm4msr.settings import reader, setting_number, setting_sizes
+from recbole_llm4msr.settings import setting_count, setting_sizes
 
 
 class CGCLevel(nn.Module):
@@ -42,8 +42,8 @@ class CGCLevel(nn.Module):
 
 
 class PLE(MultiScenarioBackbone):
-    setting_readers = {"ple_levels": reader(setting_number, kind=int, low=1), "specific_expert_num": reader(setting_number, kind=int, low=1),
-                       "shared_expert_num": reader(setting_number, kind=int, low=1), "expert_mlp_sizes": setting_sizes,
+    setting_readers = {"ple_levels": setting_count, "specific_expert_num": setting_count,
+                       "shared_expert_num": setting_count, "expert_mlp_sizes": setting_sizes,
                        "tower_mlp_sizes": setting_sizes}
 
     def __init__(self, config, dataset):

@@ -12,7 +12,7 @@ from torch import nn
 from recbole_llm4msr.layers import meta_layers
 from recbole_llm4msr.layers.meta import GENERATORS
 from recbole_llm4msr.settings import (
-    read_settings,
+    SettingReaders,
     reader,
     setting_bool,
     setting_choice,
@@ -21,22 +21,9 @@ from recbole_llm4msr.settings import (
 )
 
 
-class Enhancement(nn.Module):
+class Enhancement(SettingReaders, nn.Module):
     name = "none"
     knowledge_kinds = ()  # knowledge-store kinds ``prepare`` must provide before the model is built
-    setting_readers = {}  # {key: reader}: the settings this class reads (recbole_llm4msr.settings.reader)
-
-    @classmethod
-    def read_settings(cls, config):
-        """``{key: value}`` of the settings this enhancement reads, each checked (an error names the key and what it
-        may be): what the constructor builds from, and what :meth:`check_config` checks before any data is loaded."""
-        return read_settings(cls, config)
-
-    @classmethod
-    def check_config(cls, config):
-        """Check the values of this enhancement's settings in ``config`` (no dataset needed): a comparison or a run
-        stops on a bad value before it loads data or builds a knowledge store, not at every model build."""
-        cls.read_settings(config)
 
     def __init__(self, backbone, config, dataset):
         super().__init__()
@@ -88,13 +75,12 @@ class MetaFusion(Enhancement):
         settings = super().read_settings(config)
         if settings["meta_dropout"] == 1.0:
             raise ValueError("meta_dropout must be below 1 (1 drops every unit), not 1.0")
-        if settings["meta_generator"] == "factored" and settings["meta_rank"] == 0:
-            raise ValueError("meta_generator 'factored' needs meta_rank > 0 (the width of the factors), not 0")
+        GENERATORS[settings["meta_generator"]].check_rank(settings["meta_rank"])  # factored needs a rank
         return settings
 
-    def __init__(self, backbone, config, dataset, condition_dims):
+    def __init__(self, backbone, config, dataset, condition_dims, settings):
+        """``settings``: what the subclass's :meth:`read_settings` returned (read once, by the subclass)."""
         super().__init__(backbone, config, dataset)
-        settings = self.read_settings(config)
         rank, dropout, generator = settings["meta_rank"], settings["meta_dropout"], settings["meta_generator"]
         bottom_dim, parallel_dim = condition_dims
         self.bottom = self.parallel = None

@@ -14,10 +14,11 @@ class DynamicNetwork(MetaFusion):
     setting_readers = {"dn_levels": reader(setting_subset, choices=LEVELS, default=LEVELS)}
 
     def __init__(self, backbone, config, dataset):
-        levels = self.read_settings(config)["dn_levels"]
+        settings = self.read_settings(config)
+        levels = settings["dn_levels"]
         self.use_bottom, self.use_parallel = "bottom" in levels, "parallel" in levels
         d = backbone.embedding_size
-        super().__init__(backbone, config, dataset, (d, d))
+        super().__init__(backbone, config, dataset, (d, d), settings)
 
     def condition(self, inputs):
         # the scenario field's learned embedding, one distinct vector per scenario (taken from the batch rows)

@@ -2,13 +2,12 @@
 concatenated with the stop-gradient general embedding)."""
 from recbole_llm4msr.layers import EPNetGate
 from recbole_llm4msr.model.enhancements.base import Enhancement
-from recbole_llm4msr.settings import reader, setting_number
+from recbole_llm4msr.settings import reader, setting_count, setting_number
 
 
 class EPNet(Enhancement):
     name = "ep"
-    setting_readers = {"ep_hidden_size": reader(setting_number, kind=int, low=1),
-                       "ep_gamma": reader(setting_number, kind=float, low=0.0)}
+    setting_readers = {"ep_hidden_size": setting_count, "ep_gamma": reader(setting_number, kind=float, low=0.0)}
 
     def __init__(self, backbone, config, dataset):
         super().__init__(backbone, config, dataset)

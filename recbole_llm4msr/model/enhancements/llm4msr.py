@@ -129,7 +129,7 @@ class LLM4MSR(MetaFusion):
         users = control(users, self.control, seed)
         if self.control == "shuffle":
             scenarios = control(scenarios, "shuffle", seed)
-        super().__init__(backbone, config, dataset, (store.dim, store.dim))
+        super().__init__(backbone, config, dataset, (store.dim, store.dim), settings)
         self.uid_field, self.iid_field = dataset.uid_field, dataset.iid_field
         self.knowledge_info = {"path": store.path, "coverage": users.coverage, "dim": store.dim,
                                "memory": users.memory, "control": self.control, "out_of_fold": self.out_of_fold}
