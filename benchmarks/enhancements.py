@@ -92,6 +92,21 @@ def train(name, args, store, data, extra=None):
     return model, sum(trainer.train_epoch_seconds[1:]) / args.epochs, data
 
 
+def synchronize(device):
+    """Wait for the device's queued work (a CUDA GPU runs kernels asynchronously: a clock read right after a call
+    would time the launches, not the work); nothing to wait for on a CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device):
+    """What the timings ran on, for the table's header: the GPU's name, or the CPU core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"1 {torch.cuda.get_device_name(device)} GPU, {os.cpu_count()} CPU cores"
+    return f"{os.cpu_count()} CPU cores"
+
+
 def params(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -108,8 +123,10 @@ def flops_per_row(model, batch):
 def inference_ms(models, batches, repeat):
     """Milliseconds per 1,000 rows of ``model.predict`` over ``batches`` for each model: the passes of all models
     alternate (base, enhanced, variant, base, ...) so that a slow moment of the machine hits them alike, and the
-    median pass counts. -> (ms per 1,000 rows, minor page faults per pass) per model."""
+    median pass counts. The batches are on the models' device; on a GPU each pass ends when its work has finished.
+    -> (ms per 1,000 rows, minor page faults per pass) per model."""
     n = sum(len(b) for b in batches)
+    device = next(models[0].parameters()).device
     times = [[] for _ in models]
     faults = [0] * len(models)
     with torch.no_grad():
@@ -118,9 +135,11 @@ def inference_ms(models, batches, repeat):
                 model.predict(b)
         for _ in range(repeat):
             for k, model in enumerate(models):
+                synchronize(device)
                 f, t = minor_faults(), time.perf_counter()
                 for b in batches:
                     model.predict(b)
+                synchronize(device)
                 times[k].append(time.perf_counter() - t)
                 faults[k] += minor_faults() - f
     return [round(statistics.median(ts) / n * 1e6, 3) for ts in times], [round(f / repeat) for f in faults]
@@ -164,7 +183,8 @@ def main(argv=None):
             base, base_train, data = train(backbone, args, store, data)
             enhanced, enhanced_train, data = train(f"{backbone}_LLM4MSR", args, store, data)
             others = [train(f"{backbone}_LLM4MSR", args, store, data, extra)[:2] for _, extra in variants]
-            batches = [b[0] for b in data[2]]  # the test split
+            device = next(base.parameters()).device  # RecBole's config: the GPU when there is one (use_gpu)
+            batches = [b[0].to(device) for b in data[2]]  # the test split, where the models are
             infer, faults = inference_ms([base, enhanced] + [m for m, _ in others], batches, args.repeat)
 
             row = {"backbone": backbone, "train_s_epoch": round(base_train, 3),
@@ -173,7 +193,7 @@ def main(argv=None):
                    "infer_ms_per_1000": infer[0], "infer_ms_per_1000_llm4msr": infer[1],
                    "infer_ratio": round(infer[1] / infer[0], 2), "params": params(base),
                    "params_llm4msr": params(enhanced), "faults_per_pass": faults[0],
-                   "faults_per_pass_llm4msr": faults[1]}
+                   "faults_per_pass_llm4msr": faults[1], "device": device_name(device)}
             flops = [flops_per_row(m, batches[0]) for m in [base, enhanced] + [m for m, _ in others]]
             row.update(kflops_per_row=round(flops[0] / 1e3, 1), flops_ratio=round(flops[1] / flops[0], 2))
             for (vname, _), f in zip(variants, faults[2:]):
@@ -187,6 +207,7 @@ def main(argv=None):
                 row[f"flops_ratio_{vname}"] = round(f / flops[0], 2)
             rows.append(row)
             print(row, flush=True)
+            write_results(rows, args, store, variants, show=False)  # what finished survives a kill (atomic)
         os.chdir(home)
     write_results(rows, args, store, variants)
 
@@ -210,7 +231,8 @@ def over_processes(args, store):
     for per_backbone in zip(*runs):
         row = {"backbone": per_backbone[0]["backbone"]}
         for col in per_backbone[0]:
-            if col == "backbone":
+            if col in ("backbone", "device"):
+                row[col] = per_backbone[0][col]
                 continue
             values = [float(r[col]) for r in per_backbone]
             med = statistics.median(values)
@@ -221,12 +243,12 @@ def over_processes(args, store):
     return rows
 
 
-def write_results(rows, args, store, variants):
-    """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out``."""
+def write_results(rows, args, store, variants, show=True):
+    """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out`` (``show``: print the table too)."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
     atomic_write_csv(base + ".csv", rows)
-    head = list(rows[0])
-    lines = [f"Cost of LLM4MSR on {args.dataset} ({os.cpu_count()} CPU cores; training: mean of {args.epochs} epochs "
+    head = [h for h in rows[0] if h != "device"]  # the device is in the header line
+    lines = [f"Cost of LLM4MSR on {args.dataset} ({rows[0].get('device') or f'{os.cpu_count()} CPU cores'}; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, median of {args.repeat} passes, "
              f"the models' passes alternating; "
              + (f"each column the median over {args.processes} fresh processes, *_range the lowest-highest ratio; "
@@ -236,7 +258,8 @@ def write_results(rows, args, store, variants):
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     atomic_write_text(base + ".md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if show:
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

