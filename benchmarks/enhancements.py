@@ -84,7 +84,7 @@ def train(name, args, store, data, extra=None):
         data = data_preparation(config, dataset)
     train_data = data[0]
     init_seed(2020, True)
-    model = get_model(name)(config, train_data._dataset)
+    model = get_model(name)(config, train_data._dataset).to(config["device"])  # as RecBole's quick start
     trainer = get_trainer(config["MODEL_TYPE"], name)(config, model)
     for epoch in range(args.epochs + 1):  # the first epoch warms up and is not counted
         trainer._train_epoch(train_data, epoch)
@@ -157,6 +157,9 @@ def main(argv=None):
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]")
     p.add_argument("--tag", default="", help="output files enhancements-<dataset>-<tag>")
     p.add_argument("--processes", type=int, default=1, help="repeat in N fresh processes; report the medians")
+    p.add_argument("--compile", default=None, metavar="MODE",
+                   help="time torch.compile(model.predict, mode=MODE) for every model (e.g. default, reduce-overhead: "
+                        "CUDA graphs on a GPU); the compilation happens in the warm-up pass and is not timed")
     p.add_argument("--steady_allocator", action="store_true",
                    help="glibc: keep freed memory in the heap between passes (no page faults per pass; see above)")
     args = p.parse_args(argv)
@@ -185,7 +188,12 @@ def main(argv=None):
             others = [train(f"{backbone}_LLM4MSR", args, store, data, extra)[:2] for _, extra in variants]
             device = next(base.parameters()).device  # RecBole's config: the GPU when there is one (use_gpu)
             batches = [b[0].to(device) for b in data[2]]  # the test split, where the models are
-            infer, faults = inference_ms([base, enhanced] + [m for m, _ in others], batches, args.repeat)
+            models = [base, enhanced] + [m for m, _ in others]
+            flops = [flops_per_row(m, batches[0]) for m in models]
+            if args.compile:
+                for m in models:
+                    m.predict = torch.compile(m.predict, mode=args.compile)
+            infer, faults = inference_ms(models, batches, args.repeat)
 
             row = {"backbone": backbone, "train_s_epoch": round(base_train, 3),
                    "train_s_epoch_llm4msr": round(enhanced_train, 3),
@@ -194,7 +202,6 @@ def main(argv=None):
                    "infer_ratio": round(infer[1] / infer[0], 2), "params": params(base),
                    "params_llm4msr": params(enhanced), "faults_per_pass": faults[0],
                    "faults_per_pass_llm4msr": faults[1], "device": device_name(device)}
-            flops = [flops_per_row(m, batches[0]) for m in [base, enhanced] + [m for m, _ in others]]
             row.update(kflops_per_row=round(flops[0] / 1e3, 1), flops_ratio=round(flops[1] / flops[0], 2))
             for (vname, _), f in zip(variants, faults[2:]):
                 row[f"faults_per_pass_{vname}"] = f
@@ -222,7 +229,8 @@ def over_processes(args, store):
             cmd = [sys.executable, os.path.abspath(__file__), f"--dataset={args.dataset}", f"--data_path={args.data_path}",
                    f"--knowledge_store={store}", f"--epochs={args.epochs}", f"--repeat={args.repeat}", f"--out={out}",
                    "--backbones", *args.backbones] + [f"--variant={v}" for v in args.variant] + \
-                (["--steady_allocator"] if args.steady_allocator else [])
+                (["--steady_allocator"] if args.steady_allocator else []) + \
+                ([f"--compile={args.compile}"] if args.compile else [])
             print(f"process {k + 1} of {args.processes}", flush=True)
             subprocess.run(cmd, check=True)
             with open(os.path.join(out, f"enhancements-{args.dataset}.csv")) as f:
@@ -253,7 +261,8 @@ def write_results(rows, args, store, variants, show=True):
              f"the models' passes alternating; "
              + (f"each column the median over {args.processes} fresh processes, *_range the lowest-highest ratio; "
                 if args.processes > 1 else "")
-             + ("glibc's allocator steady (--steady_allocator); " if args.steady_allocator else "") +
+             + ("glibc's allocator steady (--steady_allocator); " if args.steady_allocator else "")
+             + (f"predict compiled (torch.compile, mode {args.compile}); " if getattr(args, "compile", None) else "") +
              f"knowledge store {os.path.basename(store)}"
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]

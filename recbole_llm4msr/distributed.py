@@ -25,9 +25,11 @@ import torch
 import torch.distributed as dist
 
 
-def init_device(config_dict):
-    """RecBole's ``Config._init_device`` for distributed runs (``local_rank`` set), on GPUs or CPUs."""
-    cfg = config_dict
+def resolve_backend(cfg):
+    """``(backend, use_cuda)`` for a distributed run of ``cfg`` (``ddp_backend``, ``use_gpu``, ``nproc``): ``auto``
+    is NCCL on GPUs and gloo on CPUs. Raises ValueError for an unknown backend, NCCL without a GPU, or fewer visible
+    GPUs than ``nproc`` (NCCL refuses two ranks on one GPU). The launcher checks this before it starts any process;
+    each rank again when it takes its device."""
     nproc = int(cfg.get("nproc") or 1)
     backend = str(cfg.get("ddp_backend") or "auto").lower()
     if backend not in ("auto", "gloo", "nccl"):
@@ -36,14 +38,21 @@ def init_device(config_dict):
     if backend == "nccl" and not use_cuda:
         raise ValueError("ddp_backend: nccl needs CUDA GPUs (use_gpu: True and a visible GPU); none is available "
                          "here — use ddp_backend: gloo (or auto) to train on CPUs")
-    if backend == "auto":
-        backend = "nccl" if use_cuda else "gloo"
-    local_rank = int(cfg["local_rank"])
     if use_cuda:
         visible = torch.cuda.device_count()
         if visible < nproc:
             raise ValueError(f"nproc={nproc} processes need {nproc} GPUs but {visible} are visible (gpu_id="
                              f"'{cfg.get('gpu_id')}'); set gpu_id to {nproc} GPUs, lower nproc, or ddp_backend: gloo")
+    return ("nccl" if use_cuda else "gloo") if backend == "auto" else backend, use_cuda
+
+
+def init_device(config_dict):
+    """RecBole's ``Config._init_device`` for distributed runs (``local_rank`` set), on GPUs or CPUs."""
+    cfg = config_dict
+    nproc = int(cfg.get("nproc") or 1)
+    backend, use_cuda = resolve_backend(cfg)
+    local_rank = int(cfg["local_rank"])
+    if use_cuda:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:

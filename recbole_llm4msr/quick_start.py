@@ -15,6 +15,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_llm4msr.compat import ensure_numpy_aliases, torch_load
 from recbole_llm4msr.config import MultiScenarioConfig
+from recbole_llm4msr.distributed import resolve_backend
 from recbole_llm4msr.interpret import interpret
 from recbole_llm4msr.prepare import make_run_folders, prepare
 from recbole_llm4msr.registry import create_dataset, get_model, get_trainer
@@ -59,7 +60,7 @@ def run(model, dataset, config_file_list=None, config_dict=None, saved=True, npr
     if group_offset + nproc > world_size:
         raise ValueError(f"group_offset={group_offset} + nproc={nproc} exceeds world_size={world_size}")
     config_dict = dict(config_dict or {})
-    config_dict.update(prepare_distributed(model, dataset, config_file_list, config_dict))
+    config_dict.update(prepare_distributed(model, dataset, config_file_list, config_dict, nproc))
     config_dict.update({"world_size": world_size, "ip": ip, "port": port, "nproc": nproc, "offset": group_offset})
     queue = mp.get_context("spawn").SimpleQueue()
     mp.spawn(_distributed_worker, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc,
@@ -67,12 +68,14 @@ def run(model, dataset, config_file_list=None, config_dict=None, saved=True, npr
     return None if queue.empty() else queue.get()
 
 
-def prepare_distributed(model, dataset, config_file_list, config_dict):
-    """Work that must happen once, before the ranks start: :func:`~recbole_llm4msr.prepare.prepare` (dataset,
+def prepare_distributed(model, dataset, config_file_list, config_dict, nproc=1):
+    """Work that must happen once, before the ranks start: the backend and the GPU count checked for ``nproc``
+    processes (:func:`~recbole_llm4msr.distributed.resolve_backend`), :func:`~recbole_llm4msr.prepare.prepare` (dataset,
     knowledge store: two ranks doing either at once would race) and the run folders. Returns settings for the
     ranks (``knowledge_store``, and ``knowledge_norm`` as ``auto`` resolved it)."""
     config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_file_list,
                                  config_dict=config_dict)
+    resolve_backend({**config.final_config_dict, "nproc": nproc})  # too few GPUs: said before any work or process
     prepare(config)
     make_run_folders(config)
     if not config["knowledge_store"]:

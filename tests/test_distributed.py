@@ -103,3 +103,25 @@ def test_two_machines_are_two_commands_with_world_size_and_group_offset(data_dir
     a, b = read_json(workdir / "m0.json"), read_json(workdir / "m1.json")
     assert a["distributed"]["world_size"] == 2
     assert a["test"] == b["test"]  # both machines report the metrics of all rows
+
+
+def test_too_few_gpus_stop_the_launch_before_any_work_or_process(monkeypatch, data_dir, workdir):
+    """One GPU visible and nproc=2 under NCCL (auto): the launcher says so at once, naming gpu_id, before the dataset
+    or the knowledge store is prepared and before mp.spawn (on the H200 lease the ranks used to fail one by one with
+    a traceback each; benchmarks/results/gpu-h200-6/ddp-two-on-one.log)."""
+    import torch.multiprocessing as mp
+
+    from recbole_llm4msr import quick_start
+    from recbole_llm4msr.distributed import resolve_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(quick_start, "prepare", lambda config: pytest.fail("prepared before the GPU check"))
+    monkeypatch.setattr(mp, "spawn", lambda *a, **k: pytest.fail("spawned before the GPU check"))
+    with pytest.raises(ValueError, match=r"nproc=2 processes need 2 GPUs but 1 are visible .*set gpu_id"):
+        quick_start.run("MMoE", "ml-100k-msr", config_dict=dict(TINY, data_path=data_dir), nproc=2)
+    # the same rule, read by each rank: gloo needs no GPU, one rank fits one GPU
+    assert resolve_backend({"nproc": 2, "ddp_backend": "gloo"}) == ("gloo", False)
+    assert resolve_backend({"nproc": 1}) == ("nccl", True)
+    with pytest.raises(ValueError, match="nproc=3 processes need 3 GPUs"):
+        resolve_backend({"nproc": 3, "ddp_backend": "nccl"})
