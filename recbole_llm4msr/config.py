@@ -30,6 +30,9 @@ from recbole_llm4msr.settings import (
     hidden_command_line,
     model_yaml_files,
     property_file_settings,
+    reader,
+    setting_count,
+    setting_number,
     unknown_settings_error,
 )
 
@@ -147,17 +150,32 @@ def check_settings(model, dataset, keys, where, given=None, config_files=None):
                                                      if key in elsewhere else ""), key, known) for key in unknown])
 
 
+# RecBole's own settings whose bad values fail deep inside its data loaders or optimiser (``train_batch_size: 0``
+# became an error row of every run of a comparison): read by every model, checked with the model's own settings
+RECBOLE_SETTING_READERS = {
+    "train_batch_size": reader(setting_count),
+    "eval_batch_size": reader(setting_count),
+    "epochs": reader(setting_number, low=0),
+    "learning_rate": reader(setting_number, kind=float, low=0, open_interval=True),
+    "weight_decay": reader(setting_number, kind=float, low=0),
+    "embedding_size": reader(setting_count),
+}
+
+
 def check_values(model, dataset, given=None, config_files=None, command_line=False):
     """Check the values of the settings ``model`` reads, in its merged config on ``dataset`` (``given`` as
-    ``config_dict``, ``config_files``; the command line's ``--key=value`` too with ``command_line``), by the model
-    class's ``check_config`` (this package's multi-scenario models: the backbone's and the enhancement's settings;
-    other models are not checked here). Needs no data: a bad value (``meta_rank: -1``, ``knowledge_norm: l2``) is a
-    ValueError naming the key before any data is loaded, any knowledge store built or any run started."""
-    check = getattr(get_model(model), "check_config", None)
-    if check is None:
-        return
+    ``config_dict``, ``config_files``; the command line's ``--key=value`` too with ``command_line``): RecBole's own
+    batch sizes, epochs, learning rate, weight decay and embedding size for every model (when set), then the model
+    class's ``check_config`` (this package's multi-scenario models: the backbone's and the enhancement's settings).
+    Needs no data: a bad value (``train_batch_size: 0``, ``meta_rank: -1``, ``knowledge_norm: l2``) is a ValueError
+    naming the key before any data is loaded, any knowledge store built or any run started."""
     hide = contextlib.nullcontext() if command_line else hidden_command_line()
     with hide:
         config = MultiScenarioConfig(model=model, dataset=dataset, config_file_list=config_files,
                                      config_dict=dict(given or {}))
-    check(config)
+    for key, read in RECBOLE_SETTING_READERS.items():
+        if config[key] is not None:
+            read(config, key)
+    check = getattr(get_model(model), "check_config", None)
+    if check is not None:
+        check(config)

@@ -70,9 +70,10 @@ def rows(path):
 
 def test_tiny_grid_outputs_resume_and_crash(data_dir, tmp_path, workdir):
     out = str(tmp_path / "cmp")
-    # a known model and a setting of a good value whose run fails (RecBole's data loader takes no empty batch; a bad
-    # value of a setting the model checks, e.g. expert_num=0, stops the comparison before any run: test_hostile_input)
-    crashing = "MMoE[train_batch_size=0]"
+    # a known model and a setting of a well-formed value whose run fails (RecBole looks the validation metric up only
+    # after the first epoch; a bad value of a setting checked upfront, e.g. expert_num=0 or train_batch_size=0, stops
+    # the comparison before any run: test_hostile_input)
+    crashing = "MMoE[valid_metric=nosuch]"
     comparison = Comparison("ml-100k-msr", ["MMoE", "MMoE_EP", crashing], seeds=2,
                             lr_grid=[0.005, 0.01], out=out, epochs=1, data_path=data_dir, extra=TINY)
     table = comparison.run()
@@ -877,6 +878,15 @@ def test_a_bad_value_fails_before_any_run_naming_the_label_and_the_key(data_dir,
         make(["SASRec_TSLRec[tslrec_k=1]"])
     with pytest.raises(ValueError, match=r"tslrec_fusion must be one of add, init, not 'concat'"):
         make(["SASRec_TSLRec[tslrec_fusion=concat]"])
+    # RecBole's own settings, for every model (stock ones too): the empty batch used to fail in every run
+    with pytest.raises(ValueError, match=r"^--models: label 'DeepFM\[train_batch_size=0\]': train_batch_size must be "
+                                         r"in \[1, inf\], not 0$"):
+        make(["DeepFM[train_batch_size=0]"])
+    with pytest.raises(ValueError, match=r"label 'MMoE_LLM4MSR' with --set learning_rate=0: learning_rate must be in "
+                                         r"\(0, inf\), not 0"):
+        make(["MMoE_LLM4MSR"], learning_rate=0)
+    with pytest.raises(ValueError, match=r"label 'WideDeep\[epochs=2.5\]': epochs must be an integer, not 2.5"):
+        make(["WideDeep[epochs=2.5]"])
     with pytest.raises(ValueError, match=r"knowledge_norm: auto chooses LLM4MSR's user vectors"):
         make(["GRU4Rec_TSLRec[knowledge_norm=auto]"])
     assert not out.exists()  # nothing was made

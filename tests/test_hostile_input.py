@@ -198,6 +198,12 @@ def test_every_setting_a_model_reads_is_checked_before_any_data(tiny, workdir):
     assert "run_recbole: error: meta_rank must be in [0, inf], not -1" in proc.stderr
     assert "interactions" not in proc.stdout + proc.stderr  # the dataset was not loaded
     assert not os.path.exists(os.path.join(workdir, "saved")) and not os.path.exists(os.path.join(workdir, "log"))
+    # RecBole's own batch size, for a stock model too
+    proc = run_cli("recbole_llm4msr.cli", "--model=DeepFM", "--dataset=tiny", f"--data_path={tiny}",
+                   "--train_batch_size=0", cwd=workdir, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "run_recbole: error: train_batch_size must be in [1, inf], not 0" in proc.stderr
+    assert not os.path.exists(os.path.join(workdir, "saved")) and not os.path.exists(os.path.join(workdir, "log"))
 
 
 def test_which_command_line_settings_are_known(tiny):
