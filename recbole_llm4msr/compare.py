@@ -238,10 +238,11 @@ def _row_key(row):
     return tuple(str(row.get(k, "")) for k in ("model", "seed", "learning_rate", "config_hash", "status", "test_auc"))
 
 
-def machine():
+def machine(gpu=True):
     """(digest, description) of the machine and libraries a run happens on: the CPU model, logical cores, torch's
-    threads, the GPU torch sees, the OS, Python and the versions of torch, numpy, pandas, scipy and RecBole. Two runs
-    of one config hash on one digest are expected to agree exactly (one thread per run); on two digests they may not."""
+    threads, the GPU torch sees (only for a run that uses it: ``gpu``, e.g. not with ``use_gpu: False``), the OS,
+    Python and the versions of torch, numpy, pandas, scipy and RecBole. Two runs of one config hash on one digest are
+    expected to agree exactly (one thread per run); on two digests they may not."""
     from importlib import metadata
 
     import torch
@@ -261,7 +262,7 @@ def machine():
 
     description = {"cpu": cpu or platform.processor() or platform.machine(), "logical_cpus": os.cpu_count(),
                    "torch_threads": torch.get_num_threads(),
-                   "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                   "gpu": torch.cuda.get_device_name(0) if gpu and torch.cuda.is_available() else None,
                    "system": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
                    **{name: version(name) for name in ("torch", "numpy", "pandas", "scipy", "recbole")}}
     digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()[:8]
@@ -557,6 +558,15 @@ class Comparison:
             return name
         return f"{name[:-len('.json')]}-config{config_hash}.json"
 
+    def uses_gpu(self, config):
+        """Whether a run of ``config`` (a run's config_dict) asks for the GPU: its ``use_gpu``, else the config files'
+        (last one wins), else RecBole's default (True). Whether a GPU is there is :func:`machine`'s business."""
+        if "use_gpu" in config:
+            return bool(config["use_gpu"])
+        from recbole_llm4msr.settings import merge_yaml_files
+
+        return bool(merge_yaml_files([], self.config_files or ()).get("use_gpu", True))
+
     def run_one(self, label, seed, lr, phase):
         from recbole_llm4msr.quick_start import run_recbole
 
@@ -578,9 +588,9 @@ class Comparison:
         try:
             row["config_hash"] = self.config_hash(label, seed, lr)
             row["result_file"] = self.result_name(label, seed, lr, row["config_hash"])
-            row["machine"], where = machine()
-            record_machines(self.out, {row["machine"]: where})
             name, config = self.run_config(label, seed, lr)
+            row["machine"], where = machine(gpu=self.uses_gpu(config))
+            record_machines(self.out, {row["machine"]: where})
             config.update(checkpoint_dir=os.path.join(work, "saved"),
                           results_file=os.path.join(self.out, "runs", row["result_file"]))
             os.chdir(work)

@@ -919,3 +919,28 @@ def test_a_report_of_some_labels_of_a_folder_says_what_it_leaves_out(tmp_path, m
     with caplog.at_level(logging.WARNING):
         Comparison("ml-100k-msr", ["A", "B", "C"], seeds=2, lr_grid=[0.01], out=str(out)).report()
     assert "other label" not in caplog.text
+
+
+def test_a_cpu_run_on_a_gpu_machine_is_not_described_with_the_gpu(monkeypatch, tmp_path):
+    """machines.json names the GPU only for runs that use it: a comparison with use_gpu: False on a GPU machine ran
+    on the CPU, and its runs share a digest with the same CPU without a GPU."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from recbole_llm4msr.compare import Comparison
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Pretend GPU")
+    gpu_digest, gpu = machine()
+    cpu_digest, cpu = machine(gpu=False)
+    assert gpu["gpu"] == "Pretend GPU" and cpu["gpu"] is None and gpu_digest != cpu_digest
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert machine() == (cpu_digest, cpu)  # the same CPU, no GPU at all
+    # whether a run asks for the GPU: its own settings, then the config files, then RecBole's default
+    off = tmp_path / "cpu.yaml"
+    off.write_text("use_gpu: False\n")
+    assert Comparison.uses_gpu(SimpleNamespace(config_files=[]), {}) is True
+    assert Comparison.uses_gpu(SimpleNamespace(config_files=[str(off)]), {}) is False
+    assert Comparison.uses_gpu(SimpleNamespace(config_files=[str(off)]), {"use_gpu": True}) is True
+    assert Comparison.uses_gpu(SimpleNamespace(config_files=None), {"use_gpu": False}) is False
