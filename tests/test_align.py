@@ -950,3 +950,20 @@ def test_the_seeds_benchmark_pools_runs_case_by_case_and_corrects_per_run_tests(
         seeds.main(["--runs", str(paths[0]), f"--out={tmp_path / 'x'}"])
     with pytest.raises(ValueError, match="no 'popularity'"):
         seeds.summarise(runs, ["popularity"])
+
+
+def test_wrapping_with_lora_shows_no_deprecation_of_the_stack_but_other_warnings_still_show():
+    """peft reads transformers' deprecated is_gradient_checkpointing on every wrap (a FutureWarning per alignment
+    or TSLRec SFT); wrap_lora hides exactly that one."""
+    import warnings
+
+    from recbole_llm4msr.align.finetune import wrap_lora
+    from tests.knowledge_helpers import tiny_causal_lm
+
+    _, model = tiny_causal_lm()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        wrapped = wrap_lora(model, LoraSettings())
+        warnings.warn("something else", FutureWarning)
+    assert any(n.startswith("base_model") for n, _ in wrapped.named_parameters())  # it is a peft model
+    assert [str(w.message) for w in seen] == ["something else"]

@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import textwrap
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -260,7 +261,12 @@ def wrap_lora(model, settings):
     config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                         target_modules=settings.target_modules, task_type="CAUSAL_LM")
     try:
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():
+            # peft (<= 0.21) reads transformers' deprecated ``is_gradient_checkpointing`` while it wraps a model:
+            # a FutureWarning of transformers 5 on every wrap that no caller can act on; any other warning shows
+            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            return get_peft_model(model, config)
     except (ValueError, TypeError, KeyError) as e:
         raise FinetuneError(f"peft cannot put LoRA adapters on {type(model).__name__} ({e}); pass target_modules "
                             f"naming its linear layers, or use a supported architecture (Llama, Qwen2, Gemma, ...)")
