@@ -252,7 +252,7 @@ def test_listwise_training_scores_as_the_ranker_and_teaches_the_pattern(toy, tmp
                                                    torch.tensor(0)) for _, e in batch[:3])
     ids, labels, mask = pad_batch([e for _, e in batch[3:]], tokenizer, "cpu")
     lm_loss = model(input_ids=ids, labels=labels, attention_mask=mask).loss  # token mean of the two next samples
-    assert losses[0] == pytest.approx(float((manual + 2 * lm_loss) / 5), rel=1e-4)
+    assert losses[0] == pytest.approx(float(((manual + 2 * lm_loss) / 5).detach()), rel=1e-4)
     # training on the ranker's objective teaches the toy pattern (red items are bought)
     cases = ranking_cases(builder, toy, users=30, negatives=9)
     before = llm_ranker(model, tokenizer, builder, cases)
