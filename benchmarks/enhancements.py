@@ -6,6 +6,9 @@ parameter counts of ``<Backbone>`` vs ``<Backbone>_LLM4MSR`` (targets: <= 1.5x t
 The knowledge store is taken from ``--knowledge_store`` or built / reused with the embedded LLM. Writes
 ``enhancements-<dataset>.csv`` / ``.md`` into ``--out``.
 
+Also ``enhancements-<dataset>[-<tag>].png``: the training and inference ratios per backbone against the targets.
+``--plot CSV`` draws that PNG beside an existing CSV (e.g. one written before the plot existed) and does nothing else.
+
 ``flops_ratio*``: matrix-multiply FLOPs per test row of ``predict`` (``torch.utils.flop_counter``), enhanced over
 plain: the arithmetic the enhancement adds, the same on every machine (elementwise work, gathers and per-call costs are
 not counted; the timings have them).
@@ -36,7 +39,7 @@ import torch  # noqa: E402
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
-from recbole_llm4msr.atomic import atomic_write_csv, atomic_write_text  # noqa: E402
+from recbole_llm4msr.atomic import atomic_path, atomic_write_csv, atomic_write_text  # noqa: E402
 from recbole_llm4msr.config import MultiScenarioConfig  # noqa: E402
 from recbole_llm4msr.prepare import prepare_knowledge  # noqa: E402
 from recbole_llm4msr.model.backbones import BACKBONES  # noqa: E402
@@ -162,7 +165,15 @@ def main(argv=None):
                         "CUDA graphs on a GPU); the compilation happens in the warm-up pass and is not timed")
     p.add_argument("--steady_allocator", action="store_true",
                    help="glibc: keep freed memory in the heap between passes (no page faults per pass; see above)")
+    p.add_argument("--plot", default=None, metavar="CSV", help="only draw CSV's ratios as a PNG beside it")
     args = p.parse_args(argv)
+    if args.plot:
+        with open(args.plot, newline="") as f:
+            rows = list(csv.DictReader(f))
+        where = rows[0].get("device") or "device not recorded"
+        plot_ratios(rows, os.path.splitext(args.plot)[0] + ".png",
+                    f"Cost of LLM4MSR ({os.path.basename(args.plot)}; {where})")
+        return
     if args.steady_allocator and not steady_allocator():
         raise SystemExit("--steady_allocator needs glibc's mallopt, which this system's C library does not offer")
     variants = [parse_variant(v) for v in args.variant]
@@ -251,6 +262,44 @@ def over_processes(args, store):
     return rows
 
 
+TARGETS = {"train": 1.5, "infer": 1.3}  # the issue's cost targets, as ratios to the plain backbone
+
+
+def plot_ratios(rows, path, title):
+    """Training and inference ratios per backbone (one bar per generator: ``full`` and each variant, with the
+    lowest-highest range over processes when there is one) against the targets' lines -> ``path`` (PNG, atomic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [""] + sorted({k[len("train_ratio_"):] for k in rows[0] if k.startswith("train_ratio_")
+                           and not k.endswith("_range")})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    width = 0.8 / len(names)
+    for ax, kind in zip(axes, ("train", "infer")):
+        for j, name in enumerate(names):
+            col = f"{kind}_ratio" + (f"_{name}" if name else "")
+            x = [i + (j - (len(names) - 1) / 2) * width for i in range(len(rows))]
+            y = [float(r[col]) for r in rows]
+            err = None
+            if f"{col}_range" in rows[0]:
+                spans = [tuple(map(float, str(r[f"{col}_range"]).split("-"))) for r in rows]
+                err = [[max(0.0, v - lo) for v, (lo, _) in zip(y, spans)], [max(0.0, hi - v) for v, (_, hi) in zip(y, spans)]]
+            ax.bar(x, y, width, yerr=err, capsize=2, label=name or "full (default)")
+        ax.axhline(TARGETS[kind], color="tab:red", linestyle="--", linewidth=1, label=f"target {TARGETS[kind]}x")
+        ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set_xticks(range(len(rows)), [r["backbone"] for r in rows], rotation=30, fontsize=8)
+        ax.set_title(("training" if kind == "train" else "inference") + " time, LLM4MSR / plain", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 def write_results(rows, args, store, variants, show=True):
     """``enhancements-<dataset>[-<tag>].csv`` / ``.md`` in ``args.out`` (``show``: print the table too)."""
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
@@ -267,6 +316,8 @@ def write_results(rows, args, store, variants, show=True):
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     atomic_write_text(base + ".md", "\n".join(lines) + "\n")
+    plot_ratios(rows, base + ".png", f"Cost of LLM4MSR on {args.dataset} "
+                f"({rows[0].get('device') or f'{os.cpu_count()} CPU cores'})")
     if show:
         print("\n".join(lines))
 

@@ -28,6 +28,22 @@ def test_the_table_names_its_device_and_the_csv_keeps_it(tmp_path, capsys):
         assert next(csv.DictReader(f))["device"] == "1 NVIDIA H200 GPU, 16 CPU cores"
     write_results(rows("2 CPU cores"), args, "/x/store-abc", [])
     assert "Cost of LLM4MSR on toy (2 CPU cores;" in capsys.readouterr().out
+    png = tmp_path / "enhancements-toy-gpu.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_plot_draws_a_csv_with_variants_and_ranges(tmp_path):
+    """--plot: an existing CSV (over processes, with a variant) as a PNG beside it, nothing else written."""
+    from benchmarks.enhancements import main
+
+    path = tmp_path / "old.csv"
+    path.write_text("backbone,train_ratio,train_ratio_range,infer_ratio,infer_ratio_range,train_ratio_narrow8,"
+                    "train_ratio_narrow8_range,infer_ratio_narrow8,infer_ratio_narrow8_range\n"
+                    "STAR,1.59,1.45-1.69,1.93,1.79-2.04,1.19,1.11-1.23,1.29,1.29-1.34\n"
+                    "MMoE,1.05,1.03-1.36,1.27,1.27-1.27,1.01,0.97-1.13,1.08,1.06-1.09\n")
+    main(["--plot", str(path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.csv", "old.png"]
+    assert (tmp_path / "old.png").stat().st_size > 5000
 
 
 def test_timing_helpers_on_a_cpu():
