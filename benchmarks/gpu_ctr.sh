@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CTR paths on one CUDA GPU that need no LLM on the machine (the knowledge store travels, built here): NCCL
 # distributed training and the cost of LLM4MSR per backbone. Run on a lent machine after the carry of
-# `benchmarks/gpu_pack.sh --ctr` (one call: carry [".gpu/ctr"]):
+# `benchmarks/gpu_pack.sh --ctr` (one call: carry [".gpu/ctr"]; the tree sent without benchmarks/results:
+# `gpu_pack.sh --results-off` before the calls, `--results-on` after):
 #
 #     bash benchmarks/gpu_ctr.sh OUT_DIR [SECONDS] [LANES]
 #

@@ -19,12 +19,32 @@
 #   .gpu/ctr  for benchmarks/gpu_ctr.sh (no LLM travels): RecBole 1.2.1 and what it imports that the GPU image
 #             lacks (colorlog, texttable, thop), pandas 2 with pytz and tzdata, a sitecustomize.py with the numpy-1
 #             names RecBole assigns from, ml-100k-msr converted, and its default knowledge store from the local cache
-#             (without its prompt texts). The repository travels too: with benchmarks/results (~50 MB) tracked, a
-#             call is over 64 MiB; a lease sends it without the results folder (git rm -r --cached benchmarks/results
-#             and /benchmarks/results/ in .git/info/exclude for the call, git reset benchmarks/results after).
+#             (without its prompt texts).
+#
+#     bash benchmarks/gpu_pack.sh --results-off      # before the lease's calls
+#     bash benchmarks/gpu_pack.sh --results-on       # after them (always)
+#
+#   The repository travels with every call, and benchmarks/results (~50 MB, tracked) leaves too little of a call's
+#   64 MiB for a carry: --results-off takes the folder out of git's index and ignores it (.git/info/exclude), so the
+#   calls send the tree without it (the files stay on disk; commit nothing meanwhile); --results-on puts it back.
 set -eu
 cd "$(dirname "$0")/.."
 PIP=${PIP:-.venv/bin/pip}  # PY: the python that converts the datasets (default .venv/bin/python)
+EXCLUDE=$(git rev-parse --git-path info/exclude)
+case "${1:-}" in
+  --results-off)
+    git diff --cached --quiet || { echo "gpu_pack.sh --results-off: the index has staged changes; commit or unstage them first" >&2; exit 2; }
+    git rm -r -q --cached benchmarks/results
+    mkdir -p "$(dirname "$EXCLUDE")" && echo /benchmarks/results/ >> "$EXCLUDE"
+    echo "benchmarks/results is out of the index until 'bash benchmarks/gpu_pack.sh --results-on'; the tree now sends" \
+      "$(( $(git ls-files -z | du --files0-from=- -cb | tail -1 | cut -f1) / 1000000 )) MB"
+    exit 0;;
+  --results-on)
+    git reset -q benchmarks/results
+    if [ -f "$EXCLUDE" ]; then sed -i '\#^/benchmarks/results/$#d' "$EXCLUDE"; fi
+    git diff --cached --quiet -- benchmarks/results && echo "benchmarks/results is back in the index"
+    exit 0;;
+esac
 if [ "${1:-}" = --ctr ]; then
   C=.gpu/ctr
   rm -rf "$C" && mkdir -p "$C/wheels" "$C/stores"
@@ -48,7 +68,7 @@ PY
   [ -f "$store/header.json" ] || { echo "gpu_pack.sh --ctr: no store $store (build it: run_recbole --model=MMoE_LLM4MSR --dataset=ml-100k-msr)" >&2; exit 2; }
   tar czf "$C/stores.tgz" -C "$CACHE/knowledge" --exclude=texts.jsonl --exclude='*.png' "ml-100k-msr/$(basename "$store")"
   rmdir "$C/stores"
-  echo "$C: $(( $(du -sb "$C" | cut -f1) / 1000000 )) MB"
+  echo "$C: $(( $(du -sb "$C" | cut -f1) / 1000000 )) MB + the repository $(( $(git ls-files -z | du --files0-from=- -cb | tail -1 | cut -f1) / 1000000 )) MB (a call carries 67 MB at most: --results-off)"
   exit 0
 fi
 DATASETS=${1:-amazon-art-office ml-100k-msr}
@@ -71,4 +91,5 @@ tracked=$(git ls-files -z | du --files0-from=- -cb | tail -1 | cut -f1)
 for part in c1 c2 c3; do
   size=$(du -sb ".gpu/$part" | cut -f1)
   echo "$part: $(( size / 1000000 )) MB + the repository $(( tracked / 1000000 )) MB (a call carries 67 MB at most)"
+  [ $(( size + tracked )) -le 67000000 ] || echo "  over: send the tree without benchmarks/results (bash benchmarks/gpu_pack.sh --results-off)"
 done

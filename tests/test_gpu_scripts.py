@@ -1,6 +1,7 @@
 """The GPU lease scripts' shared shell helpers (benchmarks/gpu_lib.sh) work without a GPU: a step runs in its own
 folder under its time limit and is recorded in steps.tsv, a step with no time left is skipped, and both lease
 scripts source the helpers rather than define their own."""
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -79,3 +80,31 @@ def test_the_lease_carry_scripts_parse_and_split_the_wheel_under_a_calls_size(sc
         assert "split -b 40000000" in text and all(f".gpu/{c}" in text for c in ("c1", "c2", "c3"))
     else:
         assert "sha256sum -c" in text and "--no-index" in text and "PYTHONPATH=/tmp/site:$PWD" in text
+
+
+def test_gpu_pack_sends_the_tree_without_the_results_folder_and_puts_it_back(tmp_path):
+    """A lease's call carries the repository and at most 64 MiB in all: --results-off takes benchmarks/results out of
+    git's index (ignored, still on disk), --results-on puts it back with nothing else changed; a staged change
+    elsewhere is refused (its own commit would then delete the results)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    shutil.copy(ROOT / "benchmarks" / "gpu_pack.sh", clone / "benchmarks" / "gpu_pack.sh")  # the script under test
+    git = lambda *a: subprocess.run(["git", "-C", str(clone), *a], capture_output=True, text=True, check=True).stdout
+    status = git("status", "--porcelain")
+    pack = lambda flag: subprocess.run(["bash", str(clone / "benchmarks" / "gpu_pack.sh"), flag],
+                                       capture_output=True, text=True, timeout=60)
+    before = git("ls-files", "benchmarks/results").split()
+    assert before
+    off = pack("--results-off")
+    assert off.returncode == 0 and "the tree now sends" in off.stdout
+    assert git("ls-files", "benchmarks/results") == ""  # not tracked, and ignored, so not sent:
+    assert git("ls-files", "--others", "--exclude-standard", "benchmarks/results") == ""
+    assert (clone / before[0]).is_file()  # still on disk
+    on = pack("--results-on")
+    assert on.returncode == 0 and "back in the index" in on.stdout
+    assert git("ls-files", "benchmarks/results").split() == before and git("status", "--porcelain") == status
+    (clone / "README.md").write_text("changed\n")
+    git("add", "README.md")
+    refused = pack("--results-off")
+    assert refused.returncode == 2 and "staged changes" in refused.stderr
+    assert git("ls-files", "benchmarks/results").split() == before
