@@ -33,7 +33,8 @@ sys.path.insert(0, ROOT)
 
 from benchmarks.knowledge_quality import interval, write_markdown  # noqa: E402
 from recbole_llm4msr.atomic import atomic_path, atomic_write_csv  # noqa: E402
-from recbole_llm4msr.compare import Comparison, corrected, paired_test, parse_label  # noqa: E402
+from recbole_llm4msr.compare import (  # noqa: E402
+    Comparison, corrected, machine, paired_test, parse_label, record_machines)
 from recbole_llm4msr.knowledge.report import activity_groups, auc, auc_difference  # noqa: E402
 
 logger = logging.getLogger("activity_auc")
@@ -84,7 +85,8 @@ def test_scores(cmp, label, seed, lr):
 
 
 def scored(cmp, out, label, seed, lr):
-    """:func:`test_scores`, kept in ``runs/`` and reused while the run's config hash is the same."""
+    """:func:`test_scores`, kept in ``runs/`` and reused while the run's config hash is the same; a new run also
+    records where it ran (``machine``, described in ``out``/machines.json as llm4msr-compare does)."""
     path = run_file(out, label, seed)
     digest = cmp.config_hash(label, seed, lr)
     if os.path.isfile(path):
@@ -93,7 +95,9 @@ def scored(cmp, out, label, seed, lr):
             return {k: (v.item() if v.ndim == 0 else v) for k, v in kept.items()}
         logger.warning(f"{path} is of another config (hash {kept['config_hash']}, now {digest}): run again")
     run = test_scores(cmp, label, seed, lr)
+    run["machine"], where = machine(gpu=cmp.uses_gpu(cmp.merged_config(label, seed, lr)))  # as llm4msr-compare
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    record_machines(out, {run["machine"]: where})
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **{k: np.asarray(v) for k, v in run.items()})

@@ -779,6 +779,9 @@ def test_activity_auc_scores_the_harness_runs_test_rows_and_compares_them_by_use
             run = dict(np.load(aa.run_file(out, label, seed)))
             assert str(run["config_hash"]) == harness.config_hash(label, seed, 0.01)
             assert abs(float(run["test_auc"]) - roc_auc_score(run["label"], run["score"])) < 1e-3
+            assert str(run["machine"]) == machine()[0]  # where it ran, described as llm4msr-compare does
+    with open(os.path.join(out, "machines.json")) as f:
+        assert json.load(f) == dict([machine()])
     assert {(r["label"], r["baseline"]) for r in rows} == {("MMoE_LLM4MSR", "MMoE"),
                                                           ("MMoE_LLM4MSR", "MMoE_LLM4MSR[shuffle]")}
     for baseline in ("MMoE", "MMoE_LLM4MSR[shuffle]"):
