@@ -95,7 +95,7 @@ def scored(cmp, out, label, seed, lr):
             return {k: (v.item() if v.ndim == 0 else v) for k, v in kept.items()}
         logger.warning(f"{path} is of another config (hash {kept['config_hash']}, now {digest}): run again")
     run = test_scores(cmp, label, seed, lr)
-    run["machine"], where = machine(gpu=cmp.uses_gpu(cmp.merged_config(label, seed, lr)))  # as llm4msr-compare
+    run["machine"], where = machine(gpu=cmp.uses_gpu(cmp.run_config(label, seed, lr)[1]))  # as llm4msr-compare
     os.makedirs(os.path.dirname(path), exist_ok=True)
     record_machines(out, {run["machine"]: where})
     with atomic_path(path) as tmp:

@@ -283,9 +283,10 @@ def plot_ratios(rows, path, title):
             x = [i + (j - (len(names) - 1) / 2) * width for i in range(len(rows))]
             y = [float(r[col]) for r in rows]
             err = None
-            if f"{col}_range" in rows[0]:
+            if f"{col}_range" in rows[0]:  # "low-high" over processes, as error bars around the median
                 spans = [tuple(map(float, str(r[f"{col}_range"]).split("-"))) for r in rows]
-                err = [[max(0.0, v - lo) for v, (lo, _) in zip(y, spans)], [max(0.0, hi - v) for v, (_, hi) in zip(y, spans)]]
+                err = [[max(0.0, v - lo) for v, (lo, _) in zip(y, spans)],
+                       [max(0.0, hi - v) for v, (_, hi) in zip(y, spans)]]
             ax.bar(x, y, width, yerr=err, capsize=2, label=name or "full (default)")
         ax.axhline(TARGETS[kind], color="tab:red", linestyle="--", linewidth=1, label=f"target {TARGETS[kind]}x")
         ax.axhline(1.0, color="black", linewidth=0.6)
@@ -305,7 +306,8 @@ def write_results(rows, args, store, variants, show=True):
     base = os.path.join(args.out, f"enhancements-{args.dataset}" + (f"-{args.tag}" if args.tag else ""))
     atomic_write_csv(base + ".csv", rows)
     head = [h for h in rows[0] if h != "device"]  # the device is in the header line
-    lines = [f"Cost of LLM4MSR on {args.dataset} ({rows[0].get('device') or f'{os.cpu_count()} CPU cores'}; training: mean of {args.epochs} epochs "
+    where = rows[0].get("device") or f"{os.cpu_count()} CPU cores"
+    lines = [f"Cost of LLM4MSR on {args.dataset} ({where}; training: mean of {args.epochs} epochs "
              f"after one warm-up epoch; inference: model.predict over the test split, median of {args.repeat} passes, "
              f"the models' passes alternating; "
              + (f"each column the median over {args.processes} fresh processes, *_range the lowest-highest ratio; "
@@ -316,8 +318,7 @@ def write_results(rows, args, store, variants, show=True):
              + "".join(f"; {n}: {e}" for n, e in variants) + ")", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     atomic_write_text(base + ".md", "\n".join(lines) + "\n")
-    plot_ratios(rows, base + ".png", f"Cost of LLM4MSR on {args.dataset} "
-                f"({rows[0].get('device') or f'{os.cpu_count()} CPU cores'})")
+    plot_ratios(rows, base + ".png", f"Cost of LLM4MSR on {args.dataset} ({where})")
     if show:
         print("\n".join(lines))
 
